@@ -1,0 +1,3 @@
+module ballast.dev/gateway
+
+go 1.26.8

@@ -1,0 +1,3 @@
+module ballast.dev/ballast
+
+go 1.26.8

@@ -1,0 +1,3 @@
+module ballast.dev/services/metrics
+
+go 1.26.8

@@ -1,0 +1,3 @@
+module ballast.dev/services/migration
+
+go 1.26.8

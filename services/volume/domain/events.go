@@ -1,0 +1,97 @@
+package domain
+
+import "time"
+
+// Event is something that happened to a volume. The aggregate's history is a
+// sequence of them; Apply folds one into the state.
+type Event interface{ isVolumeEvent() }
+
+// Requested: a volume was asked for. It starts a new incarnation under the
+// name, with a new ID.
+type Requested struct {
+	ID        string
+	Name      string
+	Spec      Spec
+	SizeBytes uint64
+	At        time.Time
+}
+
+// ReplicasAssigned: placement chose where each replica lives.
+type ReplicasAssigned struct {
+	SizeBytes uint64
+	Replicas  []Replica
+	At        time.Time
+}
+
+// ReplicaConfirmed: an agent provisioned a replica.
+type ReplicaConfirmed struct {
+	ReplicaID string
+	NodeID    string
+	At        time.Time
+}
+
+// ReplicaFailed: an agent could not provision a replica.
+type ReplicaFailed struct {
+	ReplicaID string
+	NodeID    string
+	Reason    string
+	At        time.Time
+}
+
+// Ready: every replica is confirmed.
+type Ready struct{ At time.Time }
+
+// Failed: the volume could not be created.
+type Failed struct {
+	Kind   FailureKind
+	Reason string
+	At     time.Time
+}
+
+// ResizeRequested: a larger size was asked for.
+type ResizeRequested struct {
+	SizeBytes uint64
+	At        time.Time
+}
+
+// Resized: the volume grew.
+type Resized struct {
+	SizeBytes uint64
+	At        time.Time
+}
+
+// ResizeFailed: the larger size could not be granted.
+type ResizeFailed struct {
+	SizeBytes uint64
+	Reason    string
+	At        time.Time
+}
+
+// DeleteRequested: deletion began; the listed replicas are to be removed.
+type DeleteRequested struct {
+	Replicas []Replica
+	At       time.Time
+}
+
+// ReplicaRemoved: an agent removed a replica.
+type ReplicaRemoved struct {
+	ReplicaID string
+	NodeID    string
+	At        time.Time
+}
+
+// Deleted: the volume and all its replicas are gone.
+type Deleted struct{ At time.Time }
+
+func (Requested) isVolumeEvent()        {}
+func (ReplicasAssigned) isVolumeEvent() {}
+func (ReplicaConfirmed) isVolumeEvent() {}
+func (ReplicaFailed) isVolumeEvent()    {}
+func (Ready) isVolumeEvent()            {}
+func (Failed) isVolumeEvent()           {}
+func (ResizeRequested) isVolumeEvent()  {}
+func (Resized) isVolumeEvent()          {}
+func (ResizeFailed) isVolumeEvent()     {}
+func (DeleteRequested) isVolumeEvent()  {}
+func (ReplicaRemoved) isVolumeEvent()   {}
+func (Deleted) isVolumeEvent()          {}

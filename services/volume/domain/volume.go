@@ -1,0 +1,364 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// State is where a volume is in its lifecycle. The zero value is a name with
+// no live volume: never created, or deleted.
+type State int
+
+// Volume states.
+const (
+	StateNone State = iota
+	StateCreating
+	StateReady
+	StateFailed
+	StateDeleting
+	StateDeleted
+)
+
+func (s State) String() string {
+	return [...]string{"none", "creating", "ready", "failed", "deleting", "deleted"}[s]
+}
+
+// ReplicaState is the state of one replica.
+type ReplicaState int
+
+// Replica states.
+const (
+	ReplicaStatePending ReplicaState = iota + 1
+	ReplicaStateReady
+	ReplicaStateFailed
+	ReplicaStateRemoving
+	ReplicaStateRemoved
+)
+
+// FailureKind says why a volume failed.
+type FailureKind int
+
+// Failure kinds.
+const (
+	// FailureNoCapacity: placement found no disks that could hold it.
+	FailureNoCapacity FailureKind = iota + 1
+	// FailureProvisioning: an agent could not create a replica.
+	FailureProvisioning
+)
+
+// Replica is one copy of the volume on one disk.
+type Replica struct {
+	ID            string
+	NodeID        string
+	DiskID        string
+	Zone          string
+	State         ReplicaState
+	FailureReason string
+}
+
+// Volume is the aggregate: a replicated volume under one name. Build it by
+// applying its history; decide by calling its methods, which return the events
+// to append and never change the volume themselves.
+type Volume struct {
+	id            string
+	name          string
+	spec          Spec
+	size          uint64
+	state         State
+	replicas      []Replica
+	failure       FailureKind
+	failureReason string
+	resizingTo    uint64
+	resizeFailure string
+	created       time.Time
+	updated       time.Time
+}
+
+// ID is the id of the current incarnation.
+func (v *Volume) ID() string { return v.id }
+
+// Name is the volume's name.
+func (v *Volume) Name() string { return v.name }
+
+// Spec is what the volume was asked to be.
+func (v *Volume) Spec() Spec { return v.spec }
+
+// SizeBytes is the provisioned size.
+func (v *Volume) SizeBytes() uint64 { return v.size }
+
+// State is the lifecycle state.
+func (v *Volume) State() State { return v.state }
+
+// Replicas returns a copy of the replica set.
+func (v *Volume) Replicas() []Replica { return slices.Clone(v.replicas) }
+
+// Failure says why the volume failed.
+func (v *Volume) Failure() (FailureKind, string) { return v.failure, v.failureReason }
+
+// ResizingTo is the size of a resize in progress, zero when none.
+func (v *Volume) ResizingTo() uint64 { return v.resizingTo }
+
+// ResizeFailure is why the last resize was refused.
+func (v *Volume) ResizeFailure() string { return v.resizeFailure }
+
+// CreatedAt and UpdatedAt are the times of the first and the last event.
+func (v *Volume) CreatedAt() time.Time { return v.created }
+
+// UpdatedAt is the time of the volume's last event.
+func (v *Volume) UpdatedAt() time.Time { return v.updated }
+
+// Live reports whether a volume exists under the name (in any state but
+// deleted).
+func (v *Volume) Live() bool { return v.state != StateNone && v.state != StateDeleted }
+
+// Replay builds a volume from its history.
+func Replay(history []Event) *Volume {
+	v := &Volume{}
+	for _, e := range history {
+		v.Apply(e)
+	}
+	return v
+}
+
+// Apply folds one event into the volume.
+func (v *Volume) Apply(e Event) {
+	switch e := e.(type) {
+	case Requested:
+		*v = Volume{id: e.ID, name: e.Name, spec: e.Spec, size: e.SizeBytes, state: StateCreating, created: e.At, updated: e.At}
+		return
+	case ReplicasAssigned:
+		v.size = e.SizeBytes
+		v.replicas = slices.Clone(e.Replicas)
+		for i := range v.replicas {
+			v.replicas[i].State = ReplicaStatePending
+		}
+		v.touch(e.At)
+	case ReplicaConfirmed:
+		v.setReplica(e.ReplicaID, ReplicaStateReady, "")
+		v.touch(e.At)
+	case ReplicaFailed:
+		v.setReplica(e.ReplicaID, ReplicaStateFailed, e.Reason)
+		v.touch(e.At)
+	case Ready:
+		v.state = StateReady
+		v.touch(e.At)
+	case Failed:
+		v.state, v.failure, v.failureReason = StateFailed, e.Kind, e.Reason
+		v.touch(e.At)
+	case ResizeRequested:
+		v.resizingTo, v.resizeFailure = e.SizeBytes, ""
+		v.touch(e.At)
+	case Resized:
+		v.size, v.resizingTo = e.SizeBytes, 0
+		v.spec.Capacity = CapacityRange{RequiredBytes: e.SizeBytes}
+		v.touch(e.At)
+	case ResizeFailed:
+		v.resizingTo, v.resizeFailure = 0, e.Reason
+		v.touch(e.At)
+	case DeleteRequested:
+		v.state, v.resizingTo = StateDeleting, 0
+		for _, r := range e.Replicas {
+			v.setReplica(r.ID, ReplicaStateRemoving, "")
+		}
+		v.touch(e.At)
+	case ReplicaRemoved:
+		v.setReplica(e.ReplicaID, ReplicaStateRemoved, "")
+		v.touch(e.At)
+	case Deleted:
+		v.state = StateDeleted
+		v.touch(e.At)
+	}
+}
+
+func (v *Volume) touch(at time.Time) {
+	if at.After(v.updated) {
+		v.updated = at
+	}
+}
+
+func (v *Volume) setReplica(id string, s ReplicaState, reason string) {
+	for i := range v.replicas {
+		if v.replicas[i].ID == id {
+			v.replicas[i].State, v.replicas[i].FailureReason = s, reason
+		}
+	}
+}
+
+func (v *Volume) replica(id string) (Replica, bool) {
+	for _, r := range v.replicas {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return Replica{}, false
+}
+
+// Create decides a create of name with spec. A live volume under the name
+// with the same intent is a retry: no events and no error. Another intent is
+// ErrAlreadyExists.
+func (v *Volume) Create(id, name string, spec Spec, now time.Time) ([]Event, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	size, err := spec.Validate()
+	if err != nil {
+		return nil, err
+	}
+	if v.Live() {
+		if v.spec.sameIntent(spec, v.size) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: volume %q exists with another spec (%s)", ErrAlreadyExists, name, v.describe())
+	}
+	return []Event{Requested{ID: id, Name: name, Spec: spec, SizeBytes: size, At: now}}, nil
+}
+
+func (v *Volume) describe() string {
+	return fmt.Sprintf("%d bytes, %d replicas, tier %s, spread %s", v.size, v.spec.Replicas, v.spec.Tier, v.spec.Spread)
+}
+
+// AssignReplicas records placement's decision. Only a volume that is still
+// being created and has no replicas takes one; anything else is stale and
+// ignored.
+func (v *Volume) AssignReplicas(size uint64, replicas []Replica, now time.Time) []Event {
+	if v.state != StateCreating || len(v.replicas) > 0 {
+		return nil
+	}
+	return []Event{ReplicasAssigned{SizeBytes: size, Replicas: slices.Clone(replicas), At: now}}
+}
+
+// FailPlacement records that no placement exists; reason names what was short.
+func (v *Volume) FailPlacement(reason string, now time.Time) []Event {
+	if v.state != StateCreating || len(v.replicas) > 0 {
+		return nil
+	}
+	return []Event{Failed{Kind: FailureNoCapacity, Reason: reason, At: now}}
+}
+
+// ConfirmReplica records that an agent provisioned a replica; the last
+// confirmation makes the volume ready.
+func (v *Volume) ConfirmReplica(replicaID, nodeID string, now time.Time) []Event {
+	r, ok := v.replica(replicaID)
+	if v.state != StateCreating || !ok || r.State != ReplicaStatePending {
+		return nil
+	}
+	events := []Event{ReplicaConfirmed{ReplicaID: replicaID, NodeID: nodeID, At: now}}
+	if v.pendingExcept(replicaID) == 0 {
+		events = append(events, Ready{At: now})
+	}
+	return events
+}
+
+func (v *Volume) pendingExcept(replicaID string) int {
+	n := 0
+	for _, r := range v.replicas {
+		if r.ID != replicaID && r.State != ReplicaStateReady {
+			n++
+		}
+	}
+	return n
+}
+
+// FailReplica records that an agent could not provision a replica. A volume
+// being created fails with it: it could never become ready.
+func (v *Volume) FailReplica(replicaID, nodeID, reason string, now time.Time) []Event {
+	r, ok := v.replica(replicaID)
+	if v.state != StateCreating || !ok || r.State != ReplicaStatePending {
+		return nil
+	}
+	return []Event{
+		ReplicaFailed{ReplicaID: replicaID, NodeID: nodeID, Reason: reason, At: now},
+		Failed{Kind: FailureProvisioning, Reason: fmt.Sprintf("replica %s on node %s: %s", replicaID, nodeID, reason), At: now},
+	}
+}
+
+// RequestResize decides a resize to the capacity range c. Volumes only grow:
+// a range that excludes the current size from above is refused. A range the
+// volume already satisfies changes nothing.
+func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) {
+	if !v.Live() || v.state == StateDeleting {
+		return nil, fmt.Errorf("%w: volume %q", ErrNotFound, v.name)
+	}
+	if c.RequiredBytes == 0 {
+		return nil, fieldErr("capacity.required_bytes", "is required")
+	}
+	size, err := c.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if c.Contains(v.size) && (v.resizingTo == 0 || c.Contains(v.resizingTo)) {
+		return nil, nil
+	}
+	if size < v.size {
+		return nil, fieldErr("capacity", "volumes only grow: %d bytes is less than the current %d", size, v.size)
+	}
+	if v.state != StateReady {
+		return nil, fmt.Errorf("%w: volume %q is %s; only a ready volume can be resized", ErrFailedPrecondition, v.name, v.state)
+	}
+	if v.resizingTo == size {
+		return nil, nil
+	}
+	if v.resizingTo != 0 {
+		return nil, fmt.Errorf("%w: volume %q is already being resized to %d bytes", ErrFailedPrecondition, v.name, v.resizingTo)
+	}
+	return []Event{ResizeRequested{SizeBytes: size, At: now}}, nil
+}
+
+// CompleteResize records that every replica's disk has room for size.
+func (v *Volume) CompleteResize(size uint64, now time.Time) []Event {
+	if v.resizingTo != size || v.state != StateReady {
+		return nil
+	}
+	return []Event{Resized{SizeBytes: size, At: now}}
+}
+
+// RejectResize records that some disk lacks room for size.
+func (v *Volume) RejectResize(size uint64, reason string, now time.Time) []Event {
+	if v.resizingTo != size {
+		return nil
+	}
+	return []Event{ResizeFailed{SizeBytes: size, Reason: reason, At: now}}
+}
+
+// RequestDelete decides a delete. Deleting a volume that is already going is
+// a retry. A volume with nothing left to remove is deleted at once.
+func (v *Volume) RequestDelete(now time.Time) ([]Event, error) {
+	if !v.Live() {
+		return nil, fmt.Errorf("%w: volume %q", ErrNotFound, v.name)
+	}
+	if v.state == StateDeleting {
+		return nil, nil
+	}
+	var remove []Replica
+	for _, r := range v.replicas {
+		if r.State != ReplicaStateRemoved {
+			remove = append(remove, r)
+		}
+	}
+	events := []Event{DeleteRequested{Replicas: remove, At: now}}
+	if len(remove) == 0 {
+		events = append(events, Deleted{At: now})
+	}
+	return events, nil
+}
+
+// ConfirmRemoved records that an agent removed a replica; the last removal
+// deletes the volume.
+func (v *Volume) ConfirmRemoved(replicaID, nodeID string, now time.Time) []Event {
+	r, ok := v.replica(replicaID)
+	if v.state != StateDeleting || !ok || r.State != ReplicaStateRemoving {
+		return nil
+	}
+	events := []Event{ReplicaRemoved{ReplicaID: replicaID, NodeID: nodeID, At: now}}
+	left := 0
+	for _, o := range v.replicas {
+		if o.ID != replicaID && o.State == ReplicaStateRemoving {
+			left++
+		}
+	}
+	if left == 0 {
+		events = append(events, Deleted{At: now})
+	}
+	return events
+}

@@ -1,0 +1,280 @@
+package domain
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func spec3() Spec {
+	return Spec{Capacity: CapacityRange{RequiredBytes: 10 * GiB}, Replicas: 3, Tier: TierSSD, Spread: SpreadZone}
+}
+
+func apply(v *Volume, events []Event) *Volume {
+	for _, e := range events {
+		v.Apply(e)
+	}
+	return v
+}
+
+func mustCreate(t *testing.T) *Volume {
+	t.Helper()
+	v := &Volume{}
+	events, err := v.Create("id-1", "data", spec3(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apply(v, events)
+}
+
+func threeReplicas() []Replica {
+	return []Replica{
+		{ID: "r1", NodeID: "n1", DiskID: "n1-d0", Zone: "a"},
+		{ID: "r2", NodeID: "n2", DiskID: "n2-d0", Zone: "b"},
+		{ID: "r3", NodeID: "n3", DiskID: "n3-d0", Zone: "c"},
+	}
+}
+
+func mustReady(t *testing.T) *Volume {
+	t.Helper()
+	v := mustCreate(t)
+	apply(v, v.AssignReplicas(10*GiB, threeReplicas(), t0))
+	for _, r := range threeReplicas() {
+		apply(v, v.ConfirmReplica(r.ID, r.NodeID, t0))
+	}
+	if v.State() != StateReady {
+		t.Fatalf("state %s, want ready", v.State())
+	}
+	return v
+}
+
+func TestSpecValidateNamesTheField(t *testing.T) {
+	cases := []struct {
+		name  string
+		mod   func(*Spec)
+		field string
+	}{
+		{"zero replicas", func(s *Spec) { s.Replicas = 0 }, "spec.replicas"},
+		{"six replicas", func(s *Spec) { s.Replicas = 6 }, "spec.replicas"},
+		{"no tier", func(s *Spec) { s.Tier = 0 }, "spec.tier"},
+		{"no spread", func(s *Spec) { s.Spread = 0 }, "spec.spread"},
+		{"required over limit", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: 2 * GiB, LimitBytes: GiB} }, "spec.capacity"},
+		{"too large", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: 65 * TiB} }, "spec.capacity"},
+		{"bad label key", func(s *Spec) { s.Labels = map[string]string{"-x": "y"} }, "spec.labels"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := spec3()
+			c.mod(&s)
+			_, err := s.Validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != c.field {
+				t.Fatalf("err = %v, want field %s", err, c.field)
+			}
+			if !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("err %v is not ErrInvalidArgument", err)
+			}
+		})
+	}
+}
+
+func TestCapacityResolve(t *testing.T) {
+	cases := []struct {
+		in   CapacityRange
+		want uint64
+		err  bool
+	}{
+		{CapacityRange{}, DefaultSizeBytes, false},
+		{CapacityRange{LimitBytes: 100 * MiB}, 100 * MiB, false},
+		{CapacityRange{RequiredBytes: 1}, MiB, false},
+		{CapacityRange{RequiredBytes: 10 * GiB}, 10 * GiB, false},
+		{CapacityRange{RequiredBytes: MiB + 1, LimitBytes: 2 * MiB}, 2 * MiB, false},
+		{CapacityRange{RequiredBytes: MiB + 1, LimitBytes: MiB + 2}, 0, true},
+		{CapacityRange{RequiredBytes: 3, LimitBytes: 2}, 0, true},
+	}
+	for _, c := range cases {
+		got, err := c.in.Resolve()
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("Resolve(%+v) = %d, %v; want %d, err %v", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"data", "pvc-0f3a", "sanity-Node-Full_1"} {
+		if err := ValidateName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a.b", "a b", "-a", "a>", strings.Repeat("x", 129)} {
+		if err := ValidateName(bad); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%q: err %v, want invalid argument", bad, err)
+		}
+	}
+}
+
+func TestCreateIsIdempotentByName(t *testing.T) {
+	v := mustCreate(t)
+	events, err := v.Create("id-2", "data", spec3(), t0)
+	if err != nil || len(events) != 0 {
+		t.Fatalf("same spec: events %v err %v; want none", events, err)
+	}
+	other := spec3()
+	other.Replicas = 2
+	if _, err := v.Create("id-2", "data", other, t0); !errors.Is(err, ErrAlreadyExists) {
+		t.Fatalf("other spec: err %v, want already exists", err)
+	}
+	// A range that the existing size satisfies is the same intent (CSI).
+	ranged := spec3()
+	ranged.Capacity = CapacityRange{RequiredBytes: 5 * GiB, LimitBytes: 20 * GiB}
+	if events, err := v.Create("id-2", "data", ranged, t0); err != nil || len(events) != 0 {
+		t.Fatalf("compatible range: events %v err %v", events, err)
+	}
+}
+
+func TestLifecycleToReady(t *testing.T) {
+	v := mustCreate(t)
+	if v.State() != StateCreating || v.ID() != "id-1" || v.SizeBytes() != 10*GiB {
+		t.Fatalf("after create: %s %s %d", v.State(), v.ID(), v.SizeBytes())
+	}
+	apply(v, v.AssignReplicas(10*GiB, threeReplicas(), t0))
+	if again := v.AssignReplicas(10*GiB, threeReplicas(), t0); again != nil {
+		t.Fatalf("second assignment not ignored: %v", again)
+	}
+	if e := v.ConfirmReplica("r1", "n1", t0); len(e) != 1 {
+		t.Fatalf("first confirm: %v", e)
+	} else {
+		apply(v, e)
+	}
+	if e := v.ConfirmReplica("r1", "n1", t0); e != nil {
+		t.Fatalf("duplicate confirm not ignored: %v", e)
+	}
+	apply(v, v.ConfirmReplica("r2", "n2", t0))
+	if v.State() != StateCreating {
+		t.Fatal("ready before every replica was confirmed")
+	}
+	last := v.ConfirmReplica("r3", "n3", t0)
+	if len(last) != 2 {
+		t.Fatalf("last confirm: %v, want confirm and ready", last)
+	}
+	if apply(v, last).State() != StateReady {
+		t.Fatalf("state %s", v.State())
+	}
+}
+
+func TestPlacementFailure(t *testing.T) {
+	v := mustCreate(t)
+	apply(v, v.FailPlacement("need 3 zones; only 2 qualify", t0))
+	kind, reason := v.Failure()
+	if v.State() != StateFailed || kind != FailureNoCapacity || !strings.Contains(reason, "only 2") {
+		t.Fatalf("%s %v %q", v.State(), kind, reason)
+	}
+}
+
+func TestReplicaFailureFailsCreation(t *testing.T) {
+	v := mustCreate(t)
+	apply(v, v.AssignReplicas(10*GiB, threeReplicas(), t0))
+	apply(v, v.FailReplica("r2", "n2", "disk full", t0))
+	if _, reason := v.Failure(); v.State() != StateFailed || !strings.Contains(reason, "n2") {
+		t.Fatalf("%s %q", v.State(), reason)
+	}
+}
+
+func TestResize(t *testing.T) {
+	v := mustReady(t)
+	if _, err := v.RequestResize(CapacityRange{RequiredBytes: 5 * GiB}, t0); err != nil {
+		// 5 GiB is satisfied by 10 GiB: nothing to do, not an error.
+		t.Fatalf("smaller required: %v", err)
+	}
+	if _, err := v.RequestResize(CapacityRange{RequiredBytes: 1 * GiB, LimitBytes: 5 * GiB}, t0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("shrink: %v, want invalid argument", err)
+	}
+	events, err := v.RequestResize(CapacityRange{RequiredBytes: 20 * GiB}, t0)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("grow: %v %v", events, err)
+	}
+	apply(v, events)
+	if again, err := v.RequestResize(CapacityRange{RequiredBytes: 20 * GiB}, t0); err != nil || again != nil {
+		t.Fatalf("retry of the same resize: %v %v", again, err)
+	}
+	if _, err := v.RequestResize(CapacityRange{RequiredBytes: 30 * GiB}, t0); !errors.Is(err, ErrFailedPrecondition) {
+		t.Fatalf("second resize while one runs: %v", err)
+	}
+	apply(v, v.CompleteResize(20*GiB, t0))
+	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 {
+		t.Fatalf("after resize: %d, resizing to %d", v.SizeBytes(), v.ResizingTo())
+	}
+	// A rejected resize leaves the size and records why.
+	apply(v, mustEvents(v.RequestResize(CapacityRange{RequiredBytes: 40 * GiB}, t0)))
+	apply(v, v.RejectResize(40*GiB, "disk n2-d0 has 5 GiB free", t0))
+	if v.SizeBytes() != 20*GiB || v.ResizeFailure() == "" {
+		t.Fatalf("after rejection: %d %q", v.SizeBytes(), v.ResizeFailure())
+	}
+}
+
+func mustEvents(e []Event, err error) []Event {
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func TestDeleteRemovesEveryReplica(t *testing.T) {
+	v := mustReady(t)
+	events, err := v.RequestDelete(t0)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("%v %v", events, err)
+	}
+	if got := len(events[0].(DeleteRequested).Replicas); got != 3 {
+		t.Fatalf("delete lists %d replicas, want 3", got)
+	}
+	apply(v, events)
+	if again, err := v.RequestDelete(t0); err != nil || again != nil {
+		t.Fatalf("retried delete: %v %v", again, err)
+	}
+	if _, err := v.RequestResize(CapacityRange{RequiredBytes: 20 * GiB}, t0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("resize while deleting: %v", err)
+	}
+	apply(v, v.ConfirmRemoved("r1", "n1", t0))
+	apply(v, v.ConfirmRemoved("r2", "n2", t0))
+	if v.State() != StateDeleting {
+		t.Fatal("deleted before every replica was removed")
+	}
+	apply(v, v.ConfirmRemoved("r3", "n3", t0))
+	if v.State() != StateDeleted || v.Live() {
+		t.Fatalf("state %s", v.State())
+	}
+	if _, err := v.RequestDelete(t0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete of deleted: %v", err)
+	}
+}
+
+func TestDeleteOfUnplacedVolumeIsImmediate(t *testing.T) {
+	v := mustCreate(t)
+	events, err := v.RequestDelete(t0)
+	if err != nil || len(events) != 2 {
+		t.Fatalf("%v %v", events, err)
+	}
+	if apply(v, events).State() != StateDeleted {
+		t.Fatal("not deleted")
+	}
+	// A placement that arrives after the delete is ignored.
+	if e := v.AssignReplicas(10*GiB, threeReplicas(), t0); e != nil {
+		t.Fatalf("late placement applied: %v", e)
+	}
+}
+
+func TestCreateAgainAfterDeleteIsANewIncarnation(t *testing.T) {
+	v := mustCreate(t)
+	apply(v, mustEvents(v.RequestDelete(t0)))
+	events, err := v.Create("id-2", "data", spec3(), t0)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("%v %v", events, err)
+	}
+	if apply(v, events).ID() != "id-2" || v.State() != StateCreating || len(v.Replicas()) != 0 {
+		t.Fatalf("new incarnation: %s %s %d replicas", v.ID(), v.State(), len(v.Replicas()))
+	}
+}

@@ -1,0 +1,3 @@
+module ballast.dev/services/volume
+
+go 1.26.8
