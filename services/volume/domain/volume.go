@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -361,4 +362,12 @@ func (v *Volume) ConfirmRemoved(replicaID, nodeID string, now time.Time) []Event
 		events = append(events, Deleted{At: now})
 	}
 	return events
+}
+
+// Clone returns a copy that shares nothing with v.
+func (v *Volume) Clone() *Volume {
+	c := *v
+	c.replicas = slices.Clone(v.replicas)
+	c.spec.Labels = maps.Clone(v.spec.Labels)
+	return &c
 }

@@ -1,0 +1,231 @@
+// Package adapters connects the Volume aggregate to the world: its history
+// on the event store, and the contract's protobuf messages.
+package adapters
+
+import (
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"ballast.dev/services/volume/domain"
+	pb "ballast.dev/proto/ballast/v1"
+)
+
+// SpecFromProto reads a spec from the API. An unspecified tier is ssd and an
+// unspecified spread is zone; anything out of range stays invalid so that
+// validation names the field.
+func SpecFromProto(s *pb.VolumeSpec) domain.Spec {
+	spec := domain.Spec{
+		Capacity: CapacityFromProto(s.GetCapacity()),
+		Replicas: int(s.GetReplicas()),
+		Tier:     domain.TierSSD,
+		Spread:   domain.SpreadZone,
+		Labels:   s.GetLabels(),
+	}
+	switch t := s.GetTier(); t {
+	case pb.Tier_TIER_UNSPECIFIED:
+	case pb.Tier_TIER_NVME:
+		spec.Tier = domain.TierNVMe
+	case pb.Tier_TIER_SSD:
+		spec.Tier = domain.TierSSD
+	case pb.Tier_TIER_HDD:
+		spec.Tier = domain.TierHDD
+	default:
+		spec.Tier = domain.Tier(-1)
+	}
+	switch sp := s.GetSpread(); sp {
+	case pb.Spread_SPREAD_UNSPECIFIED:
+	case pb.Spread_SPREAD_NODE:
+		spec.Spread = domain.SpreadNode
+	case pb.Spread_SPREAD_ZONE:
+		spec.Spread = domain.SpreadZone
+	default:
+		spec.Spread = domain.Spread(-1)
+	}
+	if len(spec.Labels) == 0 {
+		spec.Labels = nil
+	}
+	return spec
+}
+
+// CapacityFromProto reads a capacity range.
+func CapacityFromProto(c *pb.CapacityRange) domain.CapacityRange {
+	return domain.CapacityRange{RequiredBytes: c.GetRequiredBytes(), LimitBytes: c.GetLimitBytes()}
+}
+
+// SpecToProto writes a spec for the contract.
+func SpecToProto(s domain.Spec) *pb.VolumeSpec {
+	return &pb.VolumeSpec{
+		Capacity: &pb.CapacityRange{RequiredBytes: s.Capacity.RequiredBytes, LimitBytes: s.Capacity.LimitBytes},
+		Replicas: uint32(s.Replicas),
+		Tier:     TierToProto(s.Tier),
+		Spread:   SpreadToProto(s.Spread),
+		Labels:   s.Labels,
+	}
+}
+
+// TierToProto maps a tier.
+func TierToProto(t domain.Tier) pb.Tier {
+	switch t {
+	case domain.TierNVMe:
+		return pb.Tier_TIER_NVME
+	case domain.TierSSD:
+		return pb.Tier_TIER_SSD
+	case domain.TierHDD:
+		return pb.Tier_TIER_HDD
+	}
+	return pb.Tier_TIER_UNSPECIFIED
+}
+
+// SpreadToProto maps a spread level.
+func SpreadToProto(s domain.Spread) pb.Spread {
+	switch s {
+	case domain.SpreadNode:
+		return pb.Spread_SPREAD_NODE
+	case domain.SpreadZone:
+		return pb.Spread_SPREAD_ZONE
+	}
+	return pb.Spread_SPREAD_UNSPECIFIED
+}
+
+// FailureCode is the API status code of a failed volume.
+func FailureCode(k domain.FailureKind) codes.Code {
+	switch k {
+	case domain.FailureNoCapacity:
+		return codes.ResourceExhausted
+	case domain.FailureProvisioning:
+		return codes.Internal
+	}
+	return codes.Unknown
+}
+
+func failureKind(code int32) domain.FailureKind {
+	if codes.Code(code) == codes.ResourceExhausted {
+		return domain.FailureNoCapacity
+	}
+	return domain.FailureProvisioning
+}
+
+var replicaStates = map[domain.ReplicaState]pb.ReplicaState{
+	domain.ReplicaStatePending:  pb.ReplicaState_REPLICA_STATE_PENDING,
+	domain.ReplicaStateReady:    pb.ReplicaState_REPLICA_STATE_READY,
+	domain.ReplicaStateFailed:   pb.ReplicaState_REPLICA_STATE_FAILED,
+	domain.ReplicaStateRemoving: pb.ReplicaState_REPLICA_STATE_REMOVING,
+	domain.ReplicaStateRemoved:  pb.ReplicaState_REPLICA_STATE_REMOVED,
+}
+
+var volumeStates = map[domain.State]pb.VolumeState{
+	domain.StateCreating: pb.VolumeState_VOLUME_STATE_CREATING,
+	domain.StateReady:    pb.VolumeState_VOLUME_STATE_READY,
+	domain.StateFailed:   pb.VolumeState_VOLUME_STATE_FAILED,
+	domain.StateDeleting: pb.VolumeState_VOLUME_STATE_DELETING,
+	domain.StateDeleted:  pb.VolumeState_VOLUME_STATE_DELETED,
+}
+
+func replicasToProto(rs []domain.Replica) []*pb.Replica {
+	out := make([]*pb.Replica, len(rs))
+	for i, r := range rs {
+		out[i] = &pb.Replica{Id: r.ID, NodeId: r.NodeID, DiskId: r.DiskID, Zone: r.Zone, State: replicaStates[r.State], FailureReason: r.FailureReason}
+	}
+	return out
+}
+
+func replicasFromProto(rs []*pb.Replica) []domain.Replica {
+	out := make([]domain.Replica, len(rs))
+	for i, r := range rs {
+		out[i] = domain.Replica{ID: r.GetId(), NodeID: r.GetNodeId(), DiskID: r.GetDiskId(), Zone: r.GetZone(), FailureReason: r.GetFailureReason()}
+	}
+	return out
+}
+
+// VolumeToProto renders a volume for the API; version is the stream
+// sequence of its last event.
+func VolumeToProto(v *domain.Volume, version uint64) *pb.Volume {
+	out := &pb.Volume{
+		Id:                  v.ID(),
+		Name:                v.Name(),
+		Spec:                SpecToProto(v.Spec()),
+		SizeBytes:           v.SizeBytes(),
+		State:               volumeStates[v.State()],
+		Replicas:            replicasToProto(v.Replicas()),
+		ResizingToBytes:     v.ResizingTo(),
+		ResizeFailureReason: v.ResizeFailure(),
+		CreateTime:          timestamppb.New(v.CreatedAt()),
+		UpdateTime:          timestamppb.New(v.UpdatedAt()),
+		Version:             version,
+	}
+	if kind, reason := v.Failure(); v.State() == domain.StateFailed {
+		out.FailureCode, out.FailureReason = int32(FailureCode(kind)), reason
+	}
+	return out
+}
+
+// EventToProto encodes a domain event of volume v (the volume as it was
+// before the event, or after: only its id and name are used).
+func EventToProto(id, name string, e domain.Event) proto.Message {
+	switch e := e.(type) {
+	case domain.Requested:
+		return &pb.VolumeRequested{VolumeId: e.ID, VolumeName: e.Name, Spec: SpecToProto(e.Spec), SizeBytes: e.SizeBytes, OccurTime: ts(e.At)}
+	case domain.ReplicasAssigned:
+		return &pb.ReplicasAssigned{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, Replicas: replicasToProto(e.Replicas), OccurTime: ts(e.At)}
+	case domain.ReplicaConfirmed:
+		return &pb.ReplicaConfirmed{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
+	case domain.ReplicaFailed:
+		return &pb.ReplicaFailed{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, Reason: e.Reason, OccurTime: ts(e.At)}
+	case domain.Ready:
+		return &pb.VolumeReady{VolumeId: id, VolumeName: name, OccurTime: ts(e.At)}
+	case domain.Failed:
+		return &pb.VolumeFailed{VolumeId: id, VolumeName: name, Code: int32(FailureCode(e.Kind)), Reason: e.Reason, OccurTime: ts(e.At)}
+	case domain.ResizeRequested:
+		return &pb.VolumeResizeRequested{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, OccurTime: ts(e.At)}
+	case domain.Resized:
+		return &pb.VolumeResized{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, OccurTime: ts(e.At)}
+	case domain.ResizeFailed:
+		return &pb.VolumeResizeFailed{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, Reason: e.Reason, OccurTime: ts(e.At)}
+	case domain.DeleteRequested:
+		return &pb.VolumeDeleteRequested{VolumeId: id, VolumeName: name, Replicas: replicasToProto(e.Replicas), OccurTime: ts(e.At)}
+	case domain.ReplicaRemoved:
+		return &pb.ReplicaRemoved{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
+	case domain.Deleted:
+		return &pb.VolumeDeleted{VolumeId: id, VolumeName: name, OccurTime: ts(e.At)}
+	}
+	panic(fmt.Sprintf("volume codec: no encoding for %T", e))
+}
+
+// EventFromProto decodes a stored volume event.
+func EventFromProto(m proto.Message) (domain.Event, error) {
+	switch m := m.(type) {
+	case *pb.VolumeRequested:
+		return domain.Requested{ID: m.GetVolumeId(), Name: m.GetVolumeName(), Spec: SpecFromProto(m.GetSpec()), SizeBytes: m.GetSizeBytes(), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicasAssigned:
+		return domain.ReplicasAssigned{SizeBytes: m.GetSizeBytes(), Replicas: replicasFromProto(m.GetReplicas()), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicaConfirmed:
+		return domain.ReplicaConfirmed{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicaFailed:
+		return domain.ReplicaFailed{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), Reason: m.GetReason(), At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeReady:
+		return domain.Ready{At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeFailed:
+		return domain.Failed{Kind: failureKind(m.GetCode()), Reason: m.GetReason(), At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeResizeRequested:
+		return domain.ResizeRequested{SizeBytes: m.GetSizeBytes(), At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeResized:
+		return domain.Resized{SizeBytes: m.GetSizeBytes(), At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeResizeFailed:
+		return domain.ResizeFailed{SizeBytes: m.GetSizeBytes(), Reason: m.GetReason(), At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeDeleteRequested:
+		return domain.DeleteRequested{Replicas: replicasFromProto(m.GetReplicas()), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicaRemoved:
+		return domain.ReplicaRemoved{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeDeleted:
+		return domain.Deleted{At: at(m.GetOccurTime())}, nil
+	}
+	return nil, fmt.Errorf("volume codec: %T is not a volume event", m)
+}
+
+func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+func at(t *timestamppb.Timestamp) time.Time { return t.AsTime() }

@@ -1,0 +1,66 @@
+package app
+
+import (
+	"context"
+
+	"ballast.dev/services/volume/domain"
+)
+
+// Commands are what users ask of volumes.
+type Commands struct {
+	Repo  Repository
+	NewID func() string
+	Now   Clock
+}
+
+// CreateVolume asks for a volume. Creating a name that holds a volume with
+// the same spec is a retry and returns that volume.
+type CreateVolume struct {
+	RequestID string
+	Name      string
+	Spec      domain.Spec
+}
+
+// Create handles CreateVolume.
+func (c Commands) Create(ctx context.Context, cmd CreateVolume) (Snapshot, error) {
+	if err := domain.ValidateName(cmd.Name); err != nil {
+		return Snapshot{}, err
+	}
+	id := c.NewID()
+	return c.Repo.Update(ctx, cmd.Name, "create/"+cmd.RequestID, func(v *domain.Volume) ([]domain.Event, error) {
+		return v.Create(id, cmd.Name, cmd.Spec, c.Now())
+	})
+}
+
+// ResizeVolume asks for a larger volume.
+type ResizeVolume struct {
+	RequestID string
+	Name      string
+	Capacity  domain.CapacityRange
+}
+
+// Resize handles ResizeVolume.
+func (c Commands) Resize(ctx context.Context, cmd ResizeVolume) (Snapshot, error) {
+	if err := domain.ValidateName(cmd.Name); err != nil {
+		return Snapshot{}, err
+	}
+	return c.Repo.Update(ctx, cmd.Name, "resize/"+cmd.RequestID, func(v *domain.Volume) ([]domain.Event, error) {
+		return v.RequestResize(cmd.Capacity, c.Now())
+	})
+}
+
+// DeleteVolume asks for a volume to go.
+type DeleteVolume struct {
+	RequestID string
+	Name      string
+}
+
+// Delete handles DeleteVolume.
+func (c Commands) Delete(ctx context.Context, cmd DeleteVolume) (Snapshot, error) {
+	if err := domain.ValidateName(cmd.Name); err != nil {
+		return Snapshot{}, err
+	}
+	return c.Repo.Update(ctx, cmd.Name, "delete/"+cmd.RequestID, func(v *domain.Volume) ([]domain.Event, error) {
+		return v.RequestDelete(c.Now())
+	})
+}

@@ -1,0 +1,52 @@
+package ports
+
+import (
+	"context"
+	"log/slog"
+
+	"google.golang.org/protobuf/proto"
+
+	"ballast.dev/platform/command"
+	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/volume/adapters"
+	"ballast.dev/services/volume/app"
+)
+
+// Command subjects of the volume service.
+const (
+	SubjectCreate = "ballast.cmd.volume.create"
+	SubjectResize = "ballast.cmd.volume.resize"
+	SubjectDelete = "ballast.cmd.volume.delete"
+)
+
+// ServeCommands registers the volume commands on srv.
+func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) error {
+	reply := func(ctx context.Context, s app.Snapshot, err error) proto.Message {
+		out := &pb.CommandReply{Sequence: s.Sequence, Error: commandError(ctx, log, err)}
+		if err == nil && s.Volume != nil {
+			out.Volume = adapters.VolumeToProto(s.Volume, s.Sequence)
+		}
+		return out
+	}
+	if err := command.Handle(srv, "create", SubjectCreate, func() *pb.CreateVolumeRequest { return &pb.CreateVolumeRequest{} },
+		func(ctx context.Context, req *pb.CreateVolumeRequest) proto.Message {
+			s, err := cmds.Create(ctx, app.CreateVolume{RequestID: req.GetRequestId(), Name: req.GetName(), Spec: adapters.SpecFromProto(req.GetSpec())})
+			return reply(ctx, s, err)
+		}); err != nil {
+		return err
+	}
+	if err := command.Handle(srv, "resize", SubjectResize, func() *pb.ResizeVolumeRequest { return &pb.ResizeVolumeRequest{} },
+		func(ctx context.Context, req *pb.ResizeVolumeRequest) proto.Message {
+			c := req.GetCapacity()
+			s, err := cmds.Resize(ctx, app.ResizeVolume{RequestID: req.GetRequestId(), Name: req.GetName(),
+				Capacity: adapters.CapacityFromProto(c)})
+			return reply(ctx, s, err)
+		}); err != nil {
+		return err
+	}
+	return command.Handle(srv, "delete", SubjectDelete, func() *pb.DeleteVolumeRequest { return &pb.DeleteVolumeRequest{} },
+		func(ctx context.Context, req *pb.DeleteVolumeRequest) proto.Message {
+			s, err := cmds.Delete(ctx, app.DeleteVolume{RequestID: req.GetRequestId(), Name: req.GetName()})
+			return reply(ctx, s, err)
+		})
+}
