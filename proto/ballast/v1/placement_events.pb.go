@@ -91,79 +91,30 @@ func (x *ReplicaPlacement) GetZone() string {
 	return ""
 }
 
-// Score is one soft goal's score of a candidate, 0 to 1.
-type Score struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Value         float64                `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Score) Reset() {
-	*x = Score{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Score) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Score) ProtoMessage() {}
-
-func (x *Score) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Score.ProtoReflect.Descriptor instead.
-func (*Score) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *Score) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *Score) GetValue() float64 {
-	if x != nil {
-		return x.Value
-	}
-	return 0
-}
-
 // CandidateScore records how placement judged one candidate node: why it was
-// filtered out, or how it scored. It is what `explain` shows.
+// filtered out, or how it scored. It is what `explain` shows. A decision
+// records every node of the cluster, so the record is kept compact.
 type CandidateScore struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	NodeId   string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	DiskId   string                 `protobuf:"bytes,2,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
-	Zone     string                 `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
-	Feasible bool                   `protobuf:"varint,4,opt,name=feasible,proto3" json:"feasible,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The best disk of the node for the volume, when the node was feasible.
+	DiskId   string `protobuf:"bytes,2,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
+	Feasible bool   `protobuf:"varint,3,opt,name=feasible,proto3" json:"feasible,omitempty"`
 	// Why the node was not feasible.
-	Reason        string   `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	Scores        []*Score `protobuf:"bytes,6,rep,name=scores,proto3" json:"scores,omitempty"`
-	Total         float64  `protobuf:"fixed64,7,opt,name=total,proto3" json:"total,omitempty"`
-	Chosen        bool     `protobuf:"varint,8,opt,name=chosen,proto3" json:"chosen,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// One score per soft goal, 0 to 1, in the order of the decision's
+	// score_names.
+	Scores []float64 `protobuf:"fixed64,5,rep,packed,name=scores,proto3" json:"scores,omitempty"`
+	// The weighted total of the scores.
+	Total         float64 `protobuf:"fixed64,6,opt,name=total,proto3" json:"total,omitempty"`
+	Chosen        bool    `protobuf:"varint,7,opt,name=chosen,proto3" json:"chosen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CandidateScore) Reset() {
 	*x = CandidateScore{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[2]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +126,7 @@ func (x *CandidateScore) String() string {
 func (*CandidateScore) ProtoMessage() {}
 
 func (x *CandidateScore) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[2]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +139,7 @@ func (x *CandidateScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CandidateScore.ProtoReflect.Descriptor instead.
 func (*CandidateScore) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{2}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CandidateScore) GetNodeId() string {
@@ -201,13 +152,6 @@ func (x *CandidateScore) GetNodeId() string {
 func (x *CandidateScore) GetDiskId() string {
 	if x != nil {
 		return x.DiskId
-	}
-	return ""
-}
-
-func (x *CandidateScore) GetZone() string {
-	if x != nil {
-		return x.Zone
 	}
 	return ""
 }
@@ -226,7 +170,7 @@ func (x *CandidateScore) GetReason() string {
 	return ""
 }
 
-func (x *CandidateScore) GetScores() []*Score {
+func (x *CandidateScore) GetScores() []float64 {
 	if x != nil {
 		return x.Scores
 	}
@@ -249,20 +193,22 @@ func (x *CandidateScore) GetChosen() bool {
 
 // PlacementDecided: placement chose a disk for every replica of a volume.
 type PlacementDecided struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
-	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
-	SizeBytes     uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
-	Placements    []*ReplicaPlacement    `protobuf:"bytes,4,rep,name=placements,proto3" json:"placements,omitempty"`
-	Candidates    []*CandidateScore      `protobuf:"bytes,5,rep,name=candidates,proto3" json:"candidates,omitempty"`
-	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	SizeBytes  uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Placements []*ReplicaPlacement    `protobuf:"bytes,4,rep,name=placements,proto3" json:"placements,omitempty"`
+	// The soft goals scored, naming the entries of each candidate's scores.
+	ScoreNames    []string               `protobuf:"bytes,5,rep,name=score_names,json=scoreNames,proto3" json:"score_names,omitempty"`
+	Candidates    []*CandidateScore      `protobuf:"bytes,6,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlacementDecided) Reset() {
 	*x = PlacementDecided{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[3]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +220,7 @@ func (x *PlacementDecided) String() string {
 func (*PlacementDecided) ProtoMessage() {}
 
 func (x *PlacementDecided) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[3]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +233,7 @@ func (x *PlacementDecided) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementDecided.ProtoReflect.Descriptor instead.
 func (*PlacementDecided) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{3}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PlacementDecided) GetVolumeId() string {
@@ -318,6 +264,13 @@ func (x *PlacementDecided) GetPlacements() []*ReplicaPlacement {
 	return nil
 }
 
+func (x *PlacementDecided) GetScoreNames() []string {
+	if x != nil {
+		return x.ScoreNames
+	}
+	return nil
+}
+
 func (x *PlacementDecided) GetCandidates() []*CandidateScore {
 	if x != nil {
 		return x.Candidates
@@ -338,15 +291,16 @@ type PlacementFailed struct {
 	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
 	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	Candidates    []*CandidateScore      `protobuf:"bytes,4,rep,name=candidates,proto3" json:"candidates,omitempty"`
-	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	ScoreNames    []string               `protobuf:"bytes,4,rep,name=score_names,json=scoreNames,proto3" json:"score_names,omitempty"`
+	Candidates    []*CandidateScore      `protobuf:"bytes,5,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlacementFailed) Reset() {
 	*x = PlacementFailed{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[4]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +312,7 @@ func (x *PlacementFailed) String() string {
 func (*PlacementFailed) ProtoMessage() {}
 
 func (x *PlacementFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[4]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +325,7 @@ func (x *PlacementFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementFailed.ProtoReflect.Descriptor instead.
 func (*PlacementFailed) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{4}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PlacementFailed) GetVolumeId() string {
@@ -393,6 +347,13 @@ func (x *PlacementFailed) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *PlacementFailed) GetScoreNames() []string {
+	if x != nil {
+		return x.ScoreNames
+	}
+	return nil
 }
 
 func (x *PlacementFailed) GetCandidates() []*CandidateScore {
@@ -422,7 +383,7 @@ type ResizeApproved struct {
 
 func (x *ResizeApproved) Reset() {
 	*x = ResizeApproved{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[5]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +395,7 @@ func (x *ResizeApproved) String() string {
 func (*ResizeApproved) ProtoMessage() {}
 
 func (x *ResizeApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[5]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +408,7 @@ func (x *ResizeApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeApproved.ProtoReflect.Descriptor instead.
 func (*ResizeApproved) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{5}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ResizeApproved) GetVolumeId() string {
@@ -492,7 +453,7 @@ type ResizeRejected struct {
 
 func (x *ResizeRejected) Reset() {
 	*x = ResizeRejected{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[6]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +465,7 @@ func (x *ResizeRejected) String() string {
 func (*ResizeRejected) ProtoMessage() {}
 
 func (x *ResizeRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[6]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +478,7 @@ func (x *ResizeRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeRejected.ProtoReflect.Descriptor instead.
 func (*ResizeRejected) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{6}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ResizeRejected) GetVolumeId() string {
@@ -567,7 +528,7 @@ type CapacityReleased struct {
 
 func (x *CapacityReleased) Reset() {
 	*x = CapacityReleased{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[7]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +540,7 @@ func (x *CapacityReleased) String() string {
 func (*CapacityReleased) ProtoMessage() {}
 
 func (x *CapacityReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[7]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +553,7 @@ func (x *CapacityReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityReleased.ProtoReflect.Descriptor instead.
 func (*CapacityReleased) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{7}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CapacityReleased) GetVolumeId() string {
@@ -627,19 +588,15 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x17\n" +
 	"\adisk_id\x18\x03 \x01(\tR\x06diskId\x12\x12\n" +
-	"\x04zone\x18\x04 \x01(\tR\x04zone\"1\n" +
-	"\x05Score\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value\"\xe3\x01\n" +
+	"\x04zone\x18\x04 \x01(\tR\x04zone\"\xbc\x01\n" +
 	"\x0eCandidateScore\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
-	"\adisk_id\x18\x02 \x01(\tR\x06diskId\x12\x12\n" +
-	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x1a\n" +
-	"\bfeasible\x18\x04 \x01(\bR\bfeasible\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\x12)\n" +
-	"\x06scores\x18\x06 \x03(\v2\x11.ballast.v1.ScoreR\x06scores\x12\x14\n" +
-	"\x05total\x18\a \x01(\x01R\x05total\x12\x16\n" +
-	"\x06chosen\x18\b \x01(\bR\x06chosen\"\xa4\x02\n" +
+	"\adisk_id\x18\x02 \x01(\tR\x06diskId\x12\x1a\n" +
+	"\bfeasible\x18\x03 \x01(\bR\bfeasible\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06scores\x18\x05 \x03(\x01R\x06scores\x12\x14\n" +
+	"\x05total\x18\x06 \x01(\x01R\x05total\x12\x16\n" +
+	"\x06chosen\x18\a \x01(\bR\x06chosen\"\xc5\x02\n" +
 	"\x10PlacementDecided\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -648,22 +605,26 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x12<\n" +
 	"\n" +
 	"placements\x18\x04 \x03(\v2\x1c.ballast.v1.ReplicaPlacementR\n" +
-	"placements\x12:\n" +
+	"placements\x12\x1f\n" +
+	"\vscore_names\x18\x05 \x03(\tR\n" +
+	"scoreNames\x12:\n" +
 	"\n" +
-	"candidates\x18\x05 \x03(\v2\x1a.ballast.v1.CandidateScoreR\n" +
+	"candidates\x18\x06 \x03(\v2\x1a.ballast.v1.CandidateScoreR\n" +
 	"candidates\x129\n" +
 	"\n" +
-	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xde\x01\n" +
+	"occur_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xff\x01\n" +
 	"\x0fPlacementFailed\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
 	"volumeName\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12:\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vscore_names\x18\x04 \x03(\tR\n" +
+	"scoreNames\x12:\n" +
 	"\n" +
-	"candidates\x18\x04 \x03(\v2\x1a.ballast.v1.CandidateScoreR\n" +
+	"candidates\x18\x05 \x03(\v2\x1a.ballast.v1.CandidateScoreR\n" +
 	"candidates\x129\n" +
 	"\n" +
-	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xa8\x01\n" +
+	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xa8\x01\n" +
 	"\x0eResizeApproved\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -700,33 +661,31 @@ func file_ballast_v1_placement_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_placement_events_proto_rawDescData
 }
 
-var file_ballast_v1_placement_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_ballast_v1_placement_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ballast_v1_placement_events_proto_goTypes = []any{
 	(*ReplicaPlacement)(nil),      // 0: ballast.v1.ReplicaPlacement
-	(*Score)(nil),                 // 1: ballast.v1.Score
-	(*CandidateScore)(nil),        // 2: ballast.v1.CandidateScore
-	(*PlacementDecided)(nil),      // 3: ballast.v1.PlacementDecided
-	(*PlacementFailed)(nil),       // 4: ballast.v1.PlacementFailed
-	(*ResizeApproved)(nil),        // 5: ballast.v1.ResizeApproved
-	(*ResizeRejected)(nil),        // 6: ballast.v1.ResizeRejected
-	(*CapacityReleased)(nil),      // 7: ballast.v1.CapacityReleased
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*CandidateScore)(nil),        // 1: ballast.v1.CandidateScore
+	(*PlacementDecided)(nil),      // 2: ballast.v1.PlacementDecided
+	(*PlacementFailed)(nil),       // 3: ballast.v1.PlacementFailed
+	(*ResizeApproved)(nil),        // 4: ballast.v1.ResizeApproved
+	(*ResizeRejected)(nil),        // 5: ballast.v1.ResizeRejected
+	(*CapacityReleased)(nil),      // 6: ballast.v1.CapacityReleased
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
 }
 var file_ballast_v1_placement_events_proto_depIdxs = []int32{
-	1, // 0: ballast.v1.CandidateScore.scores:type_name -> ballast.v1.Score
-	0, // 1: ballast.v1.PlacementDecided.placements:type_name -> ballast.v1.ReplicaPlacement
-	2, // 2: ballast.v1.PlacementDecided.candidates:type_name -> ballast.v1.CandidateScore
-	8, // 3: ballast.v1.PlacementDecided.occur_time:type_name -> google.protobuf.Timestamp
-	2, // 4: ballast.v1.PlacementFailed.candidates:type_name -> ballast.v1.CandidateScore
-	8, // 5: ballast.v1.PlacementFailed.occur_time:type_name -> google.protobuf.Timestamp
-	8, // 6: ballast.v1.ResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
-	8, // 7: ballast.v1.ResizeRejected.occur_time:type_name -> google.protobuf.Timestamp
-	8, // 8: ballast.v1.CapacityReleased.occur_time:type_name -> google.protobuf.Timestamp
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	0, // 0: ballast.v1.PlacementDecided.placements:type_name -> ballast.v1.ReplicaPlacement
+	1, // 1: ballast.v1.PlacementDecided.candidates:type_name -> ballast.v1.CandidateScore
+	7, // 2: ballast.v1.PlacementDecided.occur_time:type_name -> google.protobuf.Timestamp
+	1, // 3: ballast.v1.PlacementFailed.candidates:type_name -> ballast.v1.CandidateScore
+	7, // 4: ballast.v1.PlacementFailed.occur_time:type_name -> google.protobuf.Timestamp
+	7, // 5: ballast.v1.ResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
+	7, // 6: ballast.v1.ResizeRejected.occur_time:type_name -> google.protobuf.Timestamp
+	7, // 7: ballast.v1.CapacityReleased.occur_time:type_name -> google.protobuf.Timestamp
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_placement_events_proto_init() }
@@ -740,7 +699,7 @@ func file_ballast_v1_placement_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_placement_events_proto_rawDesc), len(file_ballast_v1_placement_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -466,6 +466,15 @@ func (c *Cluster) Release(volumeID string) {
 // all of them can take it; shrinking always succeeds. On error nothing
 // changes.
 func (c *Cluster) Resize(volumeID string, newSize uint64) error {
+	return c.resize(volumeID, newSize, true)
+}
+
+// CheckResize reports whether Resize would succeed, changing nothing.
+func (c *Cluster) CheckResize(volumeID string, newSize uint64) error {
+	return c.resize(volumeID, newSize, false)
+}
+
+func (c *Cluster) resize(volumeID string, newSize uint64, apply bool) error {
 	old, ok := c.volumes[volumeID]
 	if !ok {
 		return fmt.Errorf("resize %s: %w", volumeID, ErrUnknownVolume)
@@ -482,6 +491,8 @@ func (c *Cluster) Resize(volumeID string, newSize uint64) error {
 		return fmt.Errorf("resize %s from %s to %s: %s: %w", volumeID,
 			formatBytes(old.SizeBytes), formatBytes(newSize), short, ErrInsufficientCapacity)
 	}
-	c.apply(volumeID, old.Placements, refs, newSize)
+	if apply {
+		c.apply(volumeID, old.Placements, refs, newSize)
+	}
 	return nil
 }

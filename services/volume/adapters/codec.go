@@ -10,8 +10,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"ballast.dev/services/volume/domain"
 	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/volume/domain"
 )
 
 // SpecFromProto reads a spec from the API. An unspecified tier is ssd and an

@@ -1,0 +1,329 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"ballast.dev/agent/sim"
+	"ballast.dev/platform/events"
+	"ballast.dev/platform/eventstore"
+	ballastv1 "ballast.dev/proto/ballast/v1"
+)
+
+// node is one simulated node and what its history on the log says.
+//
+// The sim may run ahead of the log (a replica created whose event was not
+// yet appended); the handlers decide from the logged state, so a retried
+// event appends what is missing instead of skipping it.
+type node struct {
+	sim     *sim.Node
+	subject string
+
+	// mu serializes everything done to the node, so that its events are
+	// appended in the order the sim saw the changes, each expecting the
+	// previous one's sequence.
+	mu sync.Mutex
+	// last is the sequence of the last event on subject: the expected
+	// sequence of the next append.
+	last uint64
+	// replicas are the live replicas the log records, by id.
+	replicas map[string]loggedReplica
+	// deleted are replica ids with a ReplicaDeleted on the log, so that a
+	// late or redelivered assignment does not bring them back.
+	deleted map[string]struct{}
+	// registered is the node's last NodeRegistered, nil if none.
+	registered *ballastv1.NodeRegistered
+}
+
+// loggedReplica is what the log says about a live replica: enough to find
+// it by volume and to tell whether a resize is already done.
+type loggedReplica struct {
+	volumeID string
+	size     uint64
+}
+
+func newNode(s *sim.Node) *node {
+	return &node{
+		sim:      s,
+		subject:  events.Node.Subject(s.ID()),
+		replicas: map[string]loggedReplica{},
+		deleted:  map[string]struct{}{},
+	}
+}
+
+// replay reads the node stream once, from the start to its last sequence
+// as of now, and applies our nodes' events to the sims. One ordered
+// consumer over the whole stream is far cheaper than a load per node when
+// there are a thousand of them.
+func (a *Agent) replay(ctx context.Context) error {
+	target, err := a.store.LastSequence(ctx, events.Node.Stream)
+	if err != nil {
+		return err
+	}
+	if target == 0 {
+		return nil
+	}
+	reached := make(chan struct{})
+	var (
+		applied, skipped int
+		done             bool
+	)
+	sub, err := a.store.Subscribe(ctx, events.Node.Stream, events.Node.Filter(), 0, func(_ context.Context, rec eventstore.Record) error {
+		// Later records were appended after we looked: not ours to replay.
+		if n, ok := a.nodes[events.Node.ID(rec.Subject)]; ok && rec.Sequence <= target {
+			n.last = rec.Sequence
+			if a.apply(n, rec) {
+				applied++
+			} else {
+				skipped++
+			}
+		}
+		if rec.Sequence >= target && !done {
+			done = true
+			close(reached)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Stop and wait before returning so that the callback's writes to the
+	// nodes happen before anyone else reads them.
+	defer func() {
+		sub.Stop()
+		<-sub.Done()
+	}()
+	select {
+	case <-reached:
+	case <-sub.Done():
+		if err := sub.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("node stream ended before sequence %d", target)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	a.log.Info("node histories replayed", "through", target, "applied", applied, "skipped", skipped)
+	return nil
+}
+
+// apply brings n up to date with one of its recorded events and reports
+// whether it changed anything. Events are facts: a sim that refuses one
+// (its spec changed since) is logged, not fatal, so the agent still starts.
+func (a *Agent) apply(n *node, rec eventstore.Record) bool {
+	msg, err := events.Decode(rec.Type, rec.Data)
+	if err != nil {
+		a.log.Warn("undecodable node event", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
+		return false
+	}
+	var simErr error
+	switch ev := msg.(type) {
+	case *ballastv1.NodeRegistered:
+		n.registered = ev
+	case *ballastv1.ReplicaProvisioned:
+		simErr = n.sim.CreateReplica(ev.GetReplicaId(), ev.GetVolumeId(), ev.GetDiskId(), ev.GetSizeBytes())
+		a.recordProvisioned(n, ev.GetReplicaId(), loggedReplica{volumeID: ev.GetVolumeId(), size: ev.GetSizeBytes()})
+	case *ballastv1.ReplicaExpanded:
+		simErr = n.sim.ResizeReplica(ev.GetReplicaId(), ev.GetSizeBytes())
+		if r, ok := n.replicas[ev.GetReplicaId()]; ok {
+			r.size = ev.GetSizeBytes()
+			n.replicas[ev.GetReplicaId()] = r
+		}
+	case *ballastv1.ReplicaDeleted:
+		simErr = n.sim.DeleteReplica(ev.GetReplicaId())
+		a.recordDeleted(n, ev.GetReplicaId())
+	default:
+		return false
+	}
+	if simErr != nil {
+		a.log.Warn("node history does not fit the simulated node", "node", n.sim.ID(), "seq", rec.Sequence, "type", rec.Type, "err", simErr)
+	}
+	return true
+}
+
+// recordProvisioned notes a logged replica. n.mu is held (or replay owns n).
+func (a *Agent) recordProvisioned(n *node, id string, r loggedReplica) {
+	n.replicas[id] = r
+	delete(n.deleted, id)
+	a.idxMu.Lock()
+	defer a.idxMu.Unlock()
+	refs := a.byVolume[r.volumeID]
+	if refs == nil {
+		refs = map[replicaRef]struct{}{}
+		a.byVolume[r.volumeID] = refs
+	}
+	refs[replicaRef{node: n.sim.ID(), replica: id}] = struct{}{}
+}
+
+// recordDeleted notes a logged deletion. n.mu is held (or replay owns n).
+func (a *Agent) recordDeleted(n *node, id string) {
+	r, ok := n.replicas[id]
+	delete(n.replicas, id)
+	n.deleted[id] = struct{}{}
+	if !ok {
+		return
+	}
+	a.idxMu.Lock()
+	defer a.idxMu.Unlock()
+	if refs := a.byVolume[r.volumeID]; refs != nil {
+		delete(refs, replicaRef{node: n.sim.ID(), replica: id})
+		if len(refs) == 0 {
+			delete(a.byVolume, r.volumeID)
+		}
+	}
+}
+
+// volumeReplicas returns our logged replicas of a volume.
+func (a *Agent) volumeReplicas(volumeID string) []replicaRef {
+	a.idxMu.Lock()
+	defer a.idxMu.Unlock()
+	refs := make([]replicaRef, 0, len(a.byVolume[volumeID]))
+	for r := range a.byVolume[volumeID] {
+		refs = append(refs, r)
+	}
+	return refs
+}
+
+// registerWindow bounds the registrations in flight, well under the
+// client's limit of pending acknowledgements.
+const registerWindow = 512
+
+// register appends NodeRegistered for every node whose last registration
+// differs from its spec (or that has none), pipelined because the subjects
+// are distinct. It returns how many it registered.
+func (a *Agent) register(ctx context.Context) (int, error) {
+	type pending struct {
+		n   *node
+		ev  eventstore.Event
+		msg *ballastv1.NodeRegistered
+		f   *eventstore.AppendFuture
+	}
+	var todo []pending
+	for _, id := range a.ids {
+		n := a.nodes[id]
+		want := registration(n.sim.Spec(), a.cfg.Name)
+		if sameRegistration(n.registered, want) {
+			continue
+		}
+		want.OccurTime = now()
+		ev, err := events.Encode(a.registerID(n), want)
+		if err != nil {
+			return 0, err
+		}
+		todo = append(todo, pending{n: n, ev: ev, msg: want})
+	}
+	for start := 0; start < len(todo); start += registerWindow {
+		batch := todo[start:min(start+registerWindow, len(todo))]
+		for i := range batch {
+			p := &batch[i]
+			f, err := a.store.AppendAsync(ctx, p.n.subject, p.n.last, p.ev)
+			if err != nil {
+				return 0, err
+			}
+			p.f = f
+		}
+		for i := range batch {
+			p := &batch[i]
+			seq, err := p.f.Wait(ctx)
+			if errors.Is(err, eventstore.ErrConflict) {
+				// Someone wrote to the node since the replay: append
+				// again after its event, with an id for the new position.
+				p.n.mu.Lock()
+				err = a.appendNode(ctx, p.n, func() string { return a.registerID(p.n) }, p.msg)
+				p.n.mu.Unlock()
+			} else if err == nil {
+				p.n.last = max(p.n.last, seq)
+			}
+			if err != nil {
+				return 0, err
+			}
+			p.n.registered = p.msg
+		}
+	}
+	return len(todo), nil
+}
+
+// registerID is the id of a node's registration at its current position:
+// a retry at the same position is deduplicated, a later one is new.
+func (a *Agent) registerID(n *node) string {
+	return fmt.Sprintf("agent/%s/register/%s/%d", a.cfg.Name, n.sim.ID(), n.last)
+}
+
+// sameRegistration compares registrations without their time.
+func sameRegistration(have, want *ballastv1.NodeRegistered) bool {
+	if have == nil {
+		return false
+	}
+	h := proto.Clone(have).(*ballastv1.NodeRegistered)
+	h.OccurTime = nil
+	return proto.Equal(h, want)
+}
+
+// maxAppendAttempts bounds the appends of one event that meet conflicts.
+const maxAppendAttempts = 5
+
+// appendNode appends msg to n's history after n.last, and on a conflict
+// refreshes n.last from the store and tries again, bounded. id gives the
+// event id for the current n.last, so most callers ignore the position.
+// n.mu is held.
+func (a *Agent) appendNode(ctx context.Context, n *node, id func() string, msg proto.Message) error {
+	var lastErr error
+	for attempt := 1; attempt <= maxAppendAttempts; attempt++ {
+		ev, err := events.Encode(id(), msg)
+		if err != nil {
+			return err
+		}
+		seq, err := a.store.Append(ctx, n.subject, n.last, ev)
+		if err == nil {
+			// A duplicate is acknowledged with its original sequence, which
+			// may be behind what we know.
+			n.last = max(n.last, seq)
+			return nil
+		}
+		if !errors.Is(err, eventstore.ErrConflict) {
+			return err
+		}
+		lastErr = err
+		actual, err := a.lastSequence(ctx, n.subject)
+		if err != nil {
+			return errors.Join(lastErr, err)
+		}
+		a.log.Warn("node history moved under us; retrying", "node", n.sim.ID(), "expected", n.last, "actual", actual, "attempt", attempt)
+		n.last = actual
+		// Jitter, so that two writers that collided do not collide again.
+		if err := sleep(ctx, time.Duration(attempt)*time.Duration(5+rand.IntN(20))*time.Millisecond); err != nil {
+			return errors.Join(lastErr, err)
+		}
+	}
+	return fmt.Errorf("append to %s: gave up after %d conflicts: %w", n.subject, maxAppendAttempts, lastErr)
+}
+
+// lastSequence is the sequence of subject's last message, 0 if it has none.
+func (a *Agent) lastSequence(ctx context.Context, subject string) (uint64, error) {
+	m, err := a.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last sequence of %s: %w", subject, err)
+	}
+	return m.Sequence, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,200 @@
+// Package gateway is Ballast's public API: a gRPC server that turns calls
+// into commands for the services that own the aggregates and answers
+// queries from read models it builds from the event log. It owns nothing
+// durable: a restarted gateway rebuilds its read models from the log.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"ballast.dev/gateway/grpcapi"
+	"ballast.dev/gateway/readmodel"
+	"ballast.dev/platform/natsconn"
+)
+
+// shutdownGrace is how long Serve lets calls in flight finish after its
+// context ends before it cuts them off.
+const shutdownGrace = 10 * time.Second
+
+// Config says what the gateway runs on.
+type Config struct {
+	// Conn is the NATS connection, its JetStream and event store. The
+	// gateway uses it and does not close it.
+	Conn   *natsconn.Conn
+	Logger *slog.Logger
+}
+
+// Gateway serves the public API.
+type Gateway struct {
+	conn      *natsconn.Conn
+	logger    *slog.Logger
+	volumes   *readmodel.MemoryVolumes
+	nodes     *readmodel.MemoryNodes
+	projector *readmodel.Projector
+	health    *health.Server
+
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New builds the read models from the log and keeps them following it. It
+// returns once they have caught up with the log as of the call, so that the
+// first answers are not empty; ctx bounds that wait only. Close stops it.
+func New(ctx context.Context, cfg Config) (*Gateway, error) {
+	if cfg.Conn == nil || cfg.Conn.Store == nil || cfg.Conn.NC == nil {
+		return nil, errors.New("gateway: a NATS connection is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = cfg.Conn.Logger
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	g := &Gateway{
+		conn:    cfg.Conn,
+		logger:  cfg.Logger,
+		volumes: readmodel.NewMemoryVolumes(),
+		nodes:   readmodel.NewMemoryNodes(),
+		health:  health.NewServer(),
+		done:    make(chan struct{}),
+	}
+	g.projector = readmodel.StartProjector(cfg.Conn.Store, g.logger, g.volumes, g.nodes)
+	for _, p := range []readmodel.Projection{g.volumes, g.nodes} {
+		if err := readmodel.Sync(ctx, cfg.Conn.Store, p); err != nil {
+			g.projector.Stop()
+			return nil, fmt.Errorf("gateway: build read models: %w", err)
+		}
+	}
+	g.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range grpcapi.ServiceNames {
+		g.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	return g, nil
+}
+
+// Register registers the API, the standard health service and server
+// reflection (so that grpcurl works without the protos) on s.
+func (g *Gateway) Register(s *grpc.Server) { g.register(s, g.done) }
+
+func (g *Gateway) register(s *grpc.Server, done <-chan struct{}) {
+	grpcapi.Register(s, grpcapi.Config{
+		NC:      g.conn.NC,
+		Log:     g.conn.Store,
+		Volumes: g.volumes,
+		Nodes:   g.nodes,
+		Done:    done,
+		Logger:  g.logger,
+	})
+	healthpb.RegisterHealthServer(s, g.health)
+	reflection.Register(s)
+}
+
+// NewServer returns a gRPC server with the gateway's options: keepalive
+// that suits long watches, and a log line per failed call.
+func (g *Gateway) NewServer(opts ...grpc.ServerOption) *grpc.Server {
+	opts = append([]grpc.ServerOption{
+		// Clients that follow a watch ping to keep idle connections
+		// alive through NAT and load balancers; let them.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute}),
+		grpc.ChainUnaryInterceptor(g.logUnary),
+	}, opts...)
+	return grpc.NewServer(opts...)
+}
+
+func (g *Gateway) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	if err != nil {
+		g.logger.Debug("call failed", "method", info.FullMethod, "code", status.Code(err), "err", err, "elapsed", time.Since(start))
+	}
+	return resp, err
+}
+
+// Serve listens on addr (e.g. 127.0.0.1:7400; port 0 picks one) and serves
+// the API until ctx ends or the gateway closes, then stops gracefully:
+// watches end at once, other calls get shutdownGrace to finish. It returns
+// the address it listens on and a wait function that returns when the
+// server has stopped, with the error that stopped it, if any.
+func (g *Gateway) Serve(ctx context.Context, addr string) (net.Addr, func() error, error) {
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		// The operator's question is which address, not which syscall.
+		return nil, nil, fmt.Errorf("listen %s: %w", addr, syscall.EADDRINUSE)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := g.NewServer()
+	// A channel of this server's own, so that its watches end when its
+	// ctx does, even while the gateway serves on.
+	stopping := make(chan struct{})
+	g.register(srv, stopping)
+
+	var serveErr error
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		serveErr = srv.Serve(lis)
+	}()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-ctx.Done():
+		case <-g.done:
+		case <-served: // the listener failed
+		}
+		close(stopping)
+		graceful(srv)
+	}()
+	g.logger.Info("gateway serving", "addr", lis.Addr().String())
+	wait := sync.OnceValue(func() error {
+		<-served
+		<-stopped
+		return serveErr
+	})
+	return lis.Addr(), wait, nil
+}
+
+// graceful stops srv, cutting off what has not finished after
+// shutdownGrace.
+func graceful(srv *grpc.Server) {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(shutdownGrace):
+		srv.Stop()
+		<-done
+	}
+}
+
+// Close stops the read models and ends the watches and the servers Serve
+// started. It does not close the NATS connection.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		g.health.Shutdown()
+		close(g.done)
+		g.projector.Stop()
+	})
+	return nil
+}

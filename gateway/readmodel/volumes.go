@@ -1,0 +1,262 @@
+package readmodel
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"ballast.dev/platform/events"
+	ballastv1 "ballast.dev/proto/ballast/v1"
+)
+
+// maxTombstones bounds how many deleted incarnations MemoryVolumes keeps
+// for Incarnation: enough for every watcher to see the end of its volume,
+// without growing with every volume ever deleted.
+const maxTombstones = 10000
+
+// FoldVolume applies one event of a volume's history, stored at seq, to the
+// volume as it was (nil when the name has no volume yet) and returns the
+// volume after it and whether the event changed it. It never modifies v.
+// Every store shares it, so that the memory and SQL read models cannot
+// disagree on what an event means; it follows the volume service's
+// aggregate.
+func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Volume, bool) {
+	if e, ok := m.(*ballastv1.VolumeRequested); ok {
+		// A request starts a new incarnation: whatever was under the
+		// name before is gone.
+		return &ballastv1.Volume{
+			Id:         e.GetVolumeId(),
+			Name:       e.GetVolumeName(),
+			Spec:       proto.CloneOf(e.GetSpec()),
+			SizeBytes:  e.GetSizeBytes(),
+			State:      ballastv1.VolumeState_VOLUME_STATE_CREATING,
+			CreateTime: e.GetOccurTime(),
+			UpdateTime: e.GetOccurTime(),
+			Version:    seq,
+		}, true
+	}
+	id, at, ok := volumeEventRef(m)
+	// An event of another incarnation, or of a name with no volume, is
+	// history the current incarnation does not have.
+	if !ok || v == nil || (id != "" && id != v.GetId()) {
+		return v, false
+	}
+	n := proto.CloneOf(v)
+	switch e := m.(type) {
+	case *ballastv1.ReplicasAssigned:
+		if e.GetSizeBytes() > 0 {
+			n.SizeBytes = e.GetSizeBytes()
+		}
+		n.Replicas = make([]*ballastv1.Replica, len(e.GetReplicas()))
+		for i, r := range e.GetReplicas() {
+			r = proto.CloneOf(r)
+			r.State = ballastv1.ReplicaState_REPLICA_STATE_PENDING
+			n.Replicas[i] = r
+		}
+	case *ballastv1.ReplicaConfirmed:
+		setReplica(n, e.GetReplicaId(), ballastv1.ReplicaState_REPLICA_STATE_READY, "")
+	case *ballastv1.ReplicaFailed:
+		setReplica(n, e.GetReplicaId(), ballastv1.ReplicaState_REPLICA_STATE_FAILED, e.GetReason())
+	case *ballastv1.VolumeReady:
+		n.State = ballastv1.VolumeState_VOLUME_STATE_READY
+	case *ballastv1.VolumeFailed:
+		n.State = ballastv1.VolumeState_VOLUME_STATE_FAILED
+		n.FailureCode, n.FailureReason = e.GetCode(), e.GetReason()
+	case *ballastv1.VolumeResizeRequested:
+		n.ResizingToBytes, n.ResizeFailureReason = e.GetSizeBytes(), ""
+	case *ballastv1.VolumeResized:
+		n.SizeBytes, n.ResizingToBytes = e.GetSizeBytes(), 0
+		// As in the aggregate: the spec now asks for the size granted.
+		if n.Spec == nil {
+			n.Spec = &ballastv1.VolumeSpec{}
+		}
+		n.Spec.Capacity = &ballastv1.CapacityRange{RequiredBytes: e.GetSizeBytes()}
+	case *ballastv1.VolumeResizeFailed:
+		n.ResizingToBytes, n.ResizeFailureReason = 0, e.GetReason()
+	case *ballastv1.VolumeDeleteRequested:
+		n.State, n.ResizingToBytes = ballastv1.VolumeState_VOLUME_STATE_DELETING, 0
+		for _, r := range e.GetReplicas() {
+			setReplica(n, r.GetId(), ballastv1.ReplicaState_REPLICA_STATE_REMOVING, "")
+		}
+	case *ballastv1.ReplicaRemoved:
+		setReplica(n, e.GetReplicaId(), ballastv1.ReplicaState_REPLICA_STATE_REMOVED, "")
+	case *ballastv1.VolumeDeleted:
+		n.State = ballastv1.VolumeState_VOLUME_STATE_DELETED
+	}
+	if at != nil && (n.UpdateTime == nil || at.AsTime().After(n.UpdateTime.AsTime())) {
+		n.UpdateTime = at
+	}
+	n.Version = seq
+	return n, true
+}
+
+// volumeEventRef returns the volume id and time of a volume event other than
+// VolumeRequested; ok is false for messages that are not volume events.
+func volumeEventRef(m proto.Message) (id string, at *timestamppb.Timestamp, ok bool) {
+	switch e := m.(type) {
+	case *ballastv1.ReplicasAssigned:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaConfirmed:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaFailed:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeReady:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeFailed:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeResizeRequested:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeResized:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeResizeFailed:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeDeleteRequested:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaRemoved:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeDeleted:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	}
+	return "", nil, false
+}
+
+func setReplica(v *ballastv1.Volume, id string, s ballastv1.ReplicaState, reason string) {
+	for _, r := range v.Replicas {
+		if r.GetId() == id {
+			r.State, r.FailureReason = s, reason
+		}
+	}
+}
+
+// MemoryVolumes is the volumes read model in memory, rebuilt from the log at
+// every start.
+type MemoryVolumes struct {
+	memBase
+	byName map[string]*ballastv1.Volume // live volumes
+	names  []string                     // live names, sorted
+	nameOf map[string]string            // live id → name
+	// tombstones are deleted incarnations by id, oldest first in order.
+	tombstones map[string]*ballastv1.Volume
+	order      []string
+	// changed holds, per name someone watches, the channel closed at the
+	// name's next change.
+	changed map[string]chan struct{}
+}
+
+var _ VolumeStore = (*MemoryVolumes)(nil)
+
+// NewMemoryVolumes returns an empty volumes read model.
+func NewMemoryVolumes() *MemoryVolumes {
+	return &MemoryVolumes{
+		memBase:    newMemBase(events.Volume.Stream),
+		byName:     make(map[string]*ballastv1.Volume),
+		nameOf:     make(map[string]string),
+		tombstones: make(map[string]*ballastv1.Volume),
+		changed:    make(map[string]chan struct{}),
+	}
+}
+
+// Apply applies one event of the volume stream.
+func (s *MemoryVolumes) Apply(_ context.Context, ev Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh, err := s.begin(ev)
+	if err != nil || !fresh {
+		return err
+	}
+	defer s.advance(ev)
+	if ev.Message == nil {
+		return nil
+	}
+	// The subject names the history; the name in the payload should agree.
+	name := events.Volume.ID(ev.Subject)
+	old := s.byName[name]
+	v, changed := FoldVolume(old, ev.Sequence, ev.Message)
+	if !changed {
+		return nil
+	}
+	if old != nil && old.GetId() != v.GetId() {
+		// A new incarnation replaces the old one without a VolumeDeleted
+		// (the aggregate allows it after a failure): forget the old id.
+		delete(s.nameOf, old.GetId())
+	}
+	if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_DELETED {
+		delete(s.byName, name)
+		delete(s.nameOf, v.GetId())
+		s.names = removeSorted(s.names, name)
+		s.bury(v)
+	} else {
+		s.byName[name] = v
+		s.nameOf[v.GetId()] = name
+		s.names = insertSorted(s.names, name)
+	}
+	if ch, ok := s.changed[name]; ok {
+		close(ch)
+		delete(s.changed, name)
+	}
+	return nil
+}
+
+// bury keeps a deleted incarnation for Incarnation, forgetting the oldest
+// beyond maxTombstones.
+func (s *MemoryVolumes) bury(v *ballastv1.Volume) {
+	if _, ok := s.tombstones[v.GetId()]; !ok {
+		s.order = append(s.order, v.GetId())
+	}
+	s.tombstones[v.GetId()] = v
+	for len(s.order) > maxTombstones {
+		delete(s.tombstones, s.order[0])
+		s.order = s.order[1:]
+	}
+}
+
+// Volume returns the live volume with the name or id.
+func (s *MemoryVolumes) Volume(_ context.Context, nameOrID string) (*ballastv1.Volume, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if v, ok := s.byName[nameOrID]; ok {
+		return proto.CloneOf(v), nil
+	}
+	if name, ok := s.nameOf[nameOrID]; ok {
+		return proto.CloneOf(s.byName[name]), nil
+	}
+	return nil, &NotFoundError{Kind: "volume", Key: nameOrID}
+}
+
+// Incarnation returns the volume with the id, live or deleted.
+func (s *MemoryVolumes) Incarnation(_ context.Context, id string) (*ballastv1.Volume, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if name, ok := s.nameOf[id]; ok {
+		return proto.CloneOf(s.byName[name]), nil
+	}
+	if v, ok := s.tombstones[id]; ok {
+		return proto.CloneOf(v), nil
+	}
+	return nil, &NotFoundError{Kind: "volume id", Key: id}
+}
+
+// Volumes lists live volumes in name order.
+func (s *MemoryVolumes) Volumes(_ context.Context, after string, limit int) ([]*ballastv1.Volume, int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	start, end := pageAfter(s.names, after, limit)
+	page := make([]*ballastv1.Volume, 0, end-start)
+	for _, name := range s.names[start:end] {
+		page = append(page, proto.CloneOf(s.byName[name]))
+	}
+	return page, len(s.names), nil
+}
+
+// VolumeChanged returns a channel closed at the next change under name.
+func (s *MemoryVolumes) VolumeChanged(name string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.changed[name]
+	if !ok {
+		ch = make(chan struct{})
+		s.changed[name] = ch
+	}
+	return ch
+}

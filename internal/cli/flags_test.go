@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    uint64
+		wantErr string
+	}{
+		{in: "1073741824", want: 1 << 30},
+		{in: "10GiB", want: 10 << 30},
+		{in: "10Gi", want: 10 << 30},
+		{in: "10 gib", want: 10 << 30},
+		{in: "1.5TiB", want: 3 << 39},
+		{in: "500MB", want: 500_000_000},
+		{in: "10G", want: 10_000_000_000},
+		{in: "10GB", want: 10_000_000_000},
+		{in: "4KiB", want: 4096},
+		{in: "  2MiB ", want: 2 << 20},
+		{in: "0", want: 0},
+		{in: "", wantErr: "empty"},
+		{in: "-5GiB", wantErr: "negative"},
+		{in: "1,5GiB", wantErr: "comma"},
+		{in: "GiB", wantErr: "not a size"},
+		{in: "ten", wantErr: "not a size"},
+		{in: "10XB", wantErr: "not a size"},
+		{in: "10GiBs", wantErr: "not a size"},
+		{in: "1e9", wantErr: "not a size"},
+		{in: "99999999EiB", wantErr: "too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSize(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseSize(%q) = %d, %v; want an error with %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// run executes the ballast root with args and returns its exit code and
+// output.
+func run(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	root := NewRoot()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	code = Execute(ctx, root)
+	return code, out.String(), errOut.String()
+}
+
+// TestFlagValidation checks that bad command lines are refused before any
+// call, with an error that names the flag. The address is one nothing
+// listens on: reaching it would fail differently.
+func TestFlagValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"size missing", []string{"volume", "create", "db"}, "--size is required"},
+		{"size garbage", []string{"volume", "create", "db", "--size", "lots"}, `invalid argument "lots" for "--size" flag`},
+		{"size negative", []string{"volume", "create", "db", "--size", "-1GiB"}, `"--size" flag: "-1GiB" is negative`},
+		{"size zero", []string{"volume", "create", "db", "--size", "0"}, `"--size" flag: must be more than zero bytes`},
+		{"limit below size", []string{"volume", "create", "db", "--size", "10GiB", "--limit", "5GiB"}, "--limit 5.0 GiB is less than --size 10 GiB"},
+		{"bad tier", []string{"volume", "create", "db", "--size", "1GiB", "--tier", "tape"}, `"--tier" flag: must be one of nvme, ssd, hdd`},
+		{"bad spread", []string{"volume", "create", "db", "--size", "1GiB", "--spread", "rack"}, `"--spread" flag: must be one of zone, node`},
+		{"replicas zero", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "0"}, "--replicas must be at least 1, got 0"},
+		{"replicas negative", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "-2"}, "--replicas must be at least 1, got -2"},
+		{"bad label", []string{"volume", "create", "db", "--size", "1GiB", "--label", "team"}, `"--label" flag: "team" is not key=value`},
+		{"duplicate label", []string{"volume", "create", "db", "--size", "1GiB", "--label", "a=1", "--label", "a=2"}, `label "a" given twice`},
+		{"no name", []string{"volume", "create", "--size", "1GiB"}, "needs a volume name"},
+		{"bad output", []string{"volume", "list", "-o", "yaml"}, `"-o, --output" flag: must be table or json`},
+		{"resize without size", []string{"volume", "resize", "db"}, "--size is required"},
+		{"negative page size", []string{"volume", "list", "--page-size", "-1"}, "--page-size must not be negative"},
+		{"unknown command", []string{"volume", "grow"}, `unknown command "grow" for "ballast volume"`},
+		{"unknown flag", []string{"node", "list", "--fast"}, "unknown flag: --fast"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := run(t.Context(), append([]string{"--addr", "127.0.0.1:1"}, tt.args...)...)
+			if code != ExitUsage {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, ExitUsage, stderr)
+			}
+			if !strings.HasPrefix(stderr, "error: ") || !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want an error with %q", stderr, tt.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+		})
+	}
+}

@@ -1,0 +1,311 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ballastv1 "ballast.dev/proto/ballast/v1"
+)
+
+// jsonOptions are how every proto is printed: field names as in the .proto,
+// the same names the API documents.
+var jsonOptions = protojson.MarshalOptions{UseProtoNames: true}
+
+// protoJSON returns m as compact JSON. protojson deliberately varies its
+// whitespace from build to build; compacting makes the output stable.
+func protoJSON(m proto.Message) (json.RawMessage, error) {
+	b, err := jsonOptions.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// writeJSON writes v indented over several lines.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// renderVolume prints one volume: its fields, then a table of its replicas.
+func renderVolume(w io.Writer, f outputFormat, v *ballastv1.Volume) error {
+	if f == formatJSON {
+		raw, err := protoJSON(v)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, raw)
+	}
+
+	tw := newTable(w)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("Name", v.GetName())
+	row("ID", v.GetId())
+	row("State", volumeState(v.GetState()))
+	if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_FAILED {
+		row("Failure", codeName(v.GetFailureCode())+": "+v.GetFailureReason())
+	}
+	row("Size", size(v.GetSizeBytes()))
+	if v.GetResizingToBytes() != 0 {
+		row("Resizing to", size(v.GetResizingToBytes()))
+	}
+	if r := v.GetResizeFailureReason(); r != "" {
+		row("Resize failed", r)
+	}
+	spec := v.GetSpec()
+	if l := spec.GetCapacity().GetLimitBytes(); l != 0 {
+		row("Limit", size(l))
+	}
+	row("Replicas", fmt.Sprintf("%d/%d ready", readyReplicas(v), spec.GetReplicas()))
+	row("Tier", tier(spec.GetTier()))
+	row("Spread", spread(spec.GetSpread()))
+	if len(spec.GetLabels()) > 0 {
+		row("Labels", labels(spec.GetLabels()))
+	}
+	row("Created", timestamp(v.GetCreateTime()))
+	row("Updated", timestamp(v.GetUpdateTime()))
+	row("Version", fmt.Sprint(v.GetVersion()))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(v.GetReplicas()) == 0 {
+		return nil
+	}
+
+	fmt.Fprintln(w)
+	reasons := slices.ContainsFunc(v.GetReplicas(), func(r *ballastv1.Replica) bool { return r.GetFailureReason() != "" })
+	tw = newTable(w)
+	fmt.Fprint(tw, "NODE\tDISK\tZONE\tSTATE\tREPLICA")
+	if reasons {
+		fmt.Fprint(tw, "\tREASON")
+	}
+	fmt.Fprintln(tw)
+	for _, r := range v.GetReplicas() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", r.GetNodeId(), r.GetDiskId(), r.GetZone(), replicaState(r.GetState()), r.GetId())
+		if reasons {
+			fmt.Fprintf(tw, "\t%s", r.GetFailureReason())
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// renderVolumes prints a list of volumes; nextPageToken is shown when the
+// list is one page of more.
+func renderVolumes(w io.Writer, f outputFormat, vols []*ballastv1.Volume, nextPageToken string) error {
+	if f == formatJSON {
+		out := struct {
+			Volumes       []json.RawMessage `json:"volumes"`
+			NextPageToken string            `json:"next_page_token,omitempty"`
+		}{Volumes: []json.RawMessage{}, NextPageToken: nextPageToken}
+		for _, v := range vols {
+			raw, err := protoJSON(v)
+			if err != nil {
+				return err
+			}
+			out.Volumes = append(out.Volumes, raw)
+		}
+		return writeJSON(w, out)
+	}
+
+	if len(vols) == 0 {
+		fmt.Fprintln(w, "No volumes.")
+	} else {
+		tw := newTable(w)
+		fmt.Fprintln(tw, "NAME\tSTATE\tSIZE\tTIER\tREPLICAS\tSPREAD\tID")
+		for _, v := range vols {
+			spec := v.GetSpec()
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n",
+				v.GetName(), volumeState(v.GetState()), size(v.GetSizeBytes()), tier(spec.GetTier()),
+				readyReplicas(v), spec.GetReplicas(), spread(spec.GetSpread()), v.GetId())
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if nextPageToken != "" {
+		fmt.Fprintf(w, "\nMore: --page-token %s\n", nextPageToken)
+	}
+	return nil
+}
+
+// renderNodes prints a list of storage nodes.
+func renderNodes(w io.Writer, f outputFormat, nodes []*ballastv1.Node) error {
+	if f == formatJSON {
+		out := struct {
+			Nodes []json.RawMessage `json:"nodes"`
+		}{Nodes: []json.RawMessage{}}
+		for _, n := range nodes {
+			raw, err := protoJSON(n)
+			if err != nil {
+				return err
+			}
+			out.Nodes = append(out.Nodes, raw)
+		}
+		return writeJSON(w, out)
+	}
+
+	if len(nodes) == 0 {
+		_, err := fmt.Fprintln(w, "No nodes.")
+		return err
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tZONE\tSTATE\tDISKS\tRESERVED\tREPLICAS\tLOAD")
+	for _, n := range nodes {
+		var reserved, capacity uint64
+		for _, d := range n.GetDisks() {
+			reserved += d.GetReservedBytes()
+			capacity += d.GetCapacityBytes()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+			n.GetId(), n.GetZone(), nodeState(n.GetState()), disks(n.GetDisks()),
+			usage(reserved, capacity), n.GetReplicaCount(), load(n.GetLoad()))
+	}
+	return tw.Flush()
+}
+
+// renderEvent prints one event on one line: in JSON, the event with its
+// payload expanded (NDJSON); as a table, time, sequence, subject, the short
+// type name and the payload as compact JSON.
+func renderEvent(w io.Writer, f outputFormat, e *ballastv1.Event) error {
+	if f == formatJSON {
+		raw, err := protoJSON(e)
+		if err != nil {
+			// A payload of a type this binary does not know yet: print the
+			// envelope, whose type field still names it.
+			bare := proto.CloneOf(e)
+			bare.Payload = nil
+			if raw, err = protoJSON(bare); err != nil {
+				return err
+			}
+		}
+		_, err = fmt.Fprintf(w, "%s\n", raw)
+		return err
+	}
+
+	payload := "{}"
+	if a := e.GetPayload(); a != nil {
+		m, err := a.UnmarshalNew()
+		if err == nil {
+			var raw json.RawMessage
+			if raw, err = protoJSON(m); err == nil {
+				payload = string(raw)
+			}
+		}
+		if err != nil {
+			payload = fmt.Sprintf("(%d bytes of %s)", len(a.GetValue()), a.GetTypeUrl())
+		}
+	}
+	_, err := fmt.Fprintf(w, "%s  %6d  %-36s %-24s %s\n",
+		timestamp(e.GetAppendTime()), e.GetSequence(), e.GetSubject(),
+		strings.TrimPrefix(e.GetType(), "ballast.v1."), payload)
+	return err
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+}
+
+// size humanises bytes in binary units: 10 GiB.
+func size(b uint64) string { return humanize.IBytes(b) }
+
+func usage(used, capacity uint64) string {
+	if capacity == 0 {
+		return size(used) + " / -"
+	}
+	pct := 100 * float64(used) / float64(capacity)
+	if used > 0 && pct < 1 {
+		return fmt.Sprintf("%s / %s (<1%%)", size(used), size(capacity))
+	}
+	return fmt.Sprintf("%s / %s (%.0f%%)", size(used), size(capacity), pct)
+}
+
+// disks summarises a node's disks per tier: "nvme 1.7 TiB, ssd 2×3.5 TiB".
+func disks(ds []*ballastv1.Disk) string {
+	byTier := map[ballastv1.Tier][]uint64{}
+	for _, d := range ds {
+		byTier[d.GetTier()] = append(byTier[d.GetTier()], d.GetCapacityBytes())
+	}
+	if len(byTier) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, t := range slices.Sorted(maps.Keys(byTier)) {
+		caps := byTier[t]
+		switch {
+		case len(caps) == 1:
+			parts = append(parts, fmt.Sprintf("%s %s", tier(t), size(caps[0])))
+		case slices.Min(caps) == slices.Max(caps):
+			parts = append(parts, fmt.Sprintf("%s %d×%s", tier(t), len(caps), size(caps[0])))
+		default:
+			var sum uint64
+			for _, c := range caps {
+				sum += c
+			}
+			parts = append(parts, fmt.Sprintf("%s %d disks %s", tier(t), len(caps), size(sum)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// load summarises a node's last load window: "1200 IOPS, 45% busy".
+func load(l *ballastv1.NodeLoad) string {
+	if l == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f IOPS, %.0f%% busy", l.GetReadIops()+l.GetWriteIops(), 100*l.GetUtilization())
+}
+
+func readyReplicas(v *ballastv1.Volume) int {
+	n := 0
+	for _, r := range v.GetReplicas() {
+		if r.GetState() == ballastv1.ReplicaState_REPLICA_STATE_READY {
+			n++
+		}
+	}
+	return n
+}
+
+func labels(m map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func timestamp(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return "-"
+	}
+	return t.AsTime().UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// enumName lowercases an enum value's name without its prefix:
+// VOLUME_STATE_READY is "ready".
+func enumName(s fmt.Stringer, prefix string) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), prefix))
+}
+
+func volumeState(s ballastv1.VolumeState) string   { return enumName(s, "VOLUME_STATE_") }
+func replicaState(s ballastv1.ReplicaState) string { return enumName(s, "REPLICA_STATE_") }
+func nodeState(s ballastv1.NodeState) string       { return enumName(s, "NODE_STATE_") }
+func tier(t ballastv1.Tier) string                 { return enumName(t, "TIER_") }
+func spread(s ballastv1.Spread) string             { return enumName(s, "SPREAD_") }

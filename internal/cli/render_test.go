@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ballastv1 "ballast.dev/proto/ballast/v1"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
+
+// golden compares got with testdata/name.golden, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+var t0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+
+const gib = 1 << 30
+
+func fixtureVolume() *ballastv1.Volume {
+	return &ballastv1.Volume{
+		Id:   "vol-7f3a9c",
+		Name: "pg-data",
+		Spec: &ballastv1.VolumeSpec{
+			Capacity: &ballastv1.CapacityRange{RequiredBytes: 10 * gib, LimitBytes: 50 * gib},
+			Replicas: 3,
+			Tier:     ballastv1.Tier_TIER_SSD,
+			Spread:   ballastv1.Spread_SPREAD_ZONE,
+			Labels:   map[string]string{"team": "db", "env": "prod"},
+		},
+		SizeBytes: 10 * gib,
+		State:     ballastv1.VolumeState_VOLUME_STATE_READY,
+		Replicas: []*ballastv1.Replica{
+			{Id: "rep-1", NodeId: "node-a1", DiskId: "ssd-0", Zone: "zone-a", State: ballastv1.ReplicaState_REPLICA_STATE_READY},
+			{Id: "rep-2", NodeId: "node-b1", DiskId: "ssd-1", Zone: "zone-b", State: ballastv1.ReplicaState_REPLICA_STATE_READY},
+			{Id: "rep-3", NodeId: "node-c12", DiskId: "ssd-0", Zone: "zone-c", State: ballastv1.ReplicaState_REPLICA_STATE_READY},
+		},
+		CreateTime: timestamppb.New(t0),
+		UpdateTime: timestamppb.New(t0.Add(1500 * time.Millisecond)),
+		Version:    42,
+	}
+}
+
+func fixtureVolumes() []*ballastv1.Volume {
+	creating := &ballastv1.Volume{
+		Id:   "vol-01b2",
+		Name: "cache",
+		Spec: &ballastv1.VolumeSpec{
+			Capacity: &ballastv1.CapacityRange{RequiredBytes: 500_000_000},
+			Replicas: 2,
+			Tier:     ballastv1.Tier_TIER_NVME,
+			Spread:   ballastv1.Spread_SPREAD_NODE,
+		},
+		SizeBytes: 500_000_000,
+		State:     ballastv1.VolumeState_VOLUME_STATE_CREATING,
+		Replicas: []*ballastv1.Replica{
+			{Id: "rep-4", NodeId: "node-a1", DiskId: "nvme-0", Zone: "zone-a", State: ballastv1.ReplicaState_REPLICA_STATE_READY},
+			{Id: "rep-5", NodeId: "node-a2", DiskId: "nvme-0", Zone: "zone-a", State: ballastv1.ReplicaState_REPLICA_STATE_PENDING},
+		},
+		CreateTime: timestamppb.New(t0),
+		Version:    7,
+	}
+	return []*ballastv1.Volume{creating, fixtureVolume()}
+}
+
+func fixtureNodes() []*ballastv1.Node {
+	const tb = 1_000_000_000_000
+	return []*ballastv1.Node{
+		{
+			Id: "node-a1", Zone: "zone-a", Region: "eu-west", State: ballastv1.NodeState_NODE_STATE_UP,
+			Disks: []*ballastv1.Disk{
+				{Id: "ssd-0", Tier: ballastv1.Tier_TIER_SSD, CapacityBytes: 3840 * tb / 1000, ReservedBytes: 30 * gib, ReplicaCount: 3},
+				{Id: "ssd-1", Tier: ballastv1.Tier_TIER_SSD, CapacityBytes: 3840 * tb / 1000},
+				{Id: "nvme-0", Tier: ballastv1.Tier_TIER_NVME, CapacityBytes: 1920 * tb / 1000, ReservedBytes: 500_000_000, ReplicaCount: 1},
+			},
+			ReplicaCount: 4,
+			Load:         &ballastv1.NodeLoad{ReadIops: 1200, WriteIops: 340.4, Utilization: 0.452, WindowEndTime: timestamppb.New(t0)},
+			RegisterTime: timestamppb.New(t0),
+		},
+		{
+			Id: "node-b1", Zone: "zone-b", Region: "eu-west", State: ballastv1.NodeState_NODE_STATE_DRAINING,
+			Labels: map[string]string{"rack": "r7"},
+			Disks: []*ballastv1.Disk{
+				{Id: "hdd-0", Tier: ballastv1.Tier_TIER_HDD, CapacityBytes: 16 * tb},
+				{Id: "hdd-1", Tier: ballastv1.Tier_TIER_HDD, CapacityBytes: 18 * tb, ReservedBytes: 2 * tb, ReplicaCount: 2},
+			},
+			ReplicaCount: 2,
+			RegisterTime: timestamppb.New(t0),
+		},
+	}
+}
+
+func fixtureEvent(t *testing.T) *ballastv1.Event {
+	t.Helper()
+	payload, err := anypb.New(&ballastv1.ReplicaConfirmed{
+		VolumeId: "vol-7f3a9c", VolumeName: "pg-data", ReplicaId: "rep-2", NodeId: "node-b1",
+		OccurTime: timestamppb.New(t0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ballastv1.Event{
+		Stream:        "BALLAST_EVENTS",
+		Subject:       "ballast.evt.volume.pg-data",
+		Sequence:      1042,
+		Type:          string(proto.MessageName(&ballastv1.ReplicaConfirmed{})),
+		AppendTime:    timestamppb.New(t0.Add(12 * time.Millisecond)),
+		CorrelationId: "req-9",
+		Payload:       payload,
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		render func(*bytes.Buffer, outputFormat) error
+	}{
+		{"volume", func(b *bytes.Buffer, f outputFormat) error { return renderVolume(b, f, fixtureVolume()) }},
+		{"volume_failed", func(b *bytes.Buffer, f outputFormat) error {
+			v := fixtureVolume()
+			v.State = ballastv1.VolumeState_VOLUME_STATE_FAILED
+			v.FailureCode = 8
+			v.FailureReason = "need 3 zones with 10 GiB free on ssd, found 2"
+			v.Replicas = []*ballastv1.Replica{{Id: "rep-1", NodeId: "node-a1", DiskId: "ssd-0", Zone: "zone-a",
+				State: ballastv1.ReplicaState_REPLICA_STATE_FAILED, FailureReason: "disk full"}}
+			return renderVolume(b, f, v)
+		}},
+		{"volume_list", func(b *bytes.Buffer, f outputFormat) error { return renderVolumes(b, f, fixtureVolumes(), "") }},
+		{"volume_page", func(b *bytes.Buffer, f outputFormat) error {
+			return renderVolumes(b, f, fixtureVolumes()[:1], "cGc6Mg")
+		}},
+		{"volume_list_empty", func(b *bytes.Buffer, f outputFormat) error { return renderVolumes(b, f, nil, "") }},
+		{"node_list", func(b *bytes.Buffer, f outputFormat) error { return renderNodes(b, f, fixtureNodes()) }},
+		{"event", func(b *bytes.Buffer, f outputFormat) error {
+			if err := renderEvent(b, f, fixtureEvent(t)); err != nil {
+				return err
+			}
+			// A payload this binary has no type for still gets its line.
+			e := fixtureEvent(t)
+			e.Sequence, e.Type = 1043, "ballast.v1.FromTheFuture"
+			e.Payload = &anypb.Any{TypeUrl: "type.googleapis.com/ballast.v1.FromTheFuture", Value: []byte{8, 1}}
+			return renderEvent(b, f, e)
+		}},
+	}
+	for _, tt := range tests {
+		for _, f := range []outputFormat{formatTable, formatJSON} {
+			t.Run(tt.name+"/"+string(f), func(t *testing.T) {
+				var b bytes.Buffer
+				if err := tt.render(&b, f); err != nil {
+					t.Fatal(err)
+				}
+				golden(t, tt.name+"."+string(f), b.Bytes())
+			})
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"ballast.dev/platform/events"
+	"ballast.dev/platform/eventstore"
+	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/placement/app"
+	"ballast.dev/services/placement/domain"
+)
+
+// Journal appends decisions to ballast.evt.placement.<volume-id>. It
+// implements app.Journal.
+type Journal struct{ Store *eventstore.Store }
+
+var _ app.Journal = Journal{}
+
+// ReplicaID names the i-th replica placed for a volume incarnation.
+func ReplicaID(volumeID string, i int) string { return fmt.Sprintf("%s-%d", volumeID, i) }
+
+func (j Journal) append(ctx context.Context, cause, volumeID string, expected uint64, m proto.Message) (uint64, error) {
+	ev, err := events.Encode(cause+"/"+volumeID, m)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := j.Store.Append(ctx, events.Placement.Subject(volumeID), expected, ev)
+	if errors.Is(err, eventstore.ErrConflict) {
+		return 0, fmt.Errorf("%w: %w", app.ErrStale, err)
+	}
+	return seq, err
+}
+
+func now() *timestamppb.Timestamp { return timestamppb.New(events.Now()) }
+
+// Decided implements app.Journal.
+func (j Journal) Decided(ctx context.Context, cause, name string, size uint64, d domain.Decision) (uint64, error) {
+	names, cands := candidatesToProto(d.Candidates)
+	m := &pb.PlacementDecided{VolumeId: d.VolumeID, VolumeName: name, SizeBytes: size, ScoreNames: names, Candidates: cands, OccurTime: now()}
+	for i, p := range d.Placements {
+		m.Placements = append(m.Placements, &pb.ReplicaPlacement{ReplicaId: ReplicaID(d.VolumeID, i), NodeId: p.NodeID, DiskId: p.DiskID, Zone: p.Zone})
+	}
+	return j.append(ctx, cause, d.VolumeID, 0, m)
+}
+
+// Failed implements app.Journal.
+func (j Journal) Failed(ctx context.Context, cause, name string, d domain.Decision, reason string) (uint64, error) {
+	names, cands := candidatesToProto(d.Candidates)
+	m := &pb.PlacementFailed{VolumeId: d.VolumeID, VolumeName: name, Reason: reason, ScoreNames: names, Candidates: cands, OccurTime: now()}
+	return j.append(ctx, cause, d.VolumeID, 0, m)
+}
+
+// ResizeDecided implements app.Journal.
+func (j Journal) ResizeDecided(ctx context.Context, cause, volumeID, name string, expected, size uint64, refusal string) (uint64, error) {
+	var m proto.Message = &pb.ResizeApproved{VolumeId: volumeID, VolumeName: name, SizeBytes: size, OccurTime: now()}
+	if refusal != "" {
+		m = &pb.ResizeRejected{VolumeId: volumeID, VolumeName: name, SizeBytes: size, Reason: refusal, OccurTime: now()}
+	}
+	return j.append(ctx, cause, volumeID, expected, m)
+}
+
+// Released implements app.Journal.
+func (j Journal) Released(ctx context.Context, cause, volumeID, name string, expected uint64) (uint64, error) {
+	return j.append(ctx, cause, volumeID, expected, &pb.CapacityReleased{VolumeId: volumeID, VolumeName: name, OccurTime: now()})
+}

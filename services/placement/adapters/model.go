@@ -1,0 +1,169 @@
+// Package adapters connects placement to the event log: the cluster model
+// rebuilt from the node and placement histories, and the journal that records
+// decisions.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"ballast.dev/platform/events"
+	"ballast.dev/platform/eventstore"
+	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/placement/app"
+	"ballast.dev/services/placement/domain"
+)
+
+// Model is the cluster model, fed in order from the node and placement
+// streams. It implements app.Model.
+type Model struct {
+	store *eventstore.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	cluster *domain.Cluster
+	applied map[string]uint64 // stream → last sequence applied
+	last    map[string]uint64 // volume id → sequence of its last placement event
+	changed chan struct{}     // closed and replaced on every apply
+	subs    []eventstore.Subscription
+}
+
+var _ app.Model = (*Model)(nil)
+
+// NewModel rebuilds the model from the log and keeps following it until
+// Close.
+func NewModel(ctx context.Context, store *eventstore.Store, overcommit float64, log *slog.Logger) (*Model, error) {
+	cluster, err := domain.NewCluster(domain.WithOvercommit(overcommit))
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{store: store, log: log, cluster: cluster, applied: map[string]uint64{}, last: map[string]uint64{}, changed: make(chan struct{})}
+	// Nodes first: a reservation needs its node.
+	for _, a := range []events.Aggregate{events.Node, events.Placement} {
+		sub, err := store.Subscribe(ctx, a.Stream, a.Filter(), 0, m.applier(a.Stream))
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("placement model: %w", err)
+		}
+		m.subs = append(m.subs, sub)
+		if err := m.caughtUp(ctx, a); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Close stops following the log.
+func (m *Model) Close() {
+	for _, s := range m.subs {
+		s.Stop()
+	}
+}
+
+// applier applies the records of one stream.
+func (m *Model) applier(stream string) func(context.Context, eventstore.Record) error {
+	return func(_ context.Context, rec eventstore.Record) error {
+		m.apply(stream, rec)
+		return nil
+	}
+}
+
+func (m *Model) apply(stream string, rec eventstore.Record) {
+	msg, err := events.Decode(rec.Type, rec.Data)
+	if err != nil {
+		// A record this build cannot read must not stop the model.
+		m.log.Error("placement model skips an event", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
+		msg = nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if msg != nil {
+		if err := m.applyMsg(rec, msg); err != nil {
+			m.log.Error("placement model cannot apply an event", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
+		}
+	}
+	m.applied[stream] = rec.Sequence
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+func (m *Model) applyMsg(rec eventstore.Record, msg proto.Message) error {
+	switch e := msg.(type) {
+	case *pb.NodeRegistered:
+		return m.cluster.UpsertNode(NodeFromProto(e))
+	case *pb.PlacementDecided:
+		m.last[e.GetVolumeId()] = rec.Sequence
+		return m.cluster.Reserve(e.GetVolumeId(), placementsFromProto(e.GetPlacements()), e.GetSizeBytes())
+	case *pb.PlacementFailed:
+		m.last[e.GetVolumeId()] = rec.Sequence
+	case *pb.ResizeApproved:
+		m.last[e.GetVolumeId()] = rec.Sequence
+		return m.cluster.Resize(e.GetVolumeId(), e.GetSizeBytes())
+	case *pb.ResizeRejected:
+		m.last[e.GetVolumeId()] = rec.Sequence
+	case *pb.CapacityReleased:
+		m.last[e.GetVolumeId()] = rec.Sequence
+		m.cluster.Release(e.GetVolumeId())
+	}
+	return nil
+}
+
+// CaughtUp implements app.Model: one cheap request per stream for its last
+// sequence, then a wait until the model has applied it.
+func (m *Model) CaughtUp(ctx context.Context) error {
+	for _, a := range []events.Aggregate{events.Node, events.Placement} {
+		if err := m.caughtUp(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Model) caughtUp(ctx context.Context, a events.Aggregate) error {
+	seq, err := m.store.LastSequence(ctx, a.Stream)
+	if err != nil {
+		return fmt.Errorf("placement model: %w", err)
+	}
+	return m.wait(ctx, a.Stream, seq)
+}
+
+// Applied implements app.Model.
+func (m *Model) Applied(ctx context.Context, seq uint64) error {
+	return m.wait(ctx, events.Placement.Stream, seq)
+}
+
+func (m *Model) wait(ctx context.Context, stream string, seq uint64) error {
+	for {
+		m.mu.Lock()
+		done, changed := m.applied[stream] >= seq, m.changed
+		m.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("placement model waiting for %s %d: %w", stream, seq, ctx.Err())
+		}
+		for _, s := range m.subs {
+			select {
+			case <-s.Done():
+				return errors.Join(errors.New("placement model stopped following the log"), s.Err())
+			default:
+			}
+		}
+	}
+}
+
+// View implements app.Model.
+func (m *Model) View(fn func(c *domain.Cluster, last func(volumeID string) uint64)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn(m.cluster, func(id string) uint64 { return m.last[id] })
+}

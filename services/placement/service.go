@@ -1,0 +1,83 @@
+// Package placement is the placement service: it owns the cluster model and
+// every placement decision, and records each with the score of every
+// candidate.
+package placement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"ballast.dev/platform/bus"
+	"ballast.dev/platform/natsconn"
+	"ballast.dev/services/placement/adapters"
+	"ballast.dev/services/placement/app"
+	"ballast.dev/services/placement/ports"
+)
+
+// Config is what the service needs.
+type Config struct {
+	Conn *natsconn.Conn
+	// Overcommit lets disks hold reservations up to capacity times this; 0
+	// means 1 (none).
+	Overcommit float64
+}
+
+// Service is a running placement service.
+type Service struct {
+	model  *adapters.Model
+	router *bus.Router
+	stop   context.CancelFunc
+}
+
+// Start rebuilds the cluster model from the log and starts deciding.
+func Start(ctx context.Context, cfg Config) (*Service, error) {
+	c := cfg.Conn
+	log := c.Logger.With("service", "placement")
+	if cfg.Overcommit == 0 {
+		cfg.Overcommit = 1
+	}
+	ctx, stop := context.WithCancel(ctx)
+	s := &Service{stop: stop}
+	model, err := adapters.NewModel(ctx, c.Store, cfg.Overcommit, log)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("placement service: %w", err)
+	}
+	s.model = model
+	router, err := bus.NewRouter(ctx, "placement", c.Connect, c.JS, log)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	s.router = router
+	placer := &app.Placer{Model: model, Journal: adapters.Journal{Store: c.Store}}
+	if err := router.Handle(ctx, ports.VolumeConsumer, ports.VolumeEvents(placer)); err != nil {
+		return nil, s.fail(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- router.Run(ctx) }()
+	select {
+	case <-router.Running():
+	case err := <-done:
+		return nil, s.fail(err)
+	}
+	return s, nil
+}
+
+func (s *Service) fail(err error) error {
+	_ = s.Close()
+	return fmt.Errorf("placement service: %w", err)
+}
+
+// Close stops deciding.
+func (s *Service) Close() error {
+	var err error
+	if s.router != nil {
+		err = errors.Join(err, s.router.Close())
+	}
+	if s.model != nil {
+		s.model.Close()
+	}
+	s.stop()
+	return err
+}

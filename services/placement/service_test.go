@@ -1,0 +1,173 @@
+package placement_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"ballast.dev/platform/events"
+	"ballast.dev/platform/natsconn"
+	"ballast.dev/platform/natsserver/natstest"
+	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/placement"
+)
+
+const gib = 1 << 30
+
+type env struct {
+	t    *testing.T
+	conn *natsconn.Conn
+	svc  *placement.Service
+	n    int
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	conn, err := natsconn.Dial(context.Background(), natsconn.Options{URL: natstest.Start(t), Name: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	e := &env{t: t, conn: conn}
+	// Three nodes, one per zone, each with one 100 GiB ssd.
+	for i, zone := range []string{"zone-a", "zone-b", "zone-c"} {
+		id := fmt.Sprintf("node-%d", i+1)
+		e.append(events.Node.Subject(id), 0, &pb.NodeRegistered{NodeId: id, Zone: zone, Region: "r1",
+			Disks: []*pb.Disk{{Id: id + "-d0", Tier: pb.Tier_TIER_SSD, CapacityBytes: 100 * gib}}})
+	}
+	e.restart()
+	return e
+}
+
+func (e *env) restart() {
+	e.t.Helper()
+	if e.svc != nil {
+		if err := e.svc.Close(); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	svc, err := placement.Start(context.Background(), placement.Config{Conn: e.conn})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.svc = svc
+	e.t.Cleanup(func() { _ = svc.Close() })
+}
+
+func (e *env) append(subject string, expected uint64, m proto.Message) uint64 {
+	e.t.Helper()
+	e.n++
+	ev, err := events.Encode(fmt.Sprintf("test-%d", e.n), m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	seq, err := e.conn.Store.Append(context.Background(), subject, expected, ev)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return seq
+}
+
+func (e *env) request(name string, size uint64) string {
+	id := fmt.Sprintf("vol-%s", name)
+	e.append(events.Volume.Subject(name), 0, &pb.VolumeRequested{VolumeId: id, VolumeName: name, SizeBytes: size,
+		Spec: &pb.VolumeSpec{Replicas: 3, Tier: pb.Tier_TIER_SSD, Spread: pb.Spread_SPREAD_ZONE}})
+	return id
+}
+
+// decision waits for the n-th event of a volume's placement history.
+func (e *env) decision(volumeID string, n int) proto.Message {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		recs, _, err := e.conn.Store.Load(context.Background(), events.Placement.Stream, events.Placement.Subject(volumeID))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(recs) >= n {
+			m, err := events.Decode(recs[n-1].Type, recs[n-1].Data)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			return m
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no placement event %d for %s", n, volumeID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPlacesAcrossZonesAndRecordsEveryCandidate(t *testing.T) {
+	e := start(t)
+	d, ok := e.decision(e.request("a", 10*gib), 1).(*pb.PlacementDecided)
+	if !ok {
+		t.Fatalf("got %T, want PlacementDecided", d)
+	}
+	zones := map[string]bool{}
+	for _, p := range d.GetPlacements() {
+		zones[p.GetZone()] = true
+	}
+	if len(zones) != 3 || len(d.GetPlacements()) != 3 {
+		t.Fatalf("placements %v", d.GetPlacements())
+	}
+	if len(d.GetCandidates()) != 3 || len(d.GetScoreNames()) == 0 {
+		t.Fatalf("candidates %v, score names %v", d.GetCandidates(), d.GetScoreNames())
+	}
+	for _, c := range d.GetCandidates() {
+		if !c.GetFeasible() || !c.GetChosen() || len(c.GetScores()) != len(d.GetScoreNames()) {
+			t.Fatalf("candidate %v", c)
+		}
+	}
+}
+
+func TestReservationsSurviveRestartAndShortageIsNamed(t *testing.T) {
+	e := start(t)
+	if _, ok := e.decision(e.request("a", 60*gib), 1).(*pb.PlacementDecided); !ok {
+		t.Fatal("first volume not placed")
+	}
+	e.restart()
+	// 40 GiB is left on every disk: the model rebuilt from the log must know.
+	f, ok := e.decision(e.request("b", 50*gib), 1).(*pb.PlacementFailed)
+	if !ok {
+		t.Fatal("a volume larger than what is left was placed")
+	}
+	if !strings.Contains(f.GetReason(), "ssd") || !strings.Contains(f.GetReason(), "50.0 GiB") {
+		t.Fatalf("reason %q does not name what was short", f.GetReason())
+	}
+	for _, c := range f.GetCandidates() {
+		if c.GetFeasible() || c.GetReason() == "" {
+			t.Fatalf("candidate %v has no reason", c)
+		}
+	}
+	if _, ok := e.decision(e.request("c", 40*gib), 1).(*pb.PlacementDecided); !ok {
+		t.Fatal("a volume that fits exactly was not placed")
+	}
+}
+
+func TestResizeAndRelease(t *testing.T) {
+	e := start(t)
+	id := e.request("a", 10*gib)
+	e.decision(id, 1)
+	e.append(events.Volume.Subject("a"), 1, &pb.VolumeResizeRequested{VolumeId: id, VolumeName: "a", SizeBytes: 200 * gib})
+	if r, ok := e.decision(id, 2).(*pb.ResizeRejected); !ok || !strings.Contains(r.GetReason(), "node-") {
+		t.Fatalf("resize beyond the disks: %v", r)
+	}
+	e.append(events.Volume.Subject("a"), 2, &pb.VolumeResizeRequested{VolumeId: id, VolumeName: "a", SizeBytes: 90 * gib})
+	if _, ok := e.decision(id, 3).(*pb.ResizeApproved); !ok {
+		t.Fatal("resize that fits was not approved")
+	}
+	e.append(events.Volume.Subject("a"), 3, &pb.VolumeDeleted{VolumeId: id, VolumeName: "a"})
+	if _, ok := e.decision(id, 4).(*pb.CapacityReleased); !ok {
+		t.Fatal("deleted volume's capacity not released")
+	}
+	if _, ok := e.decision(e.request("b", 100*gib), 1).(*pb.PlacementDecided); !ok {
+		t.Fatal("released capacity not reusable")
+	}
+}

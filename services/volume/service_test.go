@@ -1,0 +1,253 @@
+package volume_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"ballast.dev/platform/command"
+	"ballast.dev/platform/events"
+	"ballast.dev/platform/natsconn"
+	"ballast.dev/platform/natsserver/natstest"
+	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/volume"
+	"ballast.dev/services/volume/ports"
+)
+
+type env struct {
+	t    *testing.T
+	conn *natsconn.Conn
+}
+
+func start(t *testing.T) env {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := natsconn.Dial(ctx, natsconn.Options{URL: natstest.Start(t), Name: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	svc, err := volume.Start(ctx, volume.Config{Conn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return env{t: t, conn: conn}
+}
+
+func spec(replicas uint32) *pb.VolumeSpec {
+	return &pb.VolumeSpec{Capacity: &pb.CapacityRange{RequiredBytes: 10 << 30}, Replicas: replicas, Tier: pb.Tier_TIER_SSD, Spread: pb.Spread_SPREAD_ZONE}
+}
+
+func (e env) create(name string, s *pb.VolumeSpec, requestID string) *pb.CommandReply {
+	e.t.Helper()
+	reply := &pb.CommandReply{}
+	req := &pb.CreateVolumeRequest{Name: name, Spec: s, RequestId: requestID}
+	if err := command.Request(context.Background(), e.conn.NC, ports.SubjectCreate, req, reply); err != nil {
+		e.t.Fatal(err)
+	}
+	return reply
+}
+
+func (e env) history(name string) []proto.Message {
+	e.t.Helper()
+	recs, _, err := e.conn.Store.Load(context.Background(), events.Volume.Stream, events.Volume.Subject(name))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := make([]proto.Message, len(recs))
+	for i, r := range recs {
+		if out[i], err = events.Decode(r.Type, r.Data); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func (e env) appendEvent(subject, id string, m proto.Message) {
+	e.t.Helper()
+	ev, err := events.Encode(id, m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, last, err := e.conn.Store.Load(context.Background(), eventsStream(subject), subject)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.conn.Store.Append(context.Background(), subject, last, ev); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func eventsStream(subject string) string {
+	for _, a := range events.All {
+		if strings.HasPrefix(subject, a.Subject("")) {
+			return a.Stream
+		}
+	}
+	panic("no stream for " + subject)
+}
+
+func waitHistory(t *testing.T, e env, name string, what string, cond func([]proto.Message) bool) []proto.Message {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		h := e.history(name)
+		if cond(h) {
+			return h
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; history: %v", what, h)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func last[T proto.Message](h []proto.Message) bool {
+	if len(h) == 0 {
+		return false
+	}
+	_, ok := h[len(h)-1].(T)
+	return ok
+}
+
+func TestCreateIsIdempotentAndRefusesAnotherSpec(t *testing.T) {
+	e := start(t)
+	first := e.create("data", spec(3), "r1")
+	if first.GetError() != nil || first.GetVolume().GetState() != pb.VolumeState_VOLUME_STATE_CREATING {
+		t.Fatalf("create: %v", first)
+	}
+	again := e.create("data", spec(3), "r2")
+	if again.GetError() != nil || again.GetVolume().GetId() != first.GetVolume().GetId() {
+		t.Fatalf("same spec again: %v", again)
+	}
+	other := e.create("data", spec(2), "r3")
+	if codes.Code(other.GetError().GetCode()) != codes.AlreadyExists {
+		t.Fatalf("other spec: %v", other)
+	}
+	if h := e.history("data"); len(h) != 1 {
+		t.Fatalf("history has %d events, want one VolumeRequested", len(h))
+	}
+}
+
+func TestInvalidSpecNamesTheField(t *testing.T) {
+	e := start(t)
+	r := e.create("data", spec(7), "r1")
+	if codes.Code(r.GetError().GetCode()) != codes.InvalidArgument || r.GetError().GetField() != "spec.replicas" {
+		t.Fatalf("reply %v", r)
+	}
+	r = e.create("bad.name", spec(3), "r2")
+	if codes.Code(r.GetError().GetCode()) != codes.InvalidArgument || r.GetError().GetField() != "name" {
+		t.Fatalf("reply %v", r)
+	}
+}
+
+func TestConcurrentCreatesOfOneNameMakeOneVolume(t *testing.T) {
+	e := start(t)
+	const clients = 32
+	var wg sync.WaitGroup
+	ids := make(chan string, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.create("contended", spec(3), fmt.Sprintf("req-%d", i))
+			if r.GetError() != nil {
+				t.Errorf("client %d: %v", i, r.GetError())
+				return
+			}
+			ids <- r.GetVolume().GetId()
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Fatalf("%d volume ids handed out, want 1: %v", len(seen), seen)
+	}
+	if h := e.history("contended"); len(h) != 1 {
+		t.Fatalf("history has %d events, want 1", len(h))
+	}
+}
+
+func TestLifecycleFollowsPlacementAndAgents(t *testing.T) {
+	e := start(t)
+	v := e.create("data", spec(3), "r1").GetVolume()
+	placements := []*pb.ReplicaPlacement{
+		{ReplicaId: v.GetId() + "-0", NodeId: "n1", DiskId: "n1-d0", Zone: "a"},
+		{ReplicaId: v.GetId() + "-1", NodeId: "n2", DiskId: "n2-d0", Zone: "b"},
+		{ReplicaId: v.GetId() + "-2", NodeId: "n3", DiskId: "n3-d0", Zone: "c"},
+	}
+	e.appendEvent(events.Placement.Subject(v.GetId()), "p1", &pb.PlacementDecided{VolumeId: v.GetId(), VolumeName: "data", SizeBytes: v.GetSizeBytes(), Placements: placements})
+	waitHistory(t, e, "data", "replicas assigned", last[*pb.ReplicasAssigned])
+	for i, p := range placements {
+		e.appendEvent(events.Node.Subject(p.GetNodeId()), fmt.Sprintf("n%d", i), &pb.ReplicaProvisioned{NodeId: p.GetNodeId(), ReplicaId: p.GetReplicaId(), VolumeId: v.GetId(), VolumeName: "data", DiskId: p.GetDiskId(), SizeBytes: v.GetSizeBytes()})
+	}
+	h := waitHistory(t, e, "data", "volume ready", last[*pb.VolumeReady])
+	confirmed := 0
+	for _, m := range h {
+		if _, ok := m.(*pb.ReplicaConfirmed); ok {
+			confirmed++
+		}
+	}
+	if confirmed != 3 {
+		t.Fatalf("%d replicas confirmed, want 3", confirmed)
+	}
+
+	// Delete: every replica must be removed before the volume is gone.
+	reply := &pb.CommandReply{}
+	if err := command.Request(context.Background(), e.conn.NC, ports.SubjectDelete, &pb.DeleteVolumeRequest{Name: "data", RequestId: "d1"}, reply); err != nil || reply.GetError() != nil {
+		t.Fatalf("delete: %v %v", err, reply.GetError())
+	}
+	if reply.GetVolume().GetState() != pb.VolumeState_VOLUME_STATE_DELETING {
+		t.Fatalf("after delete: %v", reply.GetVolume().GetState())
+	}
+	for i, p := range placements {
+		e.appendEvent(events.Node.Subject(p.GetNodeId()), fmt.Sprintf("d%d", i), &pb.ReplicaDeleted{NodeId: p.GetNodeId(), ReplicaId: p.GetReplicaId(), VolumeId: v.GetId(), VolumeName: "data"})
+	}
+	waitHistory(t, e, "data", "volume deleted", last[*pb.VolumeDeleted])
+}
+
+func TestPlacementFailureFailsTheVolumeWithTheReason(t *testing.T) {
+	e := start(t)
+	v := e.create("big", spec(3), "r1").GetVolume()
+	e.appendEvent(events.Placement.Subject(v.GetId()), "p1", &pb.PlacementFailed{VolumeId: v.GetId(), VolumeName: "big", Reason: "need 3 zones; only 2 qualify"})
+	h := waitHistory(t, e, "big", "volume failed", last[*pb.VolumeFailed])
+	f := h[len(h)-1].(*pb.VolumeFailed)
+	if codes.Code(f.GetCode()) != codes.ResourceExhausted || f.GetReason() != "need 3 zones; only 2 qualify" {
+		t.Fatalf("failure %v", f)
+	}
+}
+
+func TestStaleReportsAboutAnEarlierIncarnationAreIgnored(t *testing.T) {
+	e := start(t)
+	old := e.create("data", spec(1), "r1").GetVolume()
+	reply := &pb.CommandReply{}
+	if err := command.Request(context.Background(), e.conn.NC, ports.SubjectDelete, &pb.DeleteVolumeRequest{Name: "data", RequestId: "d1"}, reply); err != nil || reply.GetError() != nil {
+		t.Fatalf("delete: %v %v", err, reply.GetError())
+	}
+	fresh := e.create("data", spec(1), "r2").GetVolume()
+	if fresh.GetId() == old.GetId() {
+		t.Fatal("re-created volume kept the old id")
+	}
+	e.appendEvent(events.Placement.Subject(old.GetId()), "p-old", &pb.PlacementDecided{VolumeId: old.GetId(), VolumeName: "data", SizeBytes: old.GetSizeBytes(),
+		Placements: []*pb.ReplicaPlacement{{ReplicaId: "x", NodeId: "n1", DiskId: "d"}}})
+	e.appendEvent(events.Placement.Subject(fresh.GetId()), "p-new", &pb.PlacementFailed{VolumeId: fresh.GetId(), VolumeName: "data", Reason: "short"})
+	h := waitHistory(t, e, "data", "the new incarnation failed", last[*pb.VolumeFailed])
+	for _, m := range h {
+		if _, ok := m.(*pb.ReplicasAssigned); ok {
+			t.Fatal("a placement of the old incarnation was applied to the new one")
+		}
+	}
+}
