@@ -1,5 +1,5 @@
 // Command ballast is the one Ballast binary: the client commands (volume,
-// node, events) and, added below, the server commands.
+// node, events) and the server commands (up, serve, agent, nats).
 package main
 
 import (
@@ -9,12 +9,12 @@ import (
 	"syscall"
 
 	"ballast.dev/ballast/internal/cli"
+	"ballast.dev/ballast/internal/server"
 )
 
 func main() {
 	root := cli.NewRoot()
-	// Server commands join here, e.g.:
-	//   root.AddCommand(up.NewCommand(), serve.NewCommand(), agent.NewCommand(), nats.NewCommand())
+	root.AddCommand(server.Commands()...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Execute(ctx, root)

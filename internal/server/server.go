@@ -1,0 +1,128 @@
+// Package server is the server side of the ballast binary: `up` runs every
+// part in one process on an embedded nats-server; `serve`, `agent` and
+// `nats` run one part each, so the same binary runs as separate processes.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"ballast.dev/gateway"
+	"ballast.dev/platform/natsconn"
+	"ballast.dev/services/metrics"
+	"ballast.dev/services/migration"
+	"ballast.dev/services/placement"
+	"ballast.dev/services/volume"
+)
+
+// Commands returns the server commands.
+func Commands() []*cobra.Command {
+	return []*cobra.Command{newUpCommand(), newServeCommand(), newAgentCommand(), newNATSCommand()}
+}
+
+// Services that `serve` runs, in the order `up` starts them: the deciders
+// before the agents that act on decisions, the gateway last.
+var serviceNames = []string{"placement", "volume", "migration", "metrics", "gateway"}
+
+// options shared by the server commands.
+type options struct {
+	logLevel     string
+	grpcAddr     string
+	overcommit   float64
+	loadInterval time.Duration
+}
+
+func (o *options) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+func (o *options) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// part is something running that stops with Close.
+type part struct {
+	name  string
+	close func() error
+}
+
+// parts are closed in the reverse of the order they started.
+type parts []part
+
+func (ps *parts) add(name string, close func() error) { *ps = append(*ps, part{name, close}) }
+
+func (ps parts) Close() error {
+	var err error
+	for i := len(ps) - 1; i >= 0; i-- {
+		if e := ps[i].close(); e != nil {
+			err = errors.Join(err, fmt.Errorf("stop %s: %w", ps[i].name, e))
+		}
+	}
+	return err
+}
+
+// startService starts one service on conn and records it in ps. For the
+// gateway it also serves gRPC and reports the address.
+func startService(ctx context.Context, name string, conn *natsconn.Conn, o *options, ps *parts, listening func(addr string)) error {
+	switch name {
+	case "placement":
+		s, err := placement.Start(ctx, placement.Config{Conn: conn, Overcommit: o.overcommit})
+		if err != nil {
+			return err
+		}
+		ps.add(name, s.Close)
+	case "volume":
+		s, err := volume.Start(ctx, volume.Config{Conn: conn})
+		if err != nil {
+			return err
+		}
+		ps.add(name, s.Close)
+	case "migration":
+		s, err := migration.Start(ctx, migration.Config{Conn: conn})
+		if err != nil {
+			return err
+		}
+		ps.add(name, s.Close)
+	case "metrics":
+		s, err := metrics.Start(ctx, metrics.Config{Conn: conn, Interval: o.loadInterval})
+		if err != nil {
+			return err
+		}
+		ps.add(name, s.Close)
+	case "gateway":
+		g, err := gateway.New(ctx, gateway.Config{Conn: conn, Logger: conn.Logger})
+		if err != nil {
+			return err
+		}
+		ps.add(name, g.Close)
+		serveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		addr, wait, err := g.Serve(serveCtx, o.grpcAddr)
+		if err != nil {
+			stop()
+			return err
+		}
+		ps.add("grpc", func() error { stop(); return wait() })
+		listening(addr.String())
+	default:
+		return fmt.Errorf("unknown service %q: want one of %s", name, strings.Join(serviceNames, ", "))
+	}
+	return nil
+}
+
+// waitForSignal blocks until ctx ends (Ctrl-C), then stops ps.
+func waitAndStop(ctx context.Context, log *slog.Logger, ps parts) error {
+	<-ctx.Done()
+	log.Info("stopping")
+	return ps.Close()
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"ballast.dev/agent"
+	"ballast.dev/platform/natsconn"
+	"ballast.dev/platform/natsserver"
+)
+
+// UpConfig is everything in one process.
+type UpConfig struct {
+	DataDir    string
+	GRPCAddr   string
+	NATSAddr   string // host:port; port 0 picks a free one
+	Nodes      int
+	Zones      int
+	Seed       int64
+	Overcommit float64
+	Logger     *slog.Logger
+	options    options
+}
+
+// Running is Ballast running in one process.
+type Running struct {
+	GRPCAddr  string
+	NATSURL   string
+	StoreDir  string
+	NodeCount int
+	parts     parts
+}
+
+// Close stops every part, the last started first.
+func (r *Running) Close() error { return r.parts.Close() }
+
+// Up starts the embedded nats-server, the services, the simulated agent and
+// the gateway.
+func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	host, port, err := splitHostPort(cfg.NATSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("nats address: %w", err)
+	}
+	r := &Running{StoreDir: filepath.Join(dir, "jetstream")}
+	defer func() {
+		if err != nil {
+			_ = r.parts.Close()
+		}
+	}()
+	ns, err := natsserver.Start(ctx, natsserver.Config{Host: host, Port: port, StoreDir: r.StoreDir, ServerName: "ballast", Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	r.NATSURL = ns.ClientURL()
+	r.parts.add("nats", func() error { ns.Shutdown(); return nil })
+	conn, err := natsconn.Dial(ctx, natsconn.Options{InProcess: ns.Inner(), Name: "ballast-up", Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	r.parts.add("nats connection", func() error { conn.Close(); return nil })
+	o := cfg.options
+	o.grpcAddr, o.overcommit = cfg.GRPCAddr, cfg.Overcommit
+	for _, name := range serviceNames {
+		if name == "gateway" {
+			continue // last, once the agents have registered their nodes
+		}
+		if err := startService(ctx, name, conn, &o, &r.parts, nil); err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+	}
+	a, err := agent.Start(ctx, agent.Config{Conn: conn, Name: "sim", Seed: cfg.Seed, Nodes: cfg.Nodes, Zones: cfg.Zones})
+	if err != nil {
+		return nil, fmt.Errorf("start agent: %w", err)
+	}
+	r.NodeCount = len(a.Nodes())
+	r.parts.add("agent", a.Close)
+	if err := startService(ctx, "gateway", conn, &o, &r.parts, func(addr string) { r.GRPCAddr = addr }); err != nil {
+		return nil, fmt.Errorf("start gateway: %w", err)
+	}
+	return r, nil
+}
+
+func newUpCommand() *cobra.Command {
+	var cfg UpConfig
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run all of Ballast in one process, with simulated storage nodes",
+		Long: `Run all of Ballast in one process: an embedded nats-server with JetStream on
+disk in --data-dir, the volume, placement, migration and metrics services, the
+gateway on --grpc-addr, and --nodes simulated storage nodes. Ctrl-C stops it;
+starting it again on the same data dir brings every volume back.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := cfg.options.logger()
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			ctx := cmd.Context()
+			r, err := Up(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ballast is up\n  gRPC    %s\n  NATS    %s (JetStream in %s)\n  nodes   %d simulated, in %d zones (seed %d)\nCtrl-C stops it.\n",
+				r.GRPCAddr, r.NATSURL, r.StoreDir, r.NodeCount, cfg.Zones, cfg.Seed)
+			if err := waitAndStop(ctx, log, r.parts); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "ballast stopped")
+			return nil
+		},
+	}
+	cfg.options.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "./ballast-data", "where the event log (JetStream) lives")
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7400", "where the gateway serves gRPC (port 0 picks a free one)")
+	f.StringVar(&cfg.NATSAddr, "nats-addr", "127.0.0.1:0", "where the embedded nats-server listens for other processes (port 0 picks a free one)")
+	f.IntVar(&cfg.Nodes, "nodes", 12, "simulated storage nodes")
+	f.IntVar(&cfg.Zones, "zones", 3, "zones the simulated nodes are spread over")
+	f.Int64Var(&cfg.Seed, "seed", 1, "seed of the simulated fleet and workloads")
+	f.Float64Var(&cfg.Overcommit, "overcommit", 1, "reservations a disk may hold, as a multiple of its capacity")
+	f.DurationVar(&cfg.options.loadInterval, "load-interval", 0, "how often a node's load is summarized (default 30s)")
+	return cmd
+}

@@ -1,0 +1,112 @@
+// Package metrics is the metrics service: it keeps a telemetry window per
+// node and records a summary of each window (NodeLoadSummarized) in the
+// node's metrics history, at most once per interval. Raw telemetry is not
+// history; the summaries are.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"ballast.dev/platform/bus"
+	"ballast.dev/platform/events"
+	"ballast.dev/platform/natsconn"
+	"ballast.dev/services/metrics/adapters"
+	"ballast.dev/services/metrics/app"
+	"ballast.dev/services/metrics/domain"
+	"ballast.dev/services/metrics/ports"
+)
+
+// Config is what the service needs.
+type Config struct {
+	Conn *natsconn.Conn
+	// Interval is the length of a window, and so the least time between
+	// two summaries of a node; 0 means domain.DefaultInterval.
+	Interval time.Duration
+}
+
+// Service is a running metrics service.
+type Service struct {
+	router  *bus.Router
+	stop    context.CancelFunc
+	flushed chan struct{}
+}
+
+// Start consumes telemetry until Close.
+func Start(ctx context.Context, cfg Config) (*Service, error) {
+	c := cfg.Conn
+	log := c.Logger.With("service", "metrics")
+	if cfg.Interval <= 0 {
+		cfg.Interval = domain.DefaultInterval
+	}
+	// Agents may start after us: the stream we consume must exist first.
+	if err := events.EnsureTelemetryStream(ctx, c.JS); err != nil {
+		return nil, fmt.Errorf("metrics service: %w", err)
+	}
+	summaries, err := adapters.NewLog(ctx, c.JS, c.Store)
+	if err != nil {
+		return nil, fmt.Errorf("metrics service: %w", err)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	s := &Service{stop: stop}
+	summarizer := app.NewSummarizer(summaries, cfg.Interval, events.Now, log)
+
+	router, err := bus.NewRouter(ctx, "metrics", c.Connect, c.JS, log)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	s.router = router
+	if err := router.Handle(ctx, ports.TelemetryConsumer, ports.TelemetryEvents(summarizer, log)); err != nil {
+		return nil, s.fail(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- router.Run(ctx) }()
+	select {
+	case <-router.Running():
+	case err := <-done:
+		return nil, s.fail(err)
+	}
+
+	// Samples close windows as they arrive; the ticker closes the windows
+	// of nodes that went quiet and retries appends that failed. A quarter
+	// interval keeps a quiet node's last summary within 1.25 intervals.
+	s.flushed = make(chan struct{})
+	go func() {
+		defer close(s.flushed)
+		t := time.NewTicker(max(cfg.Interval/4, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := summarizer.Flush(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("metrics flush", "err", err)
+				}
+			}
+		}
+	}()
+	return s, nil
+}
+
+func (s *Service) fail(err error) error {
+	_ = s.Close()
+	return fmt.Errorf("metrics service: %w", err)
+}
+
+// Close stops consuming, waiting for the samples in flight. Open windows are
+// not summarized: their samples are acknowledged, and a partial window
+// recorded now would make the rest of it late after a restart.
+func (s *Service) Close() error {
+	var err error
+	if s.router != nil {
+		err = errors.Join(err, s.router.Close())
+	}
+	s.stop()
+	if s.flushed != nil {
+		<-s.flushed
+	}
+	return err
+}
