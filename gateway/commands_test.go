@@ -44,9 +44,9 @@ func startFakeVolumeService(t *testing.T, e *env) *fakeVolumeService {
 			t.Fatal(err)
 		}
 	}
-	must(command.Handle(srv, "create", "ballast.cmd.volume.create", func() *ballastv1.CreateVolumeRequest { return &ballastv1.CreateVolumeRequest{} }, f.create))
-	must(command.Handle(srv, "resize", "ballast.cmd.volume.resize", func() *ballastv1.ResizeVolumeRequest { return &ballastv1.ResizeVolumeRequest{} }, f.resize))
-	must(command.Handle(srv, "delete", "ballast.cmd.volume.delete", func() *ballastv1.DeleteVolumeRequest { return &ballastv1.DeleteVolumeRequest{} }, f.delete))
+	must(command.Handle(srv, "create", "ballast.cmd.volume.create", func() *ballastv1.CreateVolumeRequest { return &ballastv1.CreateVolumeRequest{} }, replying(f.create)))
+	must(command.Handle(srv, "resize", "ballast.cmd.volume.resize", func() *ballastv1.ResizeVolumeRequest { return &ballastv1.ResizeVolumeRequest{} }, replying(f.resize)))
+	must(command.Handle(srv, "delete", "ballast.cmd.volume.delete", func() *ballastv1.DeleteVolumeRequest { return &ballastv1.DeleteVolumeRequest{} }, replying(f.delete)))
 	return f
 }
 
@@ -60,6 +60,11 @@ func (f *fakeVolumeService) record(ctx context.Context, requestID, name string) 
 
 func refuse(code codes.Code, msg, field string) *ballastv1.CommandReply {
 	return &ballastv1.CommandReply{Error: &ballastv1.CommandError{Code: int32(code), Message: msg, Field: field}}
+}
+
+// replying adapts a handler that always replies to command.Handle.
+func replying[Req proto.Message](fn func(context.Context, Req) proto.Message) func(context.Context, Req) (proto.Message, error) {
+	return func(ctx context.Context, r Req) (proto.Message, error) { return fn(ctx, r), nil }
 }
 
 func (f *fakeVolumeService) create(ctx context.Context, req *ballastv1.CreateVolumeRequest) proto.Message {

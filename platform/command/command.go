@@ -22,8 +22,31 @@ import (
 	"ballast.dev/platform/tracing"
 )
 
-// ErrUnavailable: no instance of the service answered.
+// ErrUnavailable: no instance of the service answered, or the one that did
+// is shutting down.
 var ErrUnavailable = errors.New("command: service unavailable")
+
+// Error is a failure the serving side reported instead of a reply: it could
+// not decode the request, or its handler failed outright. Typed refusals
+// travel in the reply itself.
+type Error struct {
+	Subject     string
+	Code        string // micro's error code: "400", "500", "503"
+	Description string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("command %s: %s %s", e.Subject, e.Code, e.Description)
+}
+
+// Is makes a 503 (shutting down) match ErrUnavailable.
+func (e *Error) Is(target error) bool { return target == ErrUnavailable && e.Code == codeUnavailable }
+
+const (
+	codeBadRequest  = "400"
+	codeFailed      = "500"
+	codeUnavailable = "503"
+)
 
 var tracer = otel.Tracer("ballast.dev/platform/command")
 
@@ -53,7 +76,7 @@ func Request(ctx context.Context, nc *nats.Conn, subject string, cmd, reply prot
 		return fmt.Errorf("command %s: %w", subject, err)
 	}
 	if code := resp.Header.Get(micro.ErrorCodeHeader); code != "" {
-		return fmt.Errorf("command %s: %s %s", subject, code, resp.Header.Get(micro.ErrorHeader))
+		return &Error{Subject: subject, Code: code, Description: resp.Header.Get(micro.ErrorHeader)}
 	}
 	if err := proto.Unmarshal(resp.Data, reply); err != nil {
 		return fmt.Errorf("command %s: decode reply: %w", subject, err)
@@ -88,12 +111,13 @@ func NewServer(ctx context.Context, nc *nats.Conn, name, version, description st
 func (s *Server) Stop() error { return s.svc.Stop() }
 
 // Handle serves subject: each request is decoded as a Req, and fn's reply is
-// sent back. fn owns its errors: typed refusals belong in the reply.
-func Handle[Req proto.Message](s *Server, name, subject string, newReq func() Req, fn func(ctx context.Context, req Req) proto.Message) error {
+// sent back. Typed refusals belong in the reply; an error from fn means the
+// command could not be carried out at all, and reaches the caller as *Error.
+func Handle[Req proto.Message](s *Server, name, subject string, newReq func() Req, fn func(ctx context.Context, req Req) (proto.Message, error)) error {
 	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 		req := newReq()
 		if err := proto.Unmarshal(r.Data(), req); err != nil {
-			_ = r.Error("400", "cannot decode "+subject+" request: "+err.Error(), nil)
+			_ = r.Error(codeBadRequest, "cannot decode "+subject+" request: "+err.Error(), nil)
 			return
 		}
 		hdr := nats.Header(r.Headers())
@@ -102,16 +126,21 @@ func Handle[Req proto.Message](s *Server, name, subject string, newReq func() Re
 		select {
 		case s.slots <- struct{}{}:
 		case <-s.ctx.Done():
-			_ = r.Error("503", "shutting down", nil)
+			_ = r.Error(codeUnavailable, "shutting down", nil)
 			return
 		}
 		go func() {
 			defer func() { <-s.slots }()
 			ctx, span := tracer.Start(ctx, "handle "+subject, trace.WithSpanKind(trace.SpanKindServer))
 			defer span.End()
-			out, err := proto.Marshal(fn(ctx, req))
+			reply, err := fn(ctx, req)
+			var out []byte
+			if err == nil {
+				out, err = proto.Marshal(reply)
+			}
 			if err != nil {
-				_ = r.Error("500", err.Error(), nil)
+				span.RecordError(err)
+				_ = r.Error(codeFailed, err.Error(), nil)
 				return
 			}
 			if err := r.Respond(out); err != nil {

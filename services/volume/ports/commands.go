@@ -21,22 +21,23 @@ const (
 
 // ServeCommands registers the volume commands on srv.
 func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) error {
-	reply := func(ctx context.Context, s app.Snapshot, err error) proto.Message {
+	// Every outcome is a reply: refusals are typed, in the reply's error.
+	reply := func(ctx context.Context, s app.Snapshot, err error) (proto.Message, error) {
 		out := &pb.CommandReply{Sequence: s.Sequence, Error: commandError(ctx, log, err)}
 		if err == nil && s.Volume != nil {
 			out.Volume = adapters.VolumeToProto(s.Volume, s.Sequence)
 		}
-		return out
+		return out, nil
 	}
 	if err := command.Handle(srv, "create", SubjectCreate, func() *pb.CreateVolumeRequest { return &pb.CreateVolumeRequest{} },
-		func(ctx context.Context, req *pb.CreateVolumeRequest) proto.Message {
+		func(ctx context.Context, req *pb.CreateVolumeRequest) (proto.Message, error) {
 			s, err := cmds.Create(ctx, app.CreateVolume{RequestID: req.GetRequestId(), Name: req.GetName(), Spec: adapters.SpecFromProto(req.GetSpec())})
 			return reply(ctx, s, err)
 		}); err != nil {
 		return err
 	}
 	if err := command.Handle(srv, "resize", SubjectResize, func() *pb.ResizeVolumeRequest { return &pb.ResizeVolumeRequest{} },
-		func(ctx context.Context, req *pb.ResizeVolumeRequest) proto.Message {
+		func(ctx context.Context, req *pb.ResizeVolumeRequest) (proto.Message, error) {
 			c := req.GetCapacity()
 			s, err := cmds.Resize(ctx, app.ResizeVolume{RequestID: req.GetRequestId(), Name: req.GetName(),
 				Capacity: adapters.CapacityFromProto(c)})
@@ -45,7 +46,7 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 		return err
 	}
 	return command.Handle(srv, "delete", SubjectDelete, func() *pb.DeleteVolumeRequest { return &pb.DeleteVolumeRequest{} },
-		func(ctx context.Context, req *pb.DeleteVolumeRequest) proto.Message {
+		func(ctx context.Context, req *pb.DeleteVolumeRequest) (proto.Message, error) {
 			s, err := cmds.Delete(ctx, app.DeleteVolume{RequestID: req.GetRequestId(), Name: req.GetName()})
 			return reply(ctx, s, err)
 		})
