@@ -168,8 +168,8 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// startHandlers runs the volume event handlers on runCtx and waits, within
-// ctx, until they run.
+// startHandlers runs the volume event handlers on runCtx and waits until
+// they run.
 func (a *Agent) startHandlers(ctx, runCtx context.Context) error {
 	name := "agent-" + a.cfg.Name
 	router, err := bus.NewRouter(ctx, name, a.cfg.Conn.Connect, a.js, a.log)
@@ -190,25 +190,10 @@ func (a *Agent) startHandlers(ctx, runCtx context.Context) error {
 		return err
 	}
 	a.router = router
-	runErr := make(chan error, 1)
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		err := router.Run(runCtx)
-		if err != nil && runCtx.Err() == nil {
-			a.log.Error("volume handlers stopped", "err", err)
-		}
-		runErr <- err
-	}()
-	select {
-	case <-router.Running():
-		return nil
-	case err := <-runErr:
+	if err := router.Start(runCtx); err != nil {
 		return fmt.Errorf("volume handlers: %w", err)
-	case <-ctx.Done():
-		_ = router.Close()
-		return fmt.Errorf("volume handlers did not start: %w", ctx.Err())
 	}
+	return nil
 }
 
 // Nodes returns the ids of the agent's nodes, sorted.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
@@ -298,7 +296,7 @@ func (a *Agent) appendNode(ctx context.Context, n *node, id func() string, msg p
 		a.log.Warn("node history moved under us; retrying", "node", n.sim.ID(), "expected", n.last, "actual", actual, "attempt", attempt)
 		n.last = actual
 		// Jitter, so that two writers that collided do not collide again.
-		if err := sleep(ctx, time.Duration(attempt)*time.Duration(5+rand.IntN(20))*time.Millisecond); err != nil {
+		if err := eventstore.RetryPause(ctx, attempt); err != nil {
 			return errors.Join(lastErr, err)
 		}
 	}
@@ -315,15 +313,4 @@ func (a *Agent) lastSequence(ctx context.Context, subject string) (uint64, error
 		return 0, fmt.Errorf("last sequence of %s: %w", subject, err)
 	}
 	return m.Sequence, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -248,6 +248,21 @@ func (r *Router) Handle(ctx context.Context, c Consumer, mux *Mux) error {
 // Run runs the handlers until ctx ends or Close.
 func (r *Router) Run(ctx context.Context) error { return r.router.Run(ctx) }
 
+// Start runs the handlers in the background and returns once every one of
+// them runs. Close stops them.
+func (r *Router) Start(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- r.router.Run(ctx) }()
+	select {
+	case <-r.router.Running():
+		return nil
+	case err := <-done:
+		return fmt.Errorf("bus %s: %w", r.service, err)
+	case <-ctx.Done():
+		return fmt.Errorf("bus %s did not start: %w", r.service, ctx.Err())
+	}
+}
+
 // Running is closed once every handler runs.
 func (r *Router) Running() chan struct{} { return r.router.Running() }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -269,6 +270,13 @@ func (s *Store) lastMessage(ctx context.Context, subject string) (*jetstream.Raw
 		return nil, fmt.Errorf("last message of %s: %w", subject, lerr)
 	}
 	return last, nil
+}
+
+// RetryPause waits before attempt n (from 1) of a write that lost a race:
+// a random pause that grows with n, so that writers who collided once do not
+// collide again in step.
+func RetryPause(ctx context.Context, attempt int) error {
+	return sleep(ctx, time.Duration(rand.IntN(5*attempt)+1)*time.Millisecond)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -61,11 +61,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err := router.Handle(ctx, ports.TelemetryConsumer, ports.TelemetryEvents(summarizer, log)); err != nil {
 		return nil, s.fail(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- router.Run(ctx) }()
-	select {
-	case <-router.Running():
-	case err := <-done:
+	if err := router.Start(ctx); err != nil {
 		return nil, s.fail(err)
 	}
 

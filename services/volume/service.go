@@ -32,7 +32,6 @@ type Service struct {
 	commands *command.Server
 	router   *bus.Router
 	stop     context.CancelFunc
-	done     chan error
 }
 
 // Start runs the service until Close.
@@ -42,7 +41,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	repo := adapters.NewRepository(c.Store)
 	now := events.Now
 	ctx, stop := context.WithCancel(ctx)
-	s := &Service{stop: stop, done: make(chan error, 1)}
+	s := &Service{stop: stop}
 
 	router, err := bus.NewRouter(ctx, "volume", c.Connect, c.JS, log)
 	if err != nil {
@@ -57,12 +56,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err := router.Handle(ctx, ports.NodeConsumer, ports.NodeEvents(reactions)); err != nil {
 		return nil, s.fail(err)
 	}
-	go func() { s.done <- router.Run(ctx) }()
-	select {
-	case <-router.Running():
-	case err := <-s.done:
-		stop()
-		return nil, fmt.Errorf("volume service: %w", err)
+	if err := router.Start(ctx); err != nil {
+		return nil, s.fail(err)
 	}
 
 	srv, err := command.NewServer(ctx, c.NC, "ballast-volume", Version, "Ballast volume commands", log)

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math/rand/v2"
 	"sync"
-	"time"
 
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
@@ -68,7 +66,7 @@ func (r *Repository) Update(ctx context.Context, name, cause string, decide app.
 		}
 		seq, err := r.store.Append(ctx, events.Volume.Subject(name), c.seq, stored...)
 		if errors.Is(err, eventstore.ErrConflict) && attempt < maxAttempts {
-			if err := jitter(ctx, attempt); err != nil {
+			if err := eventstore.RetryPause(ctx, attempt); err != nil {
 				return app.Snapshot{}, err
 			}
 			continue
@@ -144,16 +142,4 @@ func (r *Repository) forget(name string) {
 	r.mu.Lock()
 	delete(r.cache, name)
 	r.mu.Unlock()
-}
-
-func jitter(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
