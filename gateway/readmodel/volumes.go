@@ -59,7 +59,10 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 	case *ballastv1.ReplicaFailed:
 		setReplica(n, e.GetReplicaId(), ballastv1.ReplicaState_REPLICA_STATE_FAILED, e.GetReason())
 	case *ballastv1.VolumeReady:
+		// Ready means every replica is confirmed; the event carries the
+		// last confirmation.
 		n.State = ballastv1.VolumeState_VOLUME_STATE_READY
+		setAllReplicas(n, ballastv1.ReplicaState_REPLICA_STATE_READY)
 	case *ballastv1.VolumeFailed:
 		n.State = ballastv1.VolumeState_VOLUME_STATE_FAILED
 		n.FailureCode, n.FailureReason = e.GetCode(), e.GetReason()
@@ -83,6 +86,7 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 		setReplica(n, e.GetReplicaId(), ballastv1.ReplicaState_REPLICA_STATE_REMOVED, "")
 	case *ballastv1.VolumeDeleted:
 		n.State = ballastv1.VolumeState_VOLUME_STATE_DELETED
+		setAllReplicas(n, ballastv1.ReplicaState_REPLICA_STATE_REMOVED)
 	}
 	if at != nil && (n.UpdateTime == nil || at.AsTime().After(n.UpdateTime.AsTime())) {
 		n.UpdateTime = at
@@ -119,6 +123,12 @@ func volumeEventRef(m proto.Message) (id string, at *timestamppb.Timestamp, ok b
 		return e.GetVolumeId(), e.GetOccurTime(), true
 	}
 	return "", nil, false
+}
+
+func setAllReplicas(v *ballastv1.Volume, s ballastv1.ReplicaState) {
+	for _, r := range v.Replicas {
+		r.State, r.FailureReason = s, ""
+	}
 }
 
 func setReplica(v *ballastv1.Volume, id string, s ballastv1.ReplicaState, reason string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // HeaderCarrier adapts nats.Header to propagation.TextMapCarrier, keeping
@@ -73,4 +74,26 @@ func ExtractWith(ctx context.Context, p propagation.TextMapPropagator, h nats.He
 		return ctx
 	}
 	return p.Extract(ctx, HeaderCarrier(h))
+}
+
+// Setup installs a process's OpenTelemetry defaults: the W3C trace-context
+// and baggage propagators, and a tracer provider that samples every trace, so
+// that the ids exist to travel from the API through every service's events.
+// Spans are not exported yet; an exporter joins the provider when
+// OpenTelemetry export lands. The returned function shuts the provider down.
+func Setup() func(context.Context) error {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	otel.SetTracerProvider(tp)
+	return tp.Shutdown
+}
+
+// TraceID is the trace id of the "traceparent" in h, or "" when there is
+// none: version-traceid-spanid-flags.
+func TraceID(h nats.Header) string {
+	parts := strings.Split(HeaderCarrier(h).Get("traceparent"), "-")
+	if len(parts) != 4 {
+		return ""
+	}
+	return parts[1]
 }

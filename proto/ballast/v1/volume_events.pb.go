@@ -339,12 +339,16 @@ func (x *ReplicaFailed) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// VolumeReady: every replica is confirmed.
+// VolumeReady: every replica is confirmed. It carries the confirmation that
+// completed the set (the replicas before it have a ReplicaConfirmed each), so
+// that readiness is one append.
 type VolumeReady struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
 	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
 	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	ReplicaId     string                 `protobuf:"bytes,4,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId        string                 `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,6 +402,20 @@ func (x *VolumeReady) GetOccurTime() *timestamppb.Timestamp {
 		return x.OccurTime
 	}
 	return nil
+}
+
+func (x *VolumeReady) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *VolumeReady) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
 }
 
 // VolumeFailed: the volume could not be created.
@@ -839,12 +857,15 @@ func (x *ReplicaRemoved) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// VolumeDeleted: every replica is gone.
+// VolumeDeleted: every replica is gone. It carries the removal that
+// completed the deletion, when there was one to wait for.
 type VolumeDeleted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
 	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
 	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	ReplicaId     string                 `protobuf:"bytes,4,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId        string                 `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -900,6 +921,20 @@ func (x *VolumeDeleted) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *VolumeDeleted) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *VolumeDeleted) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 var File_ballast_v1_volume_events_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_volume_events_proto_rawDesc = "" +
@@ -942,13 +977,16 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\x86\x01\n" +
+	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xbe\x01\n" +
 	"\vVolumeReady\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
 	"volumeName\x129\n" +
 	"\n" +
-	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xb3\x01\n" +
+	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x04 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x05 \x01(\tR\x06nodeId\"\xb3\x01\n" +
 	"\fVolumeFailed\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -997,13 +1035,16 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"replica_id\x18\x03 \x01(\tR\treplicaId\x12\x17\n" +
 	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x129\n" +
 	"\n" +
-	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\x88\x01\n" +
+	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xc0\x01\n" +
 	"\rVolumeDeleted\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
 	"volumeName\x129\n" +
 	"\n" +
-	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTimeB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x04 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x05 \x01(\tR\x06nodeIdB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_volume_events_proto_rawDescOnce sync.Once

@@ -176,7 +176,7 @@ func EventToProto(id, name string, e domain.Event) proto.Message {
 	case domain.ReplicaFailed:
 		return &pb.ReplicaFailed{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, Reason: e.Reason, OccurTime: ts(e.At)}
 	case domain.Ready:
-		return &pb.VolumeReady{VolumeId: id, VolumeName: name, OccurTime: ts(e.At)}
+		return &pb.VolumeReady{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
 	case domain.Failed:
 		return &pb.VolumeFailed{VolumeId: id, VolumeName: name, Code: int32(FailureCode(e.Kind)), Reason: e.Reason, OccurTime: ts(e.At)}
 	case domain.ResizeRequested:
@@ -190,7 +190,7 @@ func EventToProto(id, name string, e domain.Event) proto.Message {
 	case domain.ReplicaRemoved:
 		return &pb.ReplicaRemoved{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
 	case domain.Deleted:
-		return &pb.VolumeDeleted{VolumeId: id, VolumeName: name, OccurTime: ts(e.At)}
+		return &pb.VolumeDeleted{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
 	}
 	panic(fmt.Sprintf("volume codec: no encoding for %T", e))
 }
@@ -207,7 +207,7 @@ func EventFromProto(m proto.Message) (domain.Event, error) {
 	case *pb.ReplicaFailed:
 		return domain.ReplicaFailed{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), Reason: m.GetReason(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeReady:
-		return domain.Ready{At: at(m.GetOccurTime())}, nil
+		return domain.Ready{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeFailed:
 		return domain.Failed{Kind: failureKind(m.GetCode()), Reason: m.GetReason(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeResizeRequested:
@@ -221,7 +221,7 @@ func EventFromProto(m proto.Message) (domain.Event, error) {
 	case *pb.ReplicaRemoved:
 		return domain.ReplicaRemoved{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeDeleted:
-		return domain.Deleted{At: at(m.GetOccurTime())}, nil
+		return domain.Deleted{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
 	}
 	return nil, fmt.Errorf("volume codec: %T is not a volume event", m)
 }

@@ -38,8 +38,13 @@ type ReplicaFailed struct {
 	At        time.Time
 }
 
-// Ready: every replica is confirmed.
-type Ready struct{ At time.Time }
+// Ready: every replica is confirmed. It carries the confirmation that
+// completed the set, so that readiness is a single append.
+type Ready struct {
+	ReplicaID string
+	NodeID    string
+	At        time.Time
+}
 
 // Failed: the volume could not be created.
 type Failed struct {
@@ -80,8 +85,13 @@ type ReplicaRemoved struct {
 	At        time.Time
 }
 
-// Deleted: the volume and all its replicas are gone.
-type Deleted struct{ At time.Time }
+// Deleted: the volume and all its replicas are gone. It carries the removal
+// that completed the deletion, if there was one to wait for.
+type Deleted struct {
+	ReplicaID string
+	NodeID    string
+	At        time.Time
+}
 
 func (Requested) isVolumeEvent()        {}
 func (ReplicasAssigned) isVolumeEvent() {}

@@ -143,6 +143,7 @@ func (v *Volume) Apply(e Event) {
 		v.touch(e.At)
 	case Ready:
 		v.state = StateReady
+		v.setAllReplicas(ReplicaStateReady)
 		v.touch(e.At)
 	case Failed:
 		v.state, v.failure, v.failureReason = StateFailed, e.Kind, e.Reason
@@ -168,6 +169,7 @@ func (v *Volume) Apply(e Event) {
 		v.touch(e.At)
 	case Deleted:
 		v.state = StateDeleted
+		v.setAllReplicas(ReplicaStateRemoved)
 		v.touch(e.At)
 	}
 }
@@ -183,6 +185,12 @@ func (v *Volume) setReplica(id string, s ReplicaState, reason string) {
 		if v.replicas[i].ID == id {
 			v.replicas[i].State, v.replicas[i].FailureReason = s, reason
 		}
+	}
+}
+
+func (v *Volume) setAllReplicas(s ReplicaState) {
+	for i := range v.replicas {
+		v.replicas[i].State, v.replicas[i].FailureReason = s, ""
 	}
 }
 
@@ -238,17 +246,16 @@ func (v *Volume) FailPlacement(reason string, now time.Time) []Event {
 }
 
 // ConfirmReplica records that an agent provisioned a replica; the last
-// confirmation makes the volume ready.
+// confirmation is the volume's readiness.
 func (v *Volume) ConfirmReplica(replicaID, nodeID string, now time.Time) []Event {
 	r, ok := v.replica(replicaID)
 	if v.state != StateCreating || !ok || r.State != ReplicaStatePending {
 		return nil
 	}
-	events := []Event{ReplicaConfirmed{ReplicaID: replicaID, NodeID: nodeID, At: now}}
 	if v.pendingExcept(replicaID) == 0 {
-		events = append(events, Ready{At: now})
+		return []Event{Ready{ReplicaID: replicaID, NodeID: nodeID, At: now}}
 	}
-	return events
+	return []Event{ReplicaConfirmed{ReplicaID: replicaID, NodeID: nodeID, At: now}}
 }
 
 func (v *Volume) pendingExcept(replicaID string) int {
@@ -337,31 +344,25 @@ func (v *Volume) RequestDelete(now time.Time) ([]Event, error) {
 			remove = append(remove, r)
 		}
 	}
-	events := []Event{DeleteRequested{Replicas: remove, At: now}}
 	if len(remove) == 0 {
-		events = append(events, Deleted{At: now})
+		return []Event{Deleted{At: now}}, nil
 	}
-	return events, nil
+	return []Event{DeleteRequested{Replicas: remove, At: now}}, nil
 }
 
 // ConfirmRemoved records that an agent removed a replica; the last removal
-// deletes the volume.
+// is the volume's deletion.
 func (v *Volume) ConfirmRemoved(replicaID, nodeID string, now time.Time) []Event {
 	r, ok := v.replica(replicaID)
 	if v.state != StateDeleting || !ok || r.State != ReplicaStateRemoving {
 		return nil
 	}
-	events := []Event{ReplicaRemoved{ReplicaID: replicaID, NodeID: nodeID, At: now}}
-	left := 0
 	for _, o := range v.replicas {
 		if o.ID != replicaID && o.State == ReplicaStateRemoving {
-			left++
+			return []Event{ReplicaRemoved{ReplicaID: replicaID, NodeID: nodeID, At: now}}
 		}
 	}
-	if left == 0 {
-		events = append(events, Deleted{At: now})
-	}
-	return events
+	return []Event{Deleted{ReplicaID: replicaID, NodeID: nodeID, At: now}}
 }
 
 // Clone returns a copy that shares nothing with v.

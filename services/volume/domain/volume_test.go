@@ -157,11 +157,16 @@ func TestLifecycleToReady(t *testing.T) {
 		t.Fatal("ready before every replica was confirmed")
 	}
 	last := v.ConfirmReplica("r3", "n3", t0)
-	if len(last) != 2 {
-		t.Fatalf("last confirm: %v, want confirm and ready", last)
+	if ready, ok := last[0].(Ready); len(last) != 1 || !ok || ready.ReplicaID != "r3" {
+		t.Fatalf("last confirm: %v, want one Ready carrying r3", last)
 	}
 	if apply(v, last).State() != StateReady {
 		t.Fatalf("state %s", v.State())
+	}
+	for _, r := range v.Replicas() {
+		if r.State != ReplicaStateReady {
+			t.Fatalf("replica %s is %v after ready", r.ID, r.State)
+		}
 	}
 }
 
@@ -243,7 +248,11 @@ func TestDeleteRemovesEveryReplica(t *testing.T) {
 	if v.State() != StateDeleting {
 		t.Fatal("deleted before every replica was removed")
 	}
-	apply(v, v.ConfirmRemoved("r3", "n3", t0))
+	last := v.ConfirmRemoved("r3", "n3", t0)
+	if d, ok := last[0].(Deleted); len(last) != 1 || !ok || d.ReplicaID != "r3" {
+		t.Fatalf("last removal: %v, want one Deleted carrying r3", last)
+	}
+	apply(v, last)
 	if v.State() != StateDeleted || v.Live() {
 		t.Fatalf("state %s", v.State())
 	}
@@ -255,8 +264,8 @@ func TestDeleteRemovesEveryReplica(t *testing.T) {
 func TestDeleteOfUnplacedVolumeIsImmediate(t *testing.T) {
 	v := mustCreate(t)
 	events, err := v.RequestDelete(t0)
-	if err != nil || len(events) != 2 {
-		t.Fatalf("%v %v", events, err)
+	if _, ok := events[0].(Deleted); err != nil || len(events) != 1 || !ok {
+		t.Fatalf("%v %v, want one Deleted", events, err)
 	}
 	if apply(v, events).State() != StateDeleted {
 		t.Fatal("not deleted")
