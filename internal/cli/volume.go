@@ -191,8 +191,10 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 		}
 		asked := uint64(sz)
 		resp, err := c.volumes.ResizeVolume(ctx, &ballastv1.ResizeVolumeRequest{
-			Name:     args[0],
-			Capacity: &ballastv1.CapacityRange{RequiredBytes: asked},
+			Name: args[0],
+			// Both bounds: the user asks for exactly this size, so a smaller
+			// one is refused (volumes only grow) rather than satisfied.
+			Capacity: &ballastv1.CapacityRange{RequiredBytes: asked, LimitBytes: asked},
 		})
 		if err != nil {
 			return err

@@ -131,7 +131,7 @@ func newNATSCommand() *cobra.Command {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("--data-dir: %w", err)
 			}
-			ns, err := natsserver.Start(cmd.Context(), natsserver.Config{Host: host, Port: port, StoreDir: filepath.Join(dir, "jetstream"), ServerName: "ballast", Logger: log})
+			ns, err := natsserver.Start(cmd.Context(), natsserver.Config{Host: host, Port: port, StoreDir: dir, ServerName: "ballast", Logger: log})
 			if err != nil {
 				return err
 			}

@@ -53,13 +53,14 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats address: %w", err)
 	}
+	// nats-server keeps its streams in a "jetstream" folder of StoreDir.
 	r := &Running{StoreDir: filepath.Join(dir, "jetstream")}
 	defer func() {
 		if err != nil {
 			_ = r.parts.Close()
 		}
 	}()
-	ns, err := natsserver.Start(ctx, natsserver.Config{Host: host, Port: port, StoreDir: r.StoreDir, ServerName: "ballast", Logger: cfg.Logger})
+	ns, err := natsserver.Start(ctx, natsserver.Config{Host: host, Port: port, StoreDir: dir, ServerName: "ballast", Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

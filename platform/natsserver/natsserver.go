@@ -169,7 +169,9 @@ func (l *logger) log(level slog.Level, format string, v ...any) {
 	}
 }
 
-func (l *logger) Noticef(format string, v ...any) { l.log(slog.LevelInfo, format, v...) }
+// Noticef logs at debug: the server's notices (its banner, each start and
+// stop) would drown what an operator of Ballast needs to see.
+func (l *logger) Noticef(format string, v ...any) { l.log(slog.LevelDebug, format, v...) }
 func (l *logger) Warnf(format string, v ...any)   { l.log(slog.LevelWarn, format, v...) }
 func (l *logger) Errorf(format string, v ...any)  { l.log(slog.LevelError, format, v...) }
 func (l *logger) Debugf(format string, v ...any)  { l.log(slog.LevelDebug, format, v...) }

@@ -63,6 +63,19 @@ func TestVolumeLifecycleThroughTheCLIAndARestart(t *testing.T) {
 	if out := ballast(t, addr, 0, "volume", "get", "db"); !strings.Contains(out, "20 GiB") {
 		t.Fatalf("after resize:\n%s", out)
 	}
+	if out := ballast(t, addr, 1, "volume", "resize", "db", "--size", "5GiB"); !strings.Contains(out, "INVALID_ARGUMENT") || !strings.Contains(out, "volumes only grow") {
+		t.Fatalf("shrink:\n%s", out)
+	}
+	if out := ballast(t, addr, 1, "volume", "resize", "db", "--size", "900TiB"); !strings.Contains(out, "INVALID_ARGUMENT") {
+		t.Fatalf("resize past the largest volume:\n%s", out)
+	}
+	// No simulated ssd holds 40 TiB: placement refuses and names the disks.
+	if out := ballast(t, addr, 1, "volume", "resize", "db", "--size", "40TiB"); !strings.Contains(out, "free") || !strings.Contains(out, "node-") {
+		t.Fatalf("resize beyond the disks:\n%s", out)
+	}
+	if out := ballast(t, addr, 0, "volume", "get", "db"); !strings.Contains(out, "20 GiB") || !strings.Contains(out, "ready") {
+		t.Fatalf("after a refused resize:\n%s", out)
+	}
 	ballast(t, addr, 0, "volume", "create", "logs", "--size", "1GiB", "--replicas", "2", "--spread", "node")
 	list := ballast(t, addr, 0, "volume", "list")
 	for _, name := range []string{"db", "logs", "wide"} {

@@ -181,3 +181,17 @@ func (s Spec) sameIntent(other Spec, size uint64) bool {
 		s.Spread == other.Spread &&
 		maps.Equal(s.Labels, other.Labels)
 }
+
+// formatBytes writes a size in binary units, as operators read them.
+func formatBytes(n uint64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if v == float64(uint64(v)) {
+		return fmt.Sprintf("%d %s", uint64(v), units[i])
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}

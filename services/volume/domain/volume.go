@@ -218,13 +218,13 @@ func (v *Volume) Create(id, name string, spec Spec, now time.Time) ([]Event, err
 		if v.spec.sameIntent(spec, v.size) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%w: volume %q exists with another spec (%s)", ErrAlreadyExists, name, v.describe())
+		return nil, fmt.Errorf("volume %q exists with another spec (%s): %w", name, v.describe(), ErrAlreadyExists)
 	}
 	return []Event{Requested{ID: id, Name: name, Spec: spec, SizeBytes: size, At: now}}, nil
 }
 
 func (v *Volume) describe() string {
-	return fmt.Sprintf("%d bytes, %d replicas, tier %s, spread %s", v.size, v.spec.Replicas, v.spec.Tier, v.spec.Spread)
+	return fmt.Sprintf("%s, %d replicas, tier %s, spread %s", formatBytes(v.size), v.spec.Replicas, v.spec.Tier, v.spec.Spread)
 }
 
 // AssignReplicas records placement's decision. Only a volume that is still
@@ -286,7 +286,7 @@ func (v *Volume) FailReplica(replicaID, nodeID, reason string, now time.Time) []
 // volume already satisfies changes nothing.
 func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) {
 	if !v.Live() || v.state == StateDeleting {
-		return nil, fmt.Errorf("%w: volume %q", ErrNotFound, v.name)
+		return nil, fmt.Errorf("volume %q: %w", v.name, ErrNotFound)
 	}
 	if c.RequiredBytes == 0 {
 		return nil, fieldErr("capacity.required_bytes", "is required")
@@ -299,16 +299,16 @@ func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) 
 		return nil, nil
 	}
 	if size < v.size {
-		return nil, fieldErr("capacity", "volumes only grow: %d bytes is less than the current %d", size, v.size)
+		return nil, fieldErr("capacity", "volumes only grow: %s is less than the current %s", formatBytes(size), formatBytes(v.size))
 	}
 	if v.state != StateReady {
-		return nil, fmt.Errorf("%w: volume %q is %s; only a ready volume can be resized", ErrFailedPrecondition, v.name, v.state)
+		return nil, fmt.Errorf("volume %q is %s; only a ready volume can be resized: %w", v.name, v.state, ErrFailedPrecondition)
 	}
 	if v.resizingTo == size {
 		return nil, nil
 	}
 	if v.resizingTo != 0 {
-		return nil, fmt.Errorf("%w: volume %q is already being resized to %d bytes", ErrFailedPrecondition, v.name, v.resizingTo)
+		return nil, fmt.Errorf("volume %q is already being resized to %s: %w", v.name, formatBytes(v.resizingTo), ErrFailedPrecondition)
 	}
 	return []Event{ResizeRequested{SizeBytes: size, At: now}}, nil
 }
@@ -333,7 +333,7 @@ func (v *Volume) RejectResize(size uint64, reason string, now time.Time) []Event
 // a retry. A volume with nothing left to remove is deleted at once.
 func (v *Volume) RequestDelete(now time.Time) ([]Event, error) {
 	if !v.Live() {
-		return nil, fmt.Errorf("%w: volume %q", ErrNotFound, v.name)
+		return nil, fmt.Errorf("volume %q: %w", v.name, ErrNotFound)
 	}
 	if v.state == StateDeleting {
 		return nil, nil
