@@ -14,13 +14,6 @@ import (
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
-// Command subjects of the volume service.
-const (
-	SubjectCreateVolume = "ballast.cmd.volume.create"
-	SubjectResizeVolume = "ballast.cmd.volume.resize"
-	SubjectDeleteVolume = "ballast.cmd.volume.delete"
-)
-
 // VolumeService serves ballast.v1.VolumeService.
 type VolumeService struct {
 	ballastv1.UnimplementedVolumeServiceServer
@@ -36,7 +29,7 @@ func (s *VolumeService) CreateVolume(ctx context.Context, req *ballastv1.CreateV
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	req = proto.CloneOf(req)
-	v, err := s.send(ctx, SubjectCreateVolume, req, &req.RequestId, req.GetName())
+	v, err := s.send(ctx, command.VolumeCreate, req, &req.RequestId, req.GetName())
 	if err != nil {
 		return nil, s.status(err)
 	}
@@ -59,7 +52,7 @@ func (s *VolumeService) ResizeVolume(ctx context.Context, req *ballastv1.ResizeV
 	}
 	req = proto.CloneOf(req)
 	req.Name = name
-	v, err := s.send(ctx, SubjectResizeVolume, req, &req.RequestId, name)
+	v, err := s.send(ctx, command.VolumeResize, req, &req.RequestId, name)
 	if err != nil {
 		return nil, s.status(err)
 	}
@@ -79,7 +72,7 @@ func (s *VolumeService) DeleteVolume(ctx context.Context, req *ballastv1.DeleteV
 	}
 	req = proto.CloneOf(req)
 	req.Name = name
-	v, err := s.send(ctx, SubjectDeleteVolume, req, &req.RequestId, name)
+	v, err := s.send(ctx, command.VolumeDelete, req, &req.RequestId, name)
 	if err != nil {
 		return nil, s.status(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"ballast.dev/platform/natsserver/natstest"
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/volume"
-	"ballast.dev/services/volume/ports"
 )
 
 type env struct {
@@ -51,7 +50,7 @@ func (e env) create(name string, s *pb.VolumeSpec, requestID string) *pb.Command
 	e.t.Helper()
 	reply := &pb.CommandReply{}
 	req := &pb.CreateVolumeRequest{Name: name, Spec: s, RequestId: requestID}
-	if err := command.Request(context.Background(), e.conn.NC, ports.SubjectCreate, req, reply); err != nil {
+	if err := command.Request(context.Background(), e.conn.NC, command.VolumeCreate, req, reply); err != nil {
 		e.t.Fatal(err)
 	}
 	return reply
@@ -214,7 +213,7 @@ func TestLifecycleFollowsPlacementAndAgents(t *testing.T) {
 
 	// Delete: every replica must be removed before the volume is gone.
 	reply := &pb.CommandReply{}
-	if err := command.Request(context.Background(), e.conn.NC, ports.SubjectDelete, &pb.DeleteVolumeRequest{Name: "data", RequestId: "d1"}, reply); err != nil || reply.GetError() != nil {
+	if err := command.Request(context.Background(), e.conn.NC, command.VolumeDelete, &pb.DeleteVolumeRequest{Name: "data", RequestId: "d1"}, reply); err != nil || reply.GetError() != nil {
 		t.Fatalf("delete: %v %v", err, reply.GetError())
 	}
 	if reply.GetVolume().GetState() != pb.VolumeState_VOLUME_STATE_DELETING {
@@ -241,7 +240,7 @@ func TestStaleReportsAboutAnEarlierIncarnationAreIgnored(t *testing.T) {
 	e := start(t)
 	old := e.create("data", spec(1), "r1").GetVolume()
 	reply := &pb.CommandReply{}
-	if err := command.Request(context.Background(), e.conn.NC, ports.SubjectDelete, &pb.DeleteVolumeRequest{Name: "data", RequestId: "d1"}, reply); err != nil || reply.GetError() != nil {
+	if err := command.Request(context.Background(), e.conn.NC, command.VolumeDelete, &pb.DeleteVolumeRequest{Name: "data", RequestId: "d1"}, reply); err != nil || reply.GetError() != nil {
 		t.Fatalf("delete: %v %v", err, reply.GetError())
 	}
 	fresh := e.create("data", spec(1), "r2").GetVolume()

@@ -17,7 +17,7 @@ import (
 // SubjectList lists migrations: an empty request, the number of migrations
 // in the log as a UInt64Value. The contract has no migration messages yet;
 // the reply grows into a list when it does.
-const SubjectList = "ballast.cmd.migration.list"
+const SubjectList = command.MigrationList
 
 // ServeCommands registers the migration endpoints on srv.
 func ServeCommands(srv *command.Server, list app.ListMigrationsHandler, log *slog.Logger) error {

@@ -12,13 +12,6 @@ import (
 	"ballast.dev/services/volume/app"
 )
 
-// Command subjects of the volume service.
-const (
-	SubjectCreate = "ballast.cmd.volume.create"
-	SubjectResize = "ballast.cmd.volume.resize"
-	SubjectDelete = "ballast.cmd.volume.delete"
-)
-
 // ServeCommands registers the volume commands on srv.
 func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) error {
 	// Every outcome is a reply: refusals are typed, in the reply's error.
@@ -29,14 +22,14 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 		}
 		return out, nil
 	}
-	if err := command.Handle(srv, "create", SubjectCreate, func() *pb.CreateVolumeRequest { return &pb.CreateVolumeRequest{} },
+	if err := command.Handle(srv, "create", command.VolumeCreate, func() *pb.CreateVolumeRequest { return &pb.CreateVolumeRequest{} },
 		func(ctx context.Context, req *pb.CreateVolumeRequest) (proto.Message, error) {
 			s, err := cmds.Create(ctx, app.CreateVolume{RequestID: req.GetRequestId(), Name: req.GetName(), Spec: adapters.SpecFromProto(req.GetSpec())})
 			return reply(ctx, s, err)
 		}); err != nil {
 		return err
 	}
-	if err := command.Handle(srv, "resize", SubjectResize, func() *pb.ResizeVolumeRequest { return &pb.ResizeVolumeRequest{} },
+	if err := command.Handle(srv, "resize", command.VolumeResize, func() *pb.ResizeVolumeRequest { return &pb.ResizeVolumeRequest{} },
 		func(ctx context.Context, req *pb.ResizeVolumeRequest) (proto.Message, error) {
 			c := req.GetCapacity()
 			s, err := cmds.Resize(ctx, app.ResizeVolume{RequestID: req.GetRequestId(), Name: req.GetName(),
@@ -45,7 +38,7 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 		}); err != nil {
 		return err
 	}
-	return command.Handle(srv, "delete", SubjectDelete, func() *pb.DeleteVolumeRequest { return &pb.DeleteVolumeRequest{} },
+	return command.Handle(srv, "delete", command.VolumeDelete, func() *pb.DeleteVolumeRequest { return &pb.DeleteVolumeRequest{} },
 		func(ctx context.Context, req *pb.DeleteVolumeRequest) (proto.Message, error) {
 			s, err := cmds.Delete(ctx, app.DeleteVolume{RequestID: req.GetRequestId(), Name: req.GetName()})
 			return reply(ctx, s, err)
