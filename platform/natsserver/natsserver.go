@@ -59,6 +59,7 @@ type Config struct {
 // Server is a running embedded nats-server.
 type Server struct {
 	ns       *server.Server
+	unlock   func()
 	shutdown sync.Once
 }
 
@@ -82,8 +83,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		NoSigs:     true,
 		NoLog:      cfg.Logger == nil,
 	}
+	unlock, err := lockStore(cfg.StoreDir)
+	if err != nil {
+		return nil, err
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("natsserver: configure: %w", err)
 	}
 	// Always install our logger: nats-server reports fatal start-up errors
@@ -93,7 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ns.SetLogger(lg, cfg.Debug && cfg.Logger != nil, false)
 	ns.Start()
 
-	s := &Server{ns: ns}
+	s := &Server{ns: ns, unlock: unlock}
 	addr := net.JoinHostPort(host, strconv.Itoa(cfg.Port))
 	if err := s.waitReady(ctx, cfg.ReadyTimeout, lg); err != nil {
 		s.Shutdown()
@@ -145,6 +151,7 @@ func (s *Server) Shutdown() {
 	s.shutdown.Do(func() {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
+		s.unlock()
 	})
 }
 

@@ -2,6 +2,7 @@ package natsserver_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -68,4 +69,23 @@ func TestStartNeedsStoreDir(t *testing.T) {
 	if _, err := natsserver.Start(context.Background(), natsserver.Config{Port: natsserver.RandomPort}); err == nil {
 		t.Fatal("started without StoreDir")
 	}
+}
+
+func TestStoreDirHoldsOneServerAtATime(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	first, err := natsserver.Start(ctx, natsserver.Config{Port: natsserver.RandomPort, StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = natsserver.Start(ctx, natsserver.Config{Port: natsserver.RandomPort, StoreDir: dir})
+	if !errors.Is(err, natsserver.ErrStoreInUse) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second server on one store dir: %v, want ErrStoreInUse naming the dir", err)
+	}
+	first.Shutdown()
+	again, err := natsserver.Start(ctx, natsserver.Config{Port: natsserver.RandomPort, StoreDir: dir})
+	if err != nil {
+		t.Fatalf("store dir still locked after shutdown: %v", err)
+	}
+	again.Shutdown()
 }
