@@ -107,9 +107,10 @@ func newAgentCommand() *cobra.Command {
 
 func newNATSCommand() *cobra.Command {
 	var (
-		o       options
-		dataDir string
-		addr    string
+		o          options
+		dataDir    string
+		addr       string
+		syncAlways bool
 	)
 	cmd := &cobra.Command{
 		Use:   "nats",
@@ -131,7 +132,7 @@ func newNATSCommand() *cobra.Command {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("--data-dir: %w", err)
 			}
-			ns, err := natsserver.Start(cmd.Context(), natsserver.Config{Host: host, Port: port, StoreDir: dir, ServerName: "ballast", Logger: log})
+			ns, err := natsserver.Start(cmd.Context(), natsserver.Config{Host: host, Port: port, StoreDir: dir, ServerName: "ballast", SyncAlways: syncAlways, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -142,6 +143,7 @@ func newNATSCommand() *cobra.Command {
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./ballast-data", "where JetStream keeps its streams")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:4333", "where to listen (port 0 picks a free one)")
+	cmd.Flags().BoolVar(&syncAlways, "sync-always", false, "fsync every write of the event log (default: every 2 minutes, as nats-server does)")
 	return cmd
 }
 

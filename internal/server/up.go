@@ -23,6 +23,8 @@ type UpConfig struct {
 	Zones      int
 	Seed       int64
 	Overcommit float64
+	// SyncAlways fsyncs every write of the log; see the README.
+	SyncAlways bool
 	Logger     *slog.Logger
 	options    options
 }
@@ -60,7 +62,7 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 			_ = r.parts.Close()
 		}
 	}()
-	ns, err := natsserver.Start(ctx, natsserver.Config{Host: host, Port: port, StoreDir: dir, ServerName: "ballast", Logger: cfg.Logger})
+	ns, err := natsserver.Start(ctx, natsserver.Config{Host: host, Port: port, StoreDir: dir, ServerName: "ballast", SyncAlways: cfg.SyncAlways, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +134,7 @@ starting it again on the same data dir brings every volume back.`,
 	f.IntVar(&cfg.Zones, "zones", 3, "zones the simulated nodes are spread over")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of the simulated fleet and workloads")
 	f.Float64Var(&cfg.Overcommit, "overcommit", 1, "reservations a disk may hold, as a multiple of its capacity")
+	f.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write of the event log (default: every 2 minutes, as nats-server does)")
 	f.DurationVar(&cfg.options.loadInterval, "load-interval", 0, "how often a node's load is summarized (default 30s)")
 	return cmd
 }
