@@ -5,8 +5,11 @@ package natsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -49,6 +52,11 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkVersion(nc.ConnectedServerVersion()); err != nil {
+		url := nc.ConnectedUrlRedacted()
+		nc.Close()
+		return nil, fmt.Errorf("nats at %s: %w", url, err)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
@@ -60,6 +68,49 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 		return nil, fmt.Errorf("event streams: %w", err)
 	}
 	return c, nil
+}
+
+// MinServerVersion is the oldest nats-server Ballast runs on: atomic batch
+// publish (2.12), batched direct get and the wildcard expected-sequence
+// header (2.11).
+const MinServerVersion = "2.12.0"
+
+// ErrServerTooOld: the server lacks what the event log needs.
+var ErrServerTooOld = errors.New("nats-server too old")
+
+// checkVersion refuses servers older than MinServerVersion.
+func checkVersion(v string) error {
+	have, err := parseVersion(v)
+	if err != nil {
+		return fmt.Errorf("server version %q: %w", v, err)
+	}
+	need, _ := parseVersion(MinServerVersion)
+	for i := range need {
+		if have[i] != need[i] {
+			if have[i] < need[i] {
+				return fmt.Errorf("%w: version %s; Ballast needs %s or later (JetStream atomic batch publish)", ErrServerTooOld, v, MinServerVersion)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+func parseVersion(v string) ([3]int, error) {
+	var out [3]int
+	core, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), "-")
+	parts := strings.Split(core, ".")
+	if len(parts) != 3 {
+		return out, errors.New("not major.minor.patch")
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return out, err
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 // Connect opens another connection to the same server.
