@@ -86,6 +86,7 @@ func Request(ctx context.Context, nc *nats.Conn, subject string, cmd, reply prot
 
 // Server serves the commands of one service.
 type Server struct {
+	nc     *nats.Conn
 	svc    micro.Service
 	logger *slog.Logger
 	// slots bounds the commands in flight: micro calls a handler on the
@@ -104,7 +105,7 @@ func NewServer(ctx context.Context, nc *nats.Conn, name, version, description st
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Server{svc: svc, logger: logger, slots: make(chan struct{}, 256), ctx: ctx}, nil
+	return &Server{nc: nc, svc: svc, logger: logger, slots: make(chan struct{}, 256), ctx: ctx}, nil
 }
 
 // Stop stops serving.
@@ -138,12 +139,16 @@ func Handle[Req proto.Message](s *Server, name, subject string, newReq func() Re
 			if err == nil {
 				out, err = proto.Marshal(reply)
 			}
+			// The answer goes straight to the reply subject: micro's own
+			// Respond records its outcome in the request, which micro reads
+			// when the handler returns, long before this goroutine ends.
+			msg := &nats.Msg{Subject: r.Reply(), Data: out}
 			if err != nil {
 				span.RecordError(err)
-				_ = r.Error(codeFailed, err.Error(), nil)
-				return
+				msg.Data = nil
+				msg.Header = nats.Header{micro.ErrorCodeHeader: {codeFailed}, micro.ErrorHeader: {err.Error()}}
 			}
-			if err := r.Respond(out); err != nil {
+			if err := s.nc.PublishMsg(msg); err != nil {
 				s.logger.Warn("command reply lost", "subject", subject, "err", err)
 			}
 		}()
