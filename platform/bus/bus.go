@@ -130,6 +130,8 @@ type Router struct {
 	router  *message.Router
 	logger  watermill.LoggerAdapter
 	closers []func() error
+	subs    []*wmnats.Subscriber
+	conns   []*nats.Conn // the subscribers' own connections
 }
 
 // NewRouter makes the router of a service. js is used to create the
@@ -239,6 +241,7 @@ func (r *Router) Handle(ctx context.Context, c Consumer, mux *Mux) error {
 		conn.Close()
 		return fmt.Errorf("bus: subscriber %s: %w", c.Name, err)
 	}
+	r.subs, r.conns = append(r.subs, sub), append(r.conns, conn)
 	r.router.AddConsumerHandler(c.Name, c.Filter, sub, func(msg *message.Message) error {
 		return dispatch(mux, msg)
 	})
@@ -266,11 +269,28 @@ func (r *Router) Start(ctx context.Context) error {
 // Running is closed once every handler runs.
 func (r *Router) Running() chan struct{} { return r.router.Running() }
 
-// Close stops the handlers, waiting for those in flight.
+// Close stops the handlers, waiting for those in flight and for the
+// subscribers' connections to finish draining, so that nothing is cut off
+// when the server goes next.
 func (r *Router) Close() error {
 	err := r.router.Close()
+	// Watermill closes a handler's subscriber only if the router closes
+	// before the context Run was given ends; a service stopping because
+	// its context ended must close them itself. Close is idempotent.
+	for _, sub := range r.subs {
+		err = errors.Join(err, sub.Close())
+	}
 	for _, c := range r.closers {
 		err = errors.Join(err, c())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, conn := range r.conns {
+		for !conn.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !conn.IsClosed() {
+			conn.Close()
+		}
 	}
 	return err
 }

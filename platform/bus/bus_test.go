@@ -221,3 +221,38 @@ func TestDurablePositionSurvivesRestart(t *testing.T) {
 		t.Fatalf("seen %v: the restart redelivered or lost an event", seen)
 	}
 }
+
+func TestCloseAfterTheContextEndedClosesTheConnections(t *testing.T) {
+	f := setup(t)
+	var mu sync.Mutex
+	var conns []*nats.Conn
+	connect := func() (*nats.Conn, error) {
+		nc, err := nats.Connect(f.url)
+		mu.Lock()
+		defer mu.Unlock()
+		conns = append(conns, nc)
+		return nc, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := bus.NewRouter(ctx, "test", connect, f.js, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Handle(ctx, consumer("closing"), &bus.Mux{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // as when a process stops on Ctrl-C: the context ends first
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, nc := range conns {
+		if !nc.IsClosed() {
+			t.Errorf("connection %d still open after Close", i)
+		}
+	}
+}

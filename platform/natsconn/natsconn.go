@@ -119,9 +119,9 @@ func (c *Conn) Connect() (*nats.Conn, error) {
 		nats.Name(c.opts.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
-				c.Logger.Warn("nats disconnected", "err", err)
+				c.Logger.Warn("nats disconnected", "conn", nc.Opts.Name, "err", err)
 			}
 		}),
 	}
