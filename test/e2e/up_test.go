@@ -175,3 +175,20 @@ func TestConcurrentCreatesOfOneNameMakeOneVolume(t *testing.T) {
 		t.Fatalf("%d volumes listed, want 1", len(list.Volumes))
 	}
 }
+
+// TestKilledAndRestarted: a SIGKILL leaves no lock behind and loses no
+// acknowledged write.
+func TestKilledAndRestarted(t *testing.T) {
+	dir := t.TempDir()
+	p, addr := up(t, dir)
+	ballast(t, addr, 0, "volume", "create", "survivor", "--size", "3GiB", "--replicas", "3")
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	_, addr = up(t, dir)
+	if out := ballast(t, addr, 0, "volume", "get", "survivor"); !strings.Contains(out, "ready") || !strings.Contains(out, "3.0 GiB") {
+		t.Fatalf("after SIGKILL and restart:\n%s", out)
+	}
+	ballast(t, addr, 0, "volume", "delete", "survivor")
+}
