@@ -16,6 +16,7 @@ import (
 	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/waitfor"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
@@ -152,13 +153,7 @@ func (e *env) waitHandled(t *testing.T, name string, seq uint64) {
 // waitFor polls cond until it holds, failing the test after a deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(t, 20*time.Second, what, cond)
 }
 
 // replica builds an assigned replica.

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"ballast.dev/platform/waitfor"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
@@ -289,13 +290,9 @@ func (s *syncBuffer) String() string {
 }
 
 // checkFor polls cond every step until it holds or total has passed.
-func checkFor(t *testing.T, total, step time.Duration, cond func() bool) {
+func checkFor(t *testing.T, total, _ time.Duration, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(total); !cond(); time.Sleep(step) {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", total)
-		}
-	}
+	waitfor.Condition(t, total, "the condition", cond)
 }
 
 func TestEventsWatchEndsCleanlyOnInterrupt(t *testing.T) {

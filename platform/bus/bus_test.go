@@ -18,6 +18,7 @@ import (
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/waitfor"
 )
 
 type fixture struct {
@@ -77,13 +78,7 @@ func (f fixture) append(t *testing.T, id, value string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Condition(t, 15*time.Second, what, cond)
 }
 
 func consumer(name string) bus.Consumer {

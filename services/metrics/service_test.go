@@ -15,6 +15,7 @@ import (
 	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/waitfor"
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/metrics"
 	"ballast.dev/services/metrics/ports"
@@ -96,13 +97,7 @@ func (e *env) summaries(node string) []*pb.NodeLoadSummarized {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(t, 10*time.Second, what, cond)
 }
 
 // waitHandled waits until the service has handled the telemetry stream up

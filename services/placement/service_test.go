@@ -12,8 +12,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"ballast.dev/platform/events"
+	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/waitfor"
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/placement"
 )
@@ -84,24 +86,20 @@ func (e *env) request(name string, size uint64) string {
 // decision waits for the n-th event of a volume's placement history.
 func (e *env) decision(volumeID string, n int) proto.Message {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		recs, _, err := e.conn.Store.Load(context.Background(), events.Placement.Stream, events.Placement.Subject(volumeID))
+	var recs []eventstore.Record
+	waitfor.Condition(e.t, 15*time.Second, fmt.Sprintf("placement event %d of %s", n, volumeID), func() bool {
+		var err error
+		recs, _, err = e.conn.Store.Load(context.Background(), events.Placement.Stream, events.Placement.Subject(volumeID))
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if len(recs) >= n {
-			m, err := events.Decode(recs[n-1].Type, recs[n-1].Data)
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			return m
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no placement event %d for %s", n, volumeID)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return len(recs) >= n
+	})
+	m, err := events.Decode(recs[n-1].Type, recs[n-1].Data)
+	if err != nil {
+		e.t.Fatal(err)
 	}
+	return m
 }
 
 func TestPlacesAcrossZonesAndRecordsEveryCandidate(t *testing.T) {

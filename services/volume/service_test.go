@@ -17,6 +17,7 @@ import (
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/waitfor"
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/volume"
 )
@@ -97,17 +98,12 @@ func eventsStream(subject string) string {
 
 func waitHistory(t *testing.T, e env, name string, what string, cond func([]proto.Message) bool) []proto.Message {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		h := e.history(name)
-		if cond(h) {
-			return h
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; history: %v", what, h)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var h []proto.Message
+	waitfor.Condition(t, 15*time.Second, what, func() bool {
+		h = e.history(name)
+		return cond(h)
+	})
+	return h
 }
 
 func last[T proto.Message](h []proto.Message) bool {
