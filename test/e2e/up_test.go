@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"ballast.dev/platform/waitfor"
 	pb "ballast.dev/proto/ballast/v1"
 )
 
@@ -191,4 +192,46 @@ func TestKilledAndRestarted(t *testing.T) {
 		t.Fatalf("after SIGKILL and restart:\n%s", out)
 	}
 	ballast(t, addr, 0, "volume", "delete", "survivor")
+}
+
+// TestDeleteWhileCreatingLeavesNothingBehind deletes volumes at once after
+// asking for them: whatever stage each had reached, every replica and every
+// reservation is gone once the deletes finish.
+func TestDeleteWhileCreatingLeavesNothingBehind(t *testing.T) {
+	_, addr := up(t, t.TempDir())
+	for i := range 5 {
+		name := fmt.Sprintf("fleeting-%d", i)
+		ballast(t, addr, 0, "volume", "create", name, "--size", "4GiB", "--replicas", "3", "--no-wait")
+		ballast(t, addr, 0, "volume", "delete", name)
+	}
+	if out := ballast(t, addr, 0, "volume", "list"); strings.Contains(out, "fleeting") {
+		t.Fatalf("deleted volumes listed:\n%s", out)
+	}
+	var nodes struct {
+		Nodes []struct {
+			ID    string `json:"id"`
+			Disks []struct {
+				Reserved string `json:"reserved_bytes"`
+			} `json:"disks"`
+			Replicas int `json:"replica_count"`
+		} `json:"nodes"`
+	}
+	// Placement releases a deleted volume's capacity after the delete
+	// completes; wait for the read model to show it.
+	waitfor.Condition(t, 20*time.Second, "every replica and reservation released", func() bool {
+		if err := json.Unmarshal([]byte(ballast(t, addr, 0, "node", "list", "-o", "json")), &nodes); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes.Nodes {
+			if n.Replicas != 0 {
+				return false
+			}
+			for _, d := range n.Disks {
+				if d.Reserved != "" && d.Reserved != "0" {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }
