@@ -120,7 +120,7 @@ func startService(ctx context.Context, name string, conn *natsconn.Conn, o *opti
 	return nil
 }
 
-// waitForSignal blocks until ctx ends (Ctrl-C), then stops ps.
+// waitAndStop blocks until ctx ends (Ctrl-C), then stops ps.
 func waitAndStop(ctx context.Context, log *slog.Logger, ps parts) error {
 	<-ctx.Done()
 	log.Info("stopping")

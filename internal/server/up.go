@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,10 +24,11 @@ type UpConfig struct {
 	Zones      int
 	Seed       int64
 	Overcommit float64
+	// LoadInterval is how often a node's load is summarized; 0 is 30 s.
+	LoadInterval time.Duration
 	// SyncAlways fsyncs every write of the log; see the README.
 	SyncAlways bool
 	Logger     *slog.Logger
-	options    options
 }
 
 // Running is Ballast running in one process.
@@ -73,8 +75,7 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 		return nil, err
 	}
 	r.parts.add("nats connection", func() error { conn.Close(); return nil })
-	o := cfg.options
-	o.grpcAddr, o.overcommit = cfg.GRPCAddr, cfg.Overcommit
+	o := options{grpcAddr: cfg.GRPCAddr, overcommit: cfg.Overcommit, loadInterval: cfg.LoadInterval}
 	for _, name := range serviceNames {
 		if name == "gateway" {
 			continue // last, once the agents have registered their nodes
@@ -96,7 +97,10 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 }
 
 func newUpCommand() *cobra.Command {
-	var cfg UpConfig
+	var (
+		cfg UpConfig
+		o   options // the log level
+	)
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run all of Ballast in one process, with simulated storage nodes",
@@ -106,7 +110,7 @@ gateway on --grpc-addr, and --nodes simulated storage nodes. Ctrl-C stops it;
 starting it again on the same data dir brings every volume back.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := cfg.options.logger()
+			log, err := o.logger()
 			if err != nil {
 				return err
 			}
@@ -125,7 +129,7 @@ starting it again on the same data dir brings every volume back.`,
 			return nil
 		},
 	}
-	cfg.options.addFlags(cmd)
+	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "./ballast-data", "where the event log (JetStream) lives")
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7400", "where the gateway serves gRPC (port 0 picks a free one)")
@@ -135,6 +139,6 @@ starting it again on the same data dir brings every volume back.`,
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of the simulated fleet and workloads")
 	f.Float64Var(&cfg.Overcommit, "overcommit", 1, "reservations a disk may hold, as a multiple of its capacity")
 	f.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write of the event log (default: every 2 minutes, as nats-server does)")
-	f.DurationVar(&cfg.options.loadInterval, "load-interval", 0, "how often a node's load is summarized (default 30s)")
+	f.DurationVar(&cfg.LoadInterval, "load-interval", 0, "how often a node's load is summarized (default 30s)")
 	return cmd
 }

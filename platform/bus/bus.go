@@ -248,9 +248,6 @@ func (r *Router) Handle(ctx context.Context, c Consumer, mux *Mux) error {
 	return nil
 }
 
-// Run runs the handlers until ctx ends or Close.
-func (r *Router) Run(ctx context.Context) error { return r.router.Run(ctx) }
-
 // Start runs the handlers in the background and returns once every one of
 // them runs. Close stops them.
 func (r *Router) Start(ctx context.Context) error {

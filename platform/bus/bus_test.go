@@ -53,14 +53,10 @@ func (f fixture) router(t *testing.T, c bus.Consumer, mux *bus.Mux) *bus.Router 
 	if err := r.Handle(ctx, c, mux); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	select {
-	case <-r.Running():
-	case <-time.After(10 * time.Second):
-		t.Fatal("router did not start")
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = r.Close(); cancel(); <-done })
+	t.Cleanup(func() { _ = r.Close(); cancel() })
 	return r
 }
 
