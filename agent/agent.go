@@ -145,12 +145,6 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a.log.Info("nodes ready", "nodes", len(a.ids), "registered", registered, "took", time.Since(started))
 
-	if cfg.TelemetryInterval > 0 {
-		if err := events.EnsureTelemetryStream(ctx, a.js); err != nil {
-			return nil, fmt.Errorf("agent: %w", err)
-		}
-	}
-
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	if err := a.startHandlers(ctx, runCtx); err != nil {
@@ -172,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 // they run.
 func (a *Agent) startHandlers(ctx, runCtx context.Context) error {
 	name := "agent-" + a.cfg.Name
-	router, err := bus.NewRouter(ctx, name, a.cfg.Conn.Connect, a.js, a.log)
+	router, err := bus.NewRouter(name, a.js, a.log)
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,7 @@ func waitEvents[T proto.Message](t *testing.T, e *env, node string, want int) []
 func (e *env) waitHandled(t *testing.T, name string, seq uint64) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("volume events through %d handled", seq), func() bool {
-		c, err := e.conn.JS.PushConsumer(context.Background(), events.Volume.Stream, "agent-"+name)
+		c, err := e.conn.JS.Consumer(context.Background(), events.Volume.Stream, "agent-"+name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"ballast.dev/agent/sim"
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
+	"ballast.dev/platform/retry"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
@@ -264,43 +265,36 @@ func sameRegistration(have, want *ballastv1.NodeRegistered) bool {
 	return proto.Equal(h, want)
 }
 
-// maxAppendAttempts bounds the appends of one event that meet conflicts.
-const maxAppendAttempts = 5
-
 // appendNode appends msg to n's history after n.last, and on a conflict
-// refreshes n.last from the store and tries again, bounded. id gives the
-// event id for the current n.last, so most callers ignore the position.
-// n.mu is held.
+// refreshes n.last from the store and tries again under retry.Conflict. id
+// gives the event id for the current n.last, so most callers ignore the
+// position. n.mu is held.
 func (a *Agent) appendNode(ctx context.Context, n *node, id func() string, msg proto.Message) error {
-	var lastErr error
-	for attempt := 1; attempt <= maxAppendAttempts; attempt++ {
+	return retry.Do(ctx, retry.Conflict, func(attempt int) error {
+		if attempt > 1 {
+			actual, err := a.lastSequence(ctx, n.subject)
+			if err != nil {
+				return err
+			}
+			a.log.Warn("node history moved under us; retrying", "node", n.sim.ID(), "expected", n.last, "actual", actual, "attempt", attempt)
+			n.last = actual
+		}
 		ev, err := events.Encode(id(), msg)
 		if err != nil {
-			return err
+			return retry.Permanent(err)
 		}
 		seq, err := a.store.Append(ctx, n.subject, n.last, ev)
-		if err == nil {
+		switch {
+		case err == nil:
 			// A duplicate is acknowledged with its original sequence, which
 			// may be behind what we know.
 			n.last = max(n.last, seq)
 			return nil
-		}
-		if !errors.Is(err, eventstore.ErrConflict) {
+		case errors.Is(err, eventstore.ErrConflict):
 			return err
 		}
-		lastErr = err
-		actual, err := a.lastSequence(ctx, n.subject)
-		if err != nil {
-			return errors.Join(lastErr, err)
-		}
-		a.log.Warn("node history moved under us; retrying", "node", n.sim.ID(), "expected", n.last, "actual", actual, "attempt", attempt)
-		n.last = actual
-		// Jitter, so that two writers that collided do not collide again.
-		if err := eventstore.RetryPause(ctx, attempt); err != nil {
-			return errors.Join(lastErr, err)
-		}
-	}
-	return fmt.Errorf("append to %s: gave up after %d conflicts: %w", n.subject, maxAppendAttempts, lastErr)
+		return retry.Permanent(err)
+	})
 }
 
 // lastSequence is the sequence of subject's last message, 0 if it has none.

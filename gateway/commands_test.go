@@ -138,11 +138,33 @@ func (f *fakeVolumeService) idOf(name string) string {
 	return f.ids[name]
 }
 
+// With no volume service, a create is sent again until shortly before the
+// caller's deadline, and then answered UNAVAILABLE: the caller learns why,
+// not only that its time ran out.
 func TestCommandUnavailable(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, err := e.volumes.CreateVolume(testCtx(t), &ballastv1.CreateVolumeRequest{Name: "x", Spec: &ballastv1.VolumeSpec{Replicas: 1}})
+	ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Second)
+	defer cancel()
+	_, err := e.volumes.CreateVolume(ctx, &ballastv1.CreateVolumeRequest{Name: "x", Spec: &ballastv1.VolumeSpec{Replicas: 1}})
 	wantCode(t, err, codes.Unavailable, "unavailable")
+}
+
+// A create sent before the volume service is up is answered once it is:
+// the gateway sends it again within the caller's deadline.
+func TestCommandWaitsForTheServiceWithinTheDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.volumes.CreateVolume(testCtx(t), &ballastv1.CreateVolumeRequest{Name: "late", Spec: &ballastv1.VolumeSpec{Replicas: 1}})
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the service comes up after the call was made
+	startFakeVolumeService(t, e)
+	if err := <-done; err != nil {
+		t.Fatalf("create sent while the service was away: %v", err)
+	}
 }
 
 func TestCommands(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -79,11 +80,43 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: build read models: %w", err)
 		}
 	}
-	g.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for _, name := range grpcapi.ServiceNames {
-		g.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
+	g.watchNATS()
 	return g, nil
+}
+
+// watchNATS keeps the health service true to the connection: NOT_SERVING
+// while NATS is unreachable (commands wait and reads fail fast then), SERVING
+// once it is back.
+func (g *Gateway) watchNATS() {
+	nc := g.conn.NC
+	changes := nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	set := func(up bool) {
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if up {
+			st = healthpb.HealthCheckResponse_SERVING
+		}
+		g.health.SetServingStatus("", st)
+		for _, name := range grpcapi.ServiceNames {
+			g.health.SetServingStatus(name, st)
+		}
+	}
+	set(nc.IsConnected())
+	go func() {
+		defer nc.RemoveStatusListener(changes)
+		for {
+			select {
+			case st := <-changes:
+				if st == nats.CONNECTED {
+					g.logger.Info("event log reachable again; serving")
+				} else {
+					g.logger.Warn("event log unreachable; not serving", "nats", st.String())
+				}
+				set(st == nats.CONNECTED)
+			case <-g.done:
+				return
+			}
+		}
+	}()
 }
 
 // Register registers the API, the standard health service and server

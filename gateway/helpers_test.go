@@ -18,6 +18,7 @@ import (
 	"ballast.dev/gateway"
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/natsconn"
+	"ballast.dev/platform/natsserver"
 	"ballast.dev/platform/natsserver/natstest"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
@@ -26,6 +27,7 @@ import (
 // of events and a gateway with a client.
 type env struct {
 	t    *testing.T
+	ns   *natsserver.Server
 	conn *natsconn.Conn
 	log  *logWriter
 	gw   *gateway.Gateway
@@ -44,13 +46,13 @@ func testCtx(t *testing.T) context.Context {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	url := natstest.Start(t)
-	conn, err := natsconn.Dial(testCtx(t), natsconn.Options{URL: url, Name: t.Name()})
+	ns := natstest.StartServer(t)
+	conn, err := natsconn.Dial(testCtx(t), natsconn.Options{URL: ns.ClientURL(), Name: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	e := &env{t: t, conn: conn, log: &logWriter{t: t, conn: conn, last: map[string]uint64{}}}
+	e := &env{t: t, ns: ns, conn: conn, log: &logWriter{t: t, conn: conn, last: map[string]uint64{}}}
 	e.restart()
 	return e
 }

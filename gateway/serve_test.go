@@ -4,12 +4,16 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	"ballast.dev/platform/waitfor"
 
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
@@ -79,5 +83,35 @@ func TestServeHealthAndReflection(t *testing.T) {
 		t.Fatal("watch outlived the server")
 	} else {
 		wantCode(t, err, codes.Unavailable, "")
+	}
+}
+
+// With NATS gone, the gateway says so: its health is NOT_SERVING and reads
+// fail at once with UNAVAILABLE instead of waiting out their deadline.
+func TestNATSDownIsNotServingAndReadsFailFast(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.log.volume("db", requested("id-db", "db", 1<<30, 1))
+	ctx := testCtx(t)
+	if _, err := e.volumes.GetVolume(ctx, &ballastv1.GetVolumeRequest{Name: "db"}); err != nil {
+		t.Fatal(err)
+	}
+	health := healthpb.NewHealthClient(e.cc)
+	e.ns.Shutdown()
+	waitfor.Condition(t, 10*time.Second, "health NOT_SERVING", func() bool {
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "ballast.v1.VolumeService"})
+		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
+	})
+	start := time.Now()
+	_, err := e.volumes.GetVolume(ctx, &ballastv1.GetVolumeRequest{Name: "db"})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("get with NATS down: %v, want UNAVAILABLE", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("get with NATS down took %s to fail", d)
+	}
+	_, err = e.volumes.ListVolumes(ctx, &ballastv1.ListVolumesRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("list with NATS down: %v, want UNAVAILABLE", err)
 	}
 }

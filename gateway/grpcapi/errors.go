@@ -14,6 +14,7 @@ import (
 
 	"ballast.dev/gateway/readmodel"
 	"ballast.dev/platform/command"
+	"ballast.dev/platform/eventstore"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
@@ -74,7 +75,7 @@ func toStatus(logger *slog.Logger, err error) error {
 		return withField(codes.InvalidArgument, badArg.Error(), badArg.field)
 	case errors.As(err, &nf):
 		return status.Error(codes.NotFound, nf.Error())
-	case errors.Is(err, command.ErrUnavailable), errors.Is(err, errShuttingDown), errors.Is(err, errLogLost),
+	case errors.Is(err, command.ErrUnavailable), errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, errShuttingDown), errors.Is(err, errLogLost),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):

@@ -2,18 +2,14 @@ package readmodel
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
+	"ballast.dev/platform/retry"
 )
-
-// retryDelay is how long a projector waits before it subscribes again after
-// its subscription failed (a consumer lost with the server, a store error).
-const retryDelay = time.Second
 
 // Projector keeps projections up to date with the log: one ordered consumer
 // per stream and projection, from the sequence the projection has applied.
@@ -44,43 +40,42 @@ func (p *Projector) Stop() {
 	p.wg.Wait()
 }
 
+// resubscribe is how a projector comes back after its subscription failed
+// (a consumer lost with the server, a store error): it keeps trying for as
+// long as the gateway runs.
+var resubscribe = retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+
 // feed subscribes to stream from what proj has applied, and again from
 // there whenever the subscription fails, until ctx ends.
 func feed(ctx context.Context, store *eventstore.Store, logger *slog.Logger, proj Projection, stream string) {
 	for ctx.Err() == nil {
-		err := subscribeOnce(ctx, store, logger, proj, stream)
-		if err == nil || ctx.Err() != nil {
-			continue
+		sub, err := retry.Value(ctx, resubscribe, func(int) (eventstore.Subscription, error) {
+			sub, err := subscribe(ctx, store, logger, proj, stream)
+			if err != nil && ctx.Err() == nil {
+				logger.Warn("projection cannot subscribe; trying again", "err", err)
+			}
+			return sub, err
+		})
+		if err != nil {
+			return // ctx ended
 		}
-		logger.Warn("projection subscription failed; resubscribing", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(retryDelay):
+		<-sub.Done()
+		if err := sub.Err(); err != nil && ctx.Err() == nil {
+			logger.Warn("projection subscription failed; resubscribing", "err", err)
 		}
 	}
 }
 
-func subscribeOnce(ctx context.Context, store *eventstore.Store, logger *slog.Logger, proj Projection, stream string) error {
+func subscribe(ctx context.Context, store *eventstore.Store, logger *slog.Logger, proj Projection, stream string) (eventstore.Subscription, error) {
 	after, err := proj.Applied(ctx, stream)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The whole stream, not a filter: every sequence must be applied, or a
 	// read waiting for the stream's last sequence would wait forever.
-	sub, err := store.Subscribe(ctx, stream, "", after, func(ctx context.Context, rec eventstore.Record) error {
+	return store.Subscribe(ctx, stream, "", after, func(ctx context.Context, rec eventstore.Record) error {
 		return proj.Apply(ctx, decode(logger, stream, rec))
 	})
-	if err != nil {
-		return err
-	}
-	<-sub.Done()
-	if err := sub.Err(); err != nil {
-		return err
-	}
-	if ctx.Err() == nil {
-		return errors.New("subscription ended")
-	}
-	return nil
 }
 
 // decode makes a projection event of a record. An undecodable payload is

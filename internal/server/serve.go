@@ -37,7 +37,7 @@ func newServeCommand() *cobra.Command {
 				return fmt.Errorf("unknown service %q: want one of %s", name, strings.Join(serviceNames, ", "))
 			}
 			ctx := cmd.Context()
-			conn, err := natsconn.Dial(ctx, natsconn.Options{URL: natsURL, Name: "ballast-" + name, Logger: log})
+			conn, err := natsconn.Dial(ctx, natsconn.Options{URL: natsURL, Name: "ballast-" + name, Replicas: o.replicas, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -55,6 +55,7 @@ func newServeCommand() *cobra.Command {
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&natsURL, "nats-url", defaultNATSURL, "the NATS server (JetStream 2.12 or later)")
+	o.addReplicasFlag(cmd)
 	f.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:7400", "gateway: where to serve gRPC")
 	f.Float64Var(&o.overcommit, "overcommit", 1, "placement: reservations a disk may hold, as a multiple of its capacity")
 	f.DurationVar(&o.loadInterval, "load-interval", 0, "metrics: how often a node's load is summarized (default 30s)")
@@ -80,7 +81,7 @@ func newAgentCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			conn, err := natsconn.Dial(ctx, natsconn.Options{URL: natsURL, Name: "ballast-agent-" + name, Logger: log})
+			conn, err := natsconn.Dial(ctx, natsconn.Options{URL: natsURL, Name: "ballast-agent-" + name, Replicas: o.replicas, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -98,6 +99,7 @@ func newAgentCommand() *cobra.Command {
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&natsURL, "nats-url", defaultNATSURL, "the NATS server")
+	o.addReplicasFlag(cmd)
 	f.StringVar(&name, "name", "sim", "the agent's name; its durable consumer is agent-NAME")
 	f.IntVar(&nodes, "nodes", 12, "simulated storage nodes")
 	f.IntVar(&zones, "zones", 3, "zones the simulated nodes are spread over")

@@ -37,6 +37,7 @@ type options struct {
 	grpcAddr     string
 	overcommit   float64
 	loadInterval time.Duration
+	replicas     int
 }
 
 func (o *options) logger() (*slog.Logger, error) {
@@ -49,6 +50,11 @@ func (o *options) logger() (*slog.Logger, error) {
 
 func (o *options) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (o *options) addReplicasFlag(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&o.replicas, "stream-replicas", 1,
+		"copies of each stream of the log when this process creates it (3 on a NATS cluster); a start never lowers a stream's copies")
 }
 
 // part is something running that stops with Close.

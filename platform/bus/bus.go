@@ -1,14 +1,14 @@
-// Package bus runs the handlers that react to events: Watermill routers over
-// durable JetStream consumers created in code, with retries, a dead-letter
-// subject for what cannot be handled, panic recovery, correlation ids and
-// trace context.
+// Package bus runs the handlers that react to events: Watermill routers fed
+// by durable JetStream pull consumers created in code, with retries under the
+// project's one backoff policy, a dead-letter stream for what cannot be
+// handled, panic recovery, correlation ids and trace context.
 //
-// Middleware order matters (first added runs outermost): tracing,
-// PoisonQueue, Retry, Timeout, CorrelationID, Recoverer. The poison queue
-// sits outside Retry so that a message is retried before it is given up on;
-// the Recoverer sits innermost so that a panicking handler becomes an error
-// that is retried and then dead-lettered, instead of a message redelivered
-// forever.
+// Middleware order (first runs outermost): tracing, dead letter, retry,
+// recover. Retry sits inside the dead letter so that a message is retried
+// before it is given up on, and gives every attempt a fresh context with its
+// own timeout, so that a retry never inherits the previous attempt's
+// cancelled context. A panic is a bug, not a transient fault: it is
+// dead-lettered at once.
 package bus
 
 import (
@@ -16,15 +16,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -33,25 +32,8 @@ import (
 
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
+	"ballast.dev/platform/retry"
 )
-
-// Dead letters: a message that cannot be decoded or handled after its
-// retries is published here with the reason, and the stream moves on.
-const (
-	DeadLetterStream = "BALLAST_DEADLETTER"
-	deadLetterRoot   = "ballast.dlq"
-)
-
-// Metadata keys the bus sets on every message besides the NATS headers.
-const (
-	metaSubject  = "ballast_subject"
-	metaSequence = "ballast_stream_sequence"
-	metaTime     = "ballast_append_time"
-)
-
-// Connect opens a NATS connection. Watermill's NATS subscribers drain their
-// connection on close, so every consumer gets a connection of its own.
-type Connect func() (*nats.Conn, error)
 
 // Event is a decoded event delivered to a handler.
 type Event struct {
@@ -64,12 +46,15 @@ type Event struct {
 }
 
 // Handler handles one event. An error is retried; an error wrapped with
-// Permanent goes to the dead-letter subject at once.
+// Permanent goes to the dead-letter stream at once.
 type Handler func(ctx context.Context, ev Event) error
 
-// Mux routes events to handlers by type. Types without a handler are
-// acknowledged and skipped: a stream carries many types, and a new type must
-// not be redelivered forever by services that do not know it.
+// Mux routes events to handlers by type. An event of a type the contract
+// knows but the mux has no handler for is acknowledged and counted as
+// skipped: a stream carries many types and each service reacts to a few. An
+// event without a type, of a type this build does not know, that cannot be
+// decoded, or whose payload names another aggregate than its subject, is
+// dead-lettered.
 type Mux struct{ routes map[string]Handler }
 
 // On registers fn for the events of type T.
@@ -86,26 +71,16 @@ func On[T proto.Message](m *Mux, fn func(ctx context.Context, ev Event, msg T) e
 // Handles reports whether the mux has a handler for typ.
 func (m *Mux) Handles(typ string) bool { _, ok := m.routes[typ]; return ok }
 
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
 // Permanent marks an error that retrying cannot cure.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanentError{err}
-}
+func Permanent(err error) error { return retry.Permanent(err) }
 
 // IsPermanent reports whether err was marked Permanent.
-func IsPermanent(err error) bool { var p permanentError; return errors.As(err, &p) }
+func IsPermanent(err error) bool { return retry.IsPermanent(err) }
 
 // Consumer describes a durable consumer and how its messages are handled.
 type Consumer struct {
 	// Name is the durable consumer's name, unique in its stream, e.g.
-	// "placement-volume-events". Its position survives restarts.
+	// "placement-volumes". Its position survives restarts.
 	Name   string
 	Stream string
 	// Filter is kept coarse (a whole aggregate kind); the mux dispatches by
@@ -117,133 +92,122 @@ type Consumer struct {
 	// Concurrency is how many messages are handled at once when not InOrder;
 	// 0 means 16.
 	Concurrency int
-	// AckWait is how long a message may be in a handler before it is
-	// redelivered; 0 means 30 s.
+	// AckWait is how long a message may go without a sign of life from its
+	// handler before the server gives it to another instance; 0 means
+	// DefaultAckWait. Handlers in progress send that sign every third of it,
+	// so it bounds how long a crashed instance holds a message, not how long
+	// a handler may run.
 	AckWait time.Duration
 }
+
+// DefaultAckWait is short so that a message held by a process that died is
+// redelivered within seconds of its restart (or at once to another
+// instance).
+const DefaultAckWait = 3 * time.Second
+
+// Defaults of a router's retries.
+const (
+	// DefaultAttemptTimeout bounds one attempt of a handler.
+	DefaultAttemptTimeout = 30 * time.Second
+	defaultConcurrency    = 16
+	closeTimeout          = 10 * time.Second
+)
+
+// Option configures a Router.
+type Option func(*options)
+
+type options struct {
+	retry          retry.Policy
+	attemptTimeout time.Duration
+}
+
+// WithRetry sets the retry policy of handlers (default retry.Transient).
+func WithRetry(p retry.Policy) Option { return func(o *options) { o.retry = p } }
+
+// WithAttemptTimeout bounds one attempt of a handler (default
+// DefaultAttemptTimeout).
+func WithAttemptTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.attemptTimeout = d
+		}
+	}
+}
+
+// Stats counts what a router did with the messages it was given.
+type Stats struct {
+	// Handled messages were handled by a handler.
+	Handled uint64
+	// Skipped messages are of a type no handler takes.
+	Skipped uint64
+	// Retried counts the attempts after a first one failed.
+	Retried uint64
+	// DeadLettered messages went to the dead-letter stream.
+	DeadLettered uint64
+}
+
+type counters struct{ handled, skipped, retried, deadLettered atomic.Uint64 }
 
 // Router runs the handlers of one service.
 type Router struct {
 	service string
-	connect Connect
 	js      jetstream.JetStream
 	router  *message.Router
-	logger  watermill.LoggerAdapter
-	closers []func() error
-	subs    []*wmnats.Subscriber
-	conns   []*nats.Conn // the subscribers' own connections
+	log     *slog.Logger
+	opts    options
+	stats   counters
+
+	mu   sync.Mutex
+	subs []*subscriber
 }
 
-// NewRouter makes the router of a service. js is used to create the
-// consumers and the dead-letter stream.
-func NewRouter(ctx context.Context, service string, connect Connect, js jetstream.JetStream, logger *slog.Logger) (*Router, error) {
+// NewRouter makes the router of a service. js creates the consumers and
+// carries the dead letters; the dead-letter stream is declared with the
+// others (events.EnsureStreams).
+func NewRouter(service string, js jetstream.JetStream, logger *slog.Logger, opts ...Option) (*Router, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	wl := watermill.NewSlogLoggerWithLevelMapping(logger.With("service", service), map[slog.Level]slog.Level{
+	logger = logger.With("service", service)
+	wl := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
 	})
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wl)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: closeTimeout}, wl)
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        DeadLetterStream,
-		Description: "Ballast events that could not be handled, with the reason",
-		Subjects:    []string{deadLetterRoot + ".>"},
-		Storage:     jetstream.FileStorage,
-	}); err != nil {
-		return nil, fmt.Errorf("bus: dead-letter stream: %w", err)
+	r := &Router{
+		service: service, js: js, router: router, log: logger,
+		opts: options{retry: retry.Transient, attemptTimeout: DefaultAttemptTimeout},
 	}
-	r := &Router{service: service, connect: connect, js: js, router: router, logger: wl}
-
-	dlqConn, err := connect()
-	if err != nil {
-		return nil, fmt.Errorf("bus: connect: %w", err)
+	for _, o := range opts {
+		o(&r.opts)
 	}
-	dlq, err := wmnats.NewPublisherWithNatsConn(dlqConn, wmnats.PublisherPublishConfig{
-		Marshaler:         &wmnats.NATSMarshaler{},
-		SubjectCalculator: wmnats.DefaultSubjectCalculator,
-		JetStream:         wmnats.JetStreamConfig{TrackMsgId: true},
-	}, wl)
-	if err != nil {
-		dlqConn.Close()
-		return nil, fmt.Errorf("bus: dead-letter publisher: %w", err)
-	}
-	r.closers = append(r.closers, dlq.Close)
-	poison, err := middleware.PoisonQueue(dlq, DeadLetterSubject(service))
-	if err != nil {
-		return nil, err
-	}
-	router.AddMiddleware(
-		tracing,
-		poison,
-		middleware.Retry{
-			MaxRetries:      5,
-			InitialInterval: 10 * time.Millisecond,
-			MaxInterval:     500 * time.Millisecond,
-			Multiplier:      2,
-			Logger:          wl,
-			ShouldRetry:     func(p middleware.RetryParams) bool { return !IsPermanent(p.Err) },
-		}.Middleware,
-		middleware.Timeout(30*time.Second),
-		middleware.CorrelationID,
-		middleware.Recoverer,
-	)
+	router.AddMiddleware(tracing, r.deadLetter, r.retrying, r.recovering)
 	return r, nil
 }
 
-// DeadLetterSubject is where a service's dead letters go.
-func DeadLetterSubject(service string) string { return deadLetterRoot + "." + service }
-
 // Handle creates (or updates) the durable consumer c and routes its messages
-// through mux.
+// through mux once the router starts.
 func (r *Router) Handle(ctx context.Context, c Consumer, mux *Mux) error {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 16
+		c.Concurrency = defaultConcurrency
 	}
 	if c.InOrder {
 		c.Concurrency = 1
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = DefaultAckWait
 	}
-	_, err := r.js.CreateOrUpdatePushConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
-		Durable:        c.Name,
-		Description:    r.service + " handlers",
-		DeliverSubject: "ballast.deliver." + c.Name,
-		DeliverGroup:   c.Name,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        c.AckWait,
-		MaxAckPending:  c.Concurrency,
-		FilterSubject:  c.Filter,
-	})
+	sub, err := newSubscriber(ctx, r.js, r.service, c, r.log)
 	if err != nil {
-		return fmt.Errorf("bus: consumer %s on %s: %w", c.Name, c.Stream, err)
+		return err
 	}
-	conn, err := r.connect()
-	if err != nil {
-		return fmt.Errorf("bus: connect: %w", err)
-	}
-	sub, err := wmnats.NewSubscriberWithNatsConn(conn, wmnats.SubscriberSubscriptionConfig{
-		Unmarshaler:      unmarshaler{},
-		SubscribersCount: c.Concurrency,
-		AckWaitTimeout:   c.AckWait,
-		CloseTimeout:     10 * time.Second,
-		QueueGroupPrefix: c.Name,
-		JetStream: wmnats.JetStreamConfig{
-			DurablePrefix:    c.Name,
-			SubscribeOptions: []nats.SubOpt{nats.Bind(c.Stream, c.Name), nats.ManualAck()},
-		},
-	}, r.logger)
-	if err != nil {
-		conn.Close()
-		return fmt.Errorf("bus: subscriber %s: %w", c.Name, err)
-	}
-	r.subs, r.conns = append(r.subs, sub), append(r.conns, conn)
+	r.mu.Lock()
+	r.subs = append(r.subs, sub)
+	r.mu.Unlock()
 	r.router.AddConsumerHandler(c.Name, c.Filter, sub, func(msg *message.Message) error {
-		return dispatch(mux, msg)
+		return r.dispatch(mux, msg)
 	})
 	return nil
 }
@@ -263,84 +227,105 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 }
 
-// Running is closed once every handler runs.
-func (r *Router) Running() chan struct{} { return r.router.Running() }
+// Stats returns what the router did so far.
+func (r *Router) Stats() Stats {
+	return Stats{
+		Handled:      r.stats.handled.Load(),
+		Skipped:      r.stats.skipped.Load(),
+		Retried:      r.stats.retried.Load(),
+		DeadLettered: r.stats.deadLettered.Load(),
+	}
+}
 
-// Close stops the handlers, waiting for those in flight and for the
-// subscribers' connections to finish draining, so that nothing is cut off
-// when the server goes next.
+// Close stops the handlers: those in flight see their context end, and what
+// they leave unfinished is given back to the server for redelivery.
 func (r *Router) Close() error {
-	err := r.router.Close()
-	// Watermill closes a handler's subscriber only if the router closes
-	// before the context Run was given ends; a service stopping because
-	// its context ended must close them itself. Close is idempotent.
-	for _, sub := range r.subs {
+	// Subscribers first: Watermill closes them only if the router closes
+	// before the context Run was given ends, and its handlers end only
+	// when their subscriber's channel does. Close is idempotent.
+	r.mu.Lock()
+	subs := slices.Clone(r.subs)
+	r.mu.Unlock()
+	var err error
+	for _, sub := range subs {
 		err = errors.Join(err, sub.Close())
 	}
-	for _, c := range r.closers {
-		err = errors.Join(err, c())
+	return errors.Join(err, r.router.Close())
+}
+
+func (r *Router) dispatch(mux *Mux, msg *message.Message) error {
+	d := deliveryOf(msg)
+	typ := d.header.Get(eventstore.HeaderEventType)
+	if typ == "" {
+		return Permanent(errors.New("message has no " + eventstore.HeaderEventType + " header"))
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, conn := range r.conns {
-		for !conn.IsClosed() && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if !conn.IsClosed() {
-			conn.Close()
-		}
+	payload, err := events.Decode(typ, msg.Payload)
+	if err != nil {
+		// An unknown type is dead-lettered too: it is kept, and counted,
+		// until a build that knows it replays it.
+		return Permanent(err)
+	}
+	if err := events.CheckSubject(d.subject, payload); err != nil {
+		return Permanent(err)
+	}
+	if !mux.Handles(typ) {
+		r.stats.skipped.Add(1)
+		return nil
+	}
+	ev := Event{
+		Subject:       d.subject,
+		Sequence:      d.sequence,
+		Type:          typ,
+		CorrelationID: d.header.Get(eventstore.HeaderCorrelationID),
+		Time:          d.time,
+		Payload:       payload,
+	}
+	ctx := eventstore.WithCorrelationID(msg.Context(), ev.CorrelationID)
+	err = mux.routes[typ](ctx, ev)
+	if err == nil {
+		r.stats.handled.Add(1)
 	}
 	return err
 }
 
-func dispatch(mux *Mux, msg *message.Message) error {
-	typ := msg.Metadata.Get(eventstore.HeaderEventType)
-	if !mux.Handles(typ) {
-		return nil
+// retrying runs the handler under the retry policy, each attempt with a
+// fresh context bounded by the attempt timeout. It gives up with the real
+// error when the policy runs out, and at once on a Permanent error or when
+// the message's own context ends (the router is closing).
+func (r *Router) retrying(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		base := msg.Context()
+		defer msg.SetContext(base)
+		return retry.Value(base, r.opts.retry, func(attempt int) ([]*message.Message, error) {
+			if attempt > 1 {
+				r.stats.retried.Add(1)
+			}
+			ctx, cancel := context.WithTimeout(base, r.opts.attemptTimeout)
+			defer cancel()
+			msg.SetContext(ctx)
+			out, err := h(msg)
+			if err != nil && !IsPermanent(err) && base.Err() == nil {
+				d := deliveryOf(msg)
+				r.log.Debug("handler failed; retrying", "subject", d.subject, "seq", d.sequence, "attempt", attempt, "err", err)
+			}
+			return out, err
+		})
 	}
-	payload, err := events.Decode(typ, msg.Payload)
-	if err != nil {
-		return Permanent(err)
-	}
-	seq, _ := strconv.ParseUint(msg.Metadata.Get(metaSequence), 10, 64)
-	at, _ := time.Parse(time.RFC3339Nano, msg.Metadata.Get(metaTime))
-	ev := Event{
-		Subject:       msg.Metadata.Get(metaSubject),
-		Sequence:      seq,
-		Type:          typ,
-		CorrelationID: middleware.MessageCorrelationID(msg),
-		Time:          at,
-		Payload:       payload,
-	}
-	ctx := eventstore.WithCorrelationID(msg.Context(), ev.CorrelationID)
-	return mux.routes[typ](ctx, ev)
 }
 
-// unmarshaler turns a stored event into a Watermill message: the event id is
-// the message id, and the headers, subject, sequence and time are metadata.
-type unmarshaler struct{}
-
-func (unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
-	meta, err := m.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("bus: not a JetStream message: %w", err)
+// recovering turns a panic into a Permanent error: retrying a bug only
+// repeats it.
+func (r *Router) recovering(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) (out []*message.Message, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				d := deliveryOf(msg)
+				r.log.Error("handler panicked", "subject", d.subject, "seq", d.sequence, "panic", p, "stack", string(debug.Stack()))
+				err = Permanent(fmt.Errorf("handler panicked: %v", p))
+			}
+		}()
+		return h(msg)
 	}
-	id := m.Header.Get(eventstore.HeaderMsgID)
-	if id == "" {
-		id = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
-	}
-	wm := message.NewMessage(id, m.Data)
-	for k, v := range m.Header {
-		// The append's expectations must not travel on: a dead letter
-		// published with them would be refused.
-		if len(v) > 0 && !strings.HasPrefix(k, "Nats-Expected") && !strings.HasPrefix(k, "Nats-Batch") {
-			wm.Metadata.Set(k, v[0])
-		}
-	}
-	wm.Metadata.Set(metaSubject, m.Subject)
-	wm.Metadata.Set(metaSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
-	wm.Metadata.Set(metaTime, meta.Timestamp.UTC().Format(time.RFC3339Nano))
-	middleware.SetCorrelationID(m.Header.Get(eventstore.HeaderCorrelationID), wm)
-	return wm, nil
 }
 
 var tracer = otel.Tracer("ballast.dev/platform/bus")

@@ -2,9 +2,14 @@ package command_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -13,20 +18,30 @@ import (
 	"ballast.dev/platform/natsserver/natstest"
 )
 
-func serve(t *testing.T, fn func(context.Context, *wrapperspb.StringValue) (proto.Message, error)) (*command.Server, func(context.Context, string) (*wrapperspb.StringValue, error)) {
+type handler func(context.Context, *wrapperspb.StringValue) (proto.Message, error)
+
+func newString() *wrapperspb.StringValue { return &wrapperspb.StringValue{} }
+
+func serveOn(t *testing.T, nc *nats.Conn, fn handler) *command.Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	nc := natstest.Connect(t, natstest.Start(t))
 	srv, err := command.NewServer(ctx, nc, "test", "1.0.0", "test commands", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	if err := command.Handle(srv, "echo", "test.echo", func() *wrapperspb.StringValue { return &wrapperspb.StringValue{} }, fn); err != nil {
+	if err := command.Handle(srv, "echo", "test.echo", newString, fn); err != nil {
 		t.Fatal(err)
 	}
-	return srv, func(ctx context.Context, s string) (*wrapperspb.StringValue, error) {
+	return srv
+}
+
+func serve(t *testing.T, fn handler) (*nats.Conn, func(context.Context, string) (*wrapperspb.StringValue, error)) {
+	t.Helper()
+	nc := natstest.Connect(t, natstest.Start(t))
+	serveOn(t, nc, fn)
+	return nc, func(ctx context.Context, s string) (*wrapperspb.StringValue, error) {
 		out := &wrapperspb.StringValue{}
 		err := command.Request(ctx, nc, "test.echo", wrapperspb.String(s), out)
 		return out, err
@@ -57,10 +72,113 @@ func TestHandlerErrorReachesTheCaller(t *testing.T) {
 	}
 }
 
-func TestNoServiceIsUnavailable(t *testing.T) {
+func TestNoServiceIsUnavailableOnceTheDeadlinePasses(t *testing.T) {
 	nc := natstest.Connect(t, natstest.Start(t))
-	err := command.Request(context.Background(), nc, "test.nobody", wrapperspb.String("x"), &wrapperspb.StringValue{})
-	if !errors.Is(err, command.ErrUnavailable) {
-		t.Fatalf("err %v, want ErrUnavailable", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := command.Request(ctx, nc, "test.nobody", wrapperspb.String("x"), &wrapperspb.StringValue{})
+	if !errors.Is(err, command.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want ErrUnavailable and the deadline", err)
+	}
+}
+
+// A command sent while its service is away (restarting) is sent again, and
+// answered once the service is back, within the caller's deadline.
+func TestCommandIsResentUntilTheServiceAnswers(t *testing.T) {
+	nc := natstest.Connect(t, natstest.Start(t))
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- command.Request(ctx, nc, "test.echo", wrapperspb.String("late"), &wrapperspb.StringValue{})
+	}()
+	time.Sleep(300 * time.Millisecond) // the service starts after the command was sent
+	serveOn(t, nc, func(_ context.Context, req *wrapperspb.StringValue) (proto.Message, error) { return req, nil })
+	if err := <-done; err != nil {
+		t.Fatalf("the command was lost: %v", err)
+	}
+}
+
+// A reply that never comes (lost with a connection, or a handler stuck) is
+// asked for again.
+func TestLostReplyIsAskedForAgain(t *testing.T) {
+	var calls atomic.Int32
+	nc, _ := serve(t, func(ctx context.Context, req *wrapperspb.StringValue) (proto.Message, error) {
+		if calls.Add(1) == 1 {
+			<-ctx.Done() // the first attempt never answers in time
+			return nil, ctx.Err()
+		}
+		return req, nil
+	})
+	out := &wrapperspb.StringValue{}
+	err := command.Request(context.Background(), nc, "test.echo", wrapperspb.String("again"), out, command.WithAttemptTimeout(200*time.Millisecond))
+	if err != nil || out.GetValue() != "again" || calls.Load() != 2 {
+		t.Fatalf("reply %q, err %v, after %d calls", out.GetValue(), err, calls.Load())
+	}
+}
+
+func TestTheCallersDeadlineReachesTheHandler(t *testing.T) {
+	var left atomic.Int64
+	_, call := serve(t, func(ctx context.Context, req *wrapperspb.StringValue) (proto.Message, error) {
+		if dl, ok := ctx.Deadline(); ok {
+			left.Store(int64(time.Until(dl)))
+		}
+		return req, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := call(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Duration(left.Load()); d <= 0 || d > 2*time.Second {
+		t.Fatalf("handler's deadline was %s away; the caller's was 2s", d)
+	}
+}
+
+// micro's stats count each request where it is handled: errors counted,
+// processing time measured.
+func TestMicroStatsAreTrue(t *testing.T) {
+	nc, call := serve(t, func(_ context.Context, req *wrapperspb.StringValue) (proto.Message, error) {
+		time.Sleep(20 * time.Millisecond)
+		if req.GetValue() == "fail" {
+			return nil, errors.New("no")
+		}
+		return req, nil
+	})
+	ctx := context.Background()
+	_, _ = call(ctx, "ok")
+	_, _ = call(ctx, "fail")
+	// Every worker instance answers a stats request; sum them.
+	subject, err := micro.ControlSubject(micro.StatsVerb, "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	var requests, errs int
+	var busy time.Duration
+	for range command.DefaultWorkers {
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st micro.Stats
+		if err := json.Unmarshal(m.Data, &st); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range st.Endpoints {
+			requests += e.NumRequests
+			errs += e.NumErrors
+			busy += e.ProcessingTime
+		}
+	}
+	if requests != 2 || errs != 1 || busy < 40*time.Millisecond {
+		t.Fatalf("stats: %d requests, %d errors, %s processing; want 2, 1, at least 40ms", requests, errs, busy)
 	}
 }

@@ -5,12 +5,16 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"ballast.dev/platform/eventstore"
 )
@@ -21,16 +25,20 @@ type Aggregate struct {
 	Kind string
 	// Stream is the JetStream stream that holds the kind's histories.
 	Stream string
+	// KeyField is the payload field that names the aggregate, as the last
+	// token of its subject does: an event whose payload names another
+	// aggregate than its subject is refused.
+	KeyField string
 }
 
 // The aggregates of the event log. Each service owns the histories of its
 // kind; anyone may read them.
 var (
-	Volume    = Aggregate{Kind: "volume", Stream: "BALLAST_VOLUME"}
-	Placement = Aggregate{Kind: "placement", Stream: "BALLAST_PLACEMENT"}
-	Node      = Aggregate{Kind: "node", Stream: "BALLAST_NODE"}
-	Migration = Aggregate{Kind: "migration", Stream: "BALLAST_MIGRATION"}
-	Metrics   = Aggregate{Kind: "metrics", Stream: "BALLAST_METRICS"}
+	Volume    = Aggregate{Kind: "volume", Stream: "BALLAST_VOLUME", KeyField: "volume_name"}
+	Placement = Aggregate{Kind: "placement", Stream: "BALLAST_PLACEMENT", KeyField: "volume_id"}
+	Node      = Aggregate{Kind: "node", Stream: "BALLAST_NODE", KeyField: "node_id"}
+	Migration = Aggregate{Kind: "migration", Stream: "BALLAST_MIGRATION", KeyField: "migration_id"}
+	Metrics   = Aggregate{Kind: "metrics", Stream: "BALLAST_METRICS", KeyField: "node_id"}
 )
 
 // All lists every aggregate kind.
@@ -57,9 +65,12 @@ func (a Aggregate) ID(subject string) string {
 	return subject[len("ballast.evt."+a.Kind+"."):]
 }
 
-// EnsureStreams creates or updates the streams of every aggregate kind. Every
-// process calls it at start: it is idempotent, and a consumer of another
-// service's stream must not wait for that service to come up first.
+// EnsureStreams declares every stream of the log: the aggregates'
+// histories, raw telemetry and dead letters, each with replicas copies. Every
+// process calls it at start: it is idempotent, a consumer of another
+// service's stream must not wait for that service to come up first, and it
+// never lowers the replica count of a stream that has more (an operator's R3
+// log stays R3 whatever a process is started with).
 func EnsureStreams(ctx context.Context, store *eventstore.Store, replicas int) error {
 	for _, a := range All {
 		err := store.EnsureStream(ctx, eventstore.StreamConfig{
@@ -71,6 +82,70 @@ func EnsureStreams(ctx context.Context, store *eventstore.Store, replicas int) e
 		if err != nil {
 			return err
 		}
+	}
+	if err := store.DeclareStream(ctx, telemetryStreamConfig(replicas)); err != nil {
+		return err
+	}
+	return store.DeclareStream(ctx, deadLetterStreamConfig(replicas))
+}
+
+// Dead letters: an event a service could not handle, with the reason, on
+// DeadLetterSubject(service) in DeadLetterStream. They are kept until an
+// operator replays or discards them.
+const (
+	DeadLetterStream = "BALLAST_DEADLETTER"
+	deadLetterRoot   = "ballast.dlq"
+)
+
+// DeadLetterSubject is where a service's dead letters go.
+func DeadLetterSubject(service string) string { return deadLetterRoot + "." + service }
+
+func deadLetterStreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        DeadLetterStream,
+		Description: "Ballast events that could not be handled, with the reason",
+		Subjects:    []string{deadLetterRoot + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+		Duplicates:  eventstore.DuplicateWindow,
+		AllowDirect: true,
+	}
+}
+
+// ErrUnknownType: the event's type is not in this build's contract, as when
+// a newer version appended it during a rolling upgrade. Readers skip and
+// count such events; they are never fatal.
+var ErrUnknownType = errors.New("unknown event type")
+
+// ErrSubjectMismatch: the payload names another aggregate than the subject
+// it was appended to. No reader applies such an event.
+var ErrSubjectMismatch = errors.New("payload does not match its subject")
+
+// CheckSubject verifies that m, read from subject, names the aggregate the
+// subject names (for telemetry, the node). Subjects outside the log's
+// aggregates are not checked.
+func CheckSubject(subject string, m proto.Message) error {
+	field, id := "", ""
+	if node, ok := strings.CutPrefix(subject, telemetryRoot); ok {
+		field, id = "node_id", node
+	} else if rest, ok := strings.CutPrefix(subject, "ballast.evt."); ok {
+		kind, key, _ := strings.Cut(rest, ".")
+		a, ok := ByKind(kind)
+		if !ok {
+			return nil
+		}
+		field, id = a.KeyField, key
+	} else {
+		return nil
+	}
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName(protoreflect.Name(field))
+	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
+		return fmt.Errorf("%w: %s on %s has no %s", ErrSubjectMismatch, TypeOf(m), subject, field)
+	}
+	if got := r.Get(fd).String(); got != id {
+		return fmt.Errorf("%w: %s on %s has %s %q", ErrSubjectMismatch, TypeOf(m), subject, field, got)
 	}
 	return nil
 }
@@ -93,7 +168,7 @@ func TypeOf(m proto.Message) string { return string(m.ProtoReflect().Descriptor(
 func Decode(typ string, data []byte) (proto.Message, error) {
 	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typ))
 	if err != nil {
-		return nil, fmt.Errorf("decode event: unknown type %q: %w", typ, err)
+		return nil, fmt.Errorf("decode event: %w %q", ErrUnknownType, typ)
 	}
 	m := mt.New().Interface()
 	if err := proto.Unmarshal(data, m); err != nil {

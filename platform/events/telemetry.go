@@ -1,9 +1,6 @@
 package events
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,32 +20,27 @@ const (
 	TelemetryMaxPerNode = 120
 )
 
+const telemetryRoot = "ballast.telemetry."
+
 // TelemetrySubject is the subject of one node's telemetry.
-func TelemetrySubject(node string) string { return "ballast.telemetry." + node }
+func TelemetrySubject(node string) string { return telemetryRoot + node }
 
 // TelemetryNode is the node id in a telemetry subject.
-func TelemetryNode(subject string) string { return subject[len("ballast.telemetry."):] }
+func TelemetryNode(subject string) string { return subject[len(telemetryRoot):] }
 
-// EnsureTelemetryStream creates the telemetry stream if it is missing. An
-// existing stream is left as it is, so that an operator's changes (replicas,
-// limits) survive every process start.
-func EnsureTelemetryStream(ctx context.Context, js jetstream.JetStream) error {
-	_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+func telemetryStreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:              TelemetryStream,
 		Description:       "Ballast raw node telemetry; a short window, not history",
 		Subjects:          []string{TelemetryFilter},
 		Retention:         jetstream.LimitsPolicy,
 		Storage:           jetstream.FileStorage,
+		Replicas:          max(replicas, 1),
 		MaxAge:            TelemetryMaxAge,
 		MaxMsgsPerSubject: TelemetryMaxPerNode,
 		Discard:           jetstream.DiscardOld,
+		Duplicates:        time.Minute,
 		// Readers ask for the last sample of a node without a consumer.
 		AllowDirect: true,
-	})
-	// CreateStream succeeds for an identical config and refuses a different
-	// one with "name already in use": either way the stream exists.
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("ensure stream %s: %w", TelemetryStream, err)
 	}
-	return nil
 }

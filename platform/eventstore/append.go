@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
+	"ballast.dev/platform/retry"
 	"ballast.dev/platform/tracing"
 )
 
@@ -80,29 +80,27 @@ func validateEvent(i int, ev Event) error {
 }
 
 // append runs the attempts, starting at attempt first (AppendAsync hands a
-// lost acknowledgement over as attempt 2).
+// lost acknowledgement over as attempt 2), under the project's backoff.
 func (s *Store) append(ctx context.Context, subject string, expected uint64, events []Event, first int) (uint64, error) {
 	lastID := events[len(events)-1].ID
-	var lastErr error
-	for attempt := first; attempt <= s.opts.maxAttempts; attempt++ {
-		if attempt > first {
-			if err := sleep(ctx, time.Duration(attempt-first)*50*time.Millisecond); err != nil {
-				return 0, fmt.Errorf("%w (after %v)", err, lastErr)
-			}
-		}
-		seq, err := s.publish(ctx, s.messages(ctx, subject, expected, events))
-		if err == nil {
-			return seq, nil
-		}
-		if isConflict(err) {
-			return s.resolveConflict(ctx, subject, expected, lastID, err)
-		}
-		if !retryable(ctx, err) {
-			return 0, err
-		}
-		lastErr = err
+	tries := s.opts.maxAttempts - first + 1
+	if tries < 1 {
+		return 0, fmt.Errorf("no acknowledgement after %d attempts", s.opts.maxAttempts)
 	}
-	return 0, fmt.Errorf("no acknowledgement after %d attempts: %w", s.opts.maxAttempts-first+1, lastErr)
+	p := retry.Policy{Initial: 50 * time.Millisecond, Max: time.Second, Tries: uint(tries)}
+	return retry.Value(ctx, p, func(int) (uint64, error) {
+		seq, err := s.publish(ctx, s.messages(ctx, subject, expected, events))
+		switch {
+		case err == nil:
+			return seq, nil
+		case isConflict(err):
+			seq, err := s.resolveConflict(ctx, subject, expected, lastID, err)
+			return seq, retry.Permanent(err)
+		case !retryable(ctx, err):
+			return 0, retry.Permanent(err)
+		}
+		return 0, err
+	})
 }
 
 // messages builds fresh messages for one attempt; the expectation goes on
@@ -270,22 +268,4 @@ func (s *Store) lastMessage(ctx context.Context, subject string) (*jetstream.Raw
 		return nil, fmt.Errorf("last message of %s: %w", subject, lerr)
 	}
 	return last, nil
-}
-
-// RetryPause waits before attempt n (from 1) of a write that lost a race:
-// a random pause that grows with n, so that writers who collided once do not
-// collide again in step.
-func RetryPause(ctx context.Context, attempt int) error {
-	return sleep(ctx, time.Duration(rand.IntN(5*attempt)+1)*time.Millisecond)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

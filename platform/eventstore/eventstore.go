@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,6 +55,10 @@ var (
 	// ErrInvalidEvent is returned for events without a type or id, and for
 	// appends with no events or too many.
 	ErrInvalidEvent = errors.New("eventstore: invalid event")
+	// ErrUnavailable: the connection to NATS is down, so the log cannot be
+	// asked anything now. Reads fail fast with it rather than wait for a
+	// reconnect that may take long.
+	ErrUnavailable = errors.New("eventstore: the event log (NATS) is unreachable")
 )
 
 // Event is what a writer appends.
@@ -196,19 +201,67 @@ func (s *Store) propagator() propagation.TextMapPropagator {
 	return otel.GetTextMapPropagator()
 }
 
-// EnsureStream creates the stream or updates it to cfg. Event streams keep
-// everything: file storage, no age, count, size or per-subject limits,
+// EnsureStream declares an event stream (DeclareStream). Event streams
+// keep everything: file storage, no age, count, size or per-subject limits,
 // deletes and purges denied. Direct get is on (for Load) and atomic batch
 // publish is on (for multi-event appends).
 func (s *Store) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 	if cfg.Name == "" || len(cfg.Subjects) == 0 {
 		return fmt.Errorf("ensure stream %q: name and subjects are required", cfg.Name)
 	}
-	_, err := s.js.CreateOrUpdateStream(ctx, streamConfig(cfg))
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	return s.DeclareStream(ctx, streamConfig(cfg))
+}
+
+// DeclareStream creates the stream, or brings an existing one to cfg. It
+// never lowers the replica count: a stream an operator runs with three
+// replicas keeps them, whatever replica count the process was started with.
+// A stream that already matches is left untouched.
+func (s *Store) DeclareStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	st, err := s.js.Stream(ctx, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = s.js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another process created it meanwhile: bring it to cfg.
+			return s.DeclareStream(ctx, cfg)
+		}
+		if err != nil {
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("stream %s: %w", cfg.Name, err)
+	}
+	have := st.CachedInfo().Config
+	cfg.Replicas = max(cfg.Replicas, have.Replicas, 1)
+	if sameStreamConfig(have, cfg) {
+		return nil
+	}
+	if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("update stream %s: %w", cfg.Name, err)
 	}
 	return nil
+}
+
+// sameStreamConfig compares what Ballast declares of a stream; fields left
+// zero in want are the server's to choose.
+func sameStreamConfig(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) &&
+		have.Description == want.Description &&
+		have.Retention == want.Retention &&
+		have.Replicas == want.Replicas &&
+		(want.MaxMsgs == 0 || have.MaxMsgs == want.MaxMsgs) &&
+		(want.MaxBytes == 0 || have.MaxBytes == want.MaxBytes) &&
+		have.MaxAge == want.MaxAge &&
+		(want.MaxMsgsPerSubject == 0 || have.MaxMsgsPerSubject == want.MaxMsgsPerSubject) &&
+		(want.MaxMsgSize == 0 || have.MaxMsgSize == want.MaxMsgSize) &&
+		(want.MaxConsumers == 0 || have.MaxConsumers == want.MaxConsumers) &&
+		have.Discard == want.Discard &&
+		(want.Duplicates == 0 || have.Duplicates == want.Duplicates) &&
+		have.DenyDelete == want.DenyDelete &&
+		have.DenyPurge == want.DenyPurge &&
+		have.AllowDirect == want.AllowDirect &&
+		have.AllowAtomicPublish == want.AllowAtomicPublish
 }
 
 func streamConfig(cfg StreamConfig) jetstream.StreamConfig {
@@ -238,6 +291,13 @@ func streamConfig(cfg StreamConfig) jetstream.StreamConfig {
 // its projection has applied this sequence sees every append that finished
 // before the call.
 func (s *Store) LastSequence(ctx context.Context, stream string) (uint64, error) {
+	if !s.js.Conn().IsConnected() {
+		return 0, fmt.Errorf("last sequence of %s: %w", stream, ErrUnavailable)
+	}
+	// One request: the connection was up a moment ago, so a long silence
+	// means it went down since.
+	ctx, cancel := context.WithTimeout(ctx, s.opts.attemptTimeout)
+	defer cancel()
 	st, err := s.js.Stream(ctx, stream)
 	if err != nil {
 		return 0, fmt.Errorf("last sequence of %s: %w", stream, err)

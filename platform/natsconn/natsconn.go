@@ -47,6 +47,9 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Replicas < 0 || o.Replicas > 5 {
+		return nil, fmt.Errorf("stream replicas %d: JetStream keeps 1 to 5 copies of a stream", o.Replicas)
+	}
 	c := &Conn{opts: o, Logger: o.Logger}
 	nc, err := c.Connect()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -40,8 +41,11 @@ type Config struct {
 	// StoreDir is the JetStream storage directory. Required.
 	StoreDir string
 	// ServerName names the server (and JetStream node); empty lets the
-	// server generate one.
+	// server generate one. Every member of a cluster needs its own.
 	ServerName string
+
+	// Cluster joins the server to a JetStream cluster; nil runs it alone.
+	Cluster *Cluster
 
 	// SyncAlways makes the file store fsync every write. Off by default,
 	// where the store syncs every 2 minutes: on a single node a power loss
@@ -54,6 +58,17 @@ type Config struct {
 	// ReadyTimeout bounds the wait for ReadyForConnections; zero means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+}
+
+// Cluster says how a server joins a cluster.
+type Cluster struct {
+	// Name is the cluster's name, the same on every member.
+	Name string
+	// Port for routes from the other members: RandomPort picks one.
+	Port int
+	// Routes are the other members' route URLs, e.g.
+	// nats://127.0.0.1:6222; the members find the rest of the mesh.
+	Routes []string
 }
 
 // Server is a running embedded nats-server.
@@ -82,6 +97,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		SyncAlways: cfg.SyncAlways,
 		NoSigs:     true,
 		NoLog:      cfg.Logger == nil,
+	}
+	if c := cfg.Cluster; c != nil {
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: c.Port}
+		for _, r := range c.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("natsserver: route %q: %w", r, err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
 	}
 	unlock, err := lockStore(cfg.StoreDir)
 	if err != nil {
@@ -140,6 +165,16 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration, lg *logge
 
 // ClientURL is the URL clients connect to, e.g. nats://127.0.0.1:40123.
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// RouteURL is the URL other members of its cluster route to, "" when it
+// runs alone.
+func (s *Server) RouteURL() string {
+	addr := s.ns.ClusterAddr()
+	if addr == nil {
+		return ""
+	}
+	return "nats://" + addr.String()
+}
 
 // Inner returns the underlying nats-server, for what this package does not
 // wrap (monitoring, JetStream limits).

@@ -41,10 +41,6 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = domain.DefaultInterval
 	}
-	// Agents may start after us: the stream we consume must exist first.
-	if err := events.EnsureTelemetryStream(ctx, c.JS); err != nil {
-		return nil, fmt.Errorf("metrics service: %w", err)
-	}
 	summaries, err := adapters.NewLog(ctx, c.JS, c.Store)
 	if err != nil {
 		return nil, fmt.Errorf("metrics service: %w", err)
@@ -53,7 +49,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{stop: stop}
 	summarizer := app.NewSummarizer(summaries, cfg.Interval, events.Now, log)
 
-	router, err := bus.NewRouter(ctx, "metrics", c.Connect, c.JS, log)
+	router, err := bus.NewRouter("metrics", c.JS, log)
 	if err != nil {
 		return nil, s.fail(err)
 	}

@@ -105,7 +105,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func (e *env) waitHandled(seq uint64) {
 	e.t.Helper()
 	waitFor(e.t, "telemetry handled", func() bool {
-		c, err := e.conn.JS.PushConsumer(context.Background(), events.TelemetryStream, ports.TelemetryConsumer.Name)
+		c, err := e.conn.JS.Consumer(context.Background(), events.TelemetryStream, ports.TelemetryConsumer.Name)
 		if err != nil {
 			return false
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -82,7 +83,9 @@ func TestListCountsMigrationsInTheLog(t *testing.T) {
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err = command.Request(context.Background(), conn.NC, ports.SubjectList, &emptypb.Empty{}, &wrapperspb.UInt64Value{})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err = command.Request(ctx, conn.NC, ports.SubjectList, &emptypb.Empty{}, &wrapperspb.UInt64Value{})
 	if !errors.Is(err, command.ErrUnavailable) {
 		t.Fatalf("after Close: %v, want ErrUnavailable", err)
 	}

@@ -45,7 +45,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("placement service: %w", err)
 	}
 	s.model = model
-	router, err := bus.NewRouter(ctx, "placement", c.Connect, c.JS, log)
+	router, err := bus.NewRouter("placement", c.JS, log)
 	if err != nil {
 		return nil, s.fail(err)
 	}

@@ -43,7 +43,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	ctx, stop := context.WithCancel(ctx)
 	s := &Service{stop: stop}
 
-	router, err := bus.NewRouter(ctx, "volume", c.Connect, c.JS, log)
+	router, err := bus.NewRouter("volume", c.JS, log)
 	if err != nil {
 		stop()
 		return nil, err

@@ -5,6 +5,8 @@ package natstest
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -38,6 +40,67 @@ func StartServer(t testing.TB) *natsserver.Server {
 	// stops before its directory is removed.
 	t.Cleanup(s.Shutdown)
 	return s
+}
+
+// StartCluster runs a JetStream cluster of n servers on random ports, each
+// with its store in a temp dir, stops them when the test ends, and returns
+// them once JetStream has a leader.
+func StartCluster(t testing.TB, n int) []*natsserver.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Every member routes to every other, so their route ports are
+	// chosen first.
+	ports := make([]int, n)
+	routes := make([]string, n)
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[i])
+		l.Close()
+	}
+	servers := make([]*natsserver.Server, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			s, err := natsserver.Start(ctx, natsserver.Config{
+				Port:       natsserver.RandomPort,
+				StoreDir:   t.TempDir(),
+				ServerName: fmt.Sprintf("s%d", i),
+				Cluster:    &natsserver.Cluster{Name: "test", Port: ports[i], Routes: routes},
+			})
+			if err == nil {
+				servers[i] = s
+				t.Cleanup(s.Shutdown)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("natstest: cluster member: %v", err)
+		}
+	}
+	for ctx.Err() == nil {
+		if hasLeader(servers) {
+			return servers
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("natstest: the cluster of %d elected no JetStream leader", n)
+	return nil
+}
+
+func hasLeader(servers []*natsserver.Server) bool {
+	for _, s := range servers {
+		if s.Inner().JetStreamIsLeader() {
+			return true
+		}
+	}
+	return false
 }
 
 // Connect connects to url and closes the connection when the test ends.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"ballast.dev/platform/retry"
 	"ballast.dev/services/placement/domain"
 )
 
@@ -121,9 +122,9 @@ func (p *Placer) Release(ctx context.Context, cause, volumeID, name string) erro
 // record decides on the model and records the decision, deciding again if
 // the volume's history moved on meanwhile.
 func (p *Placer) record(ctx context.Context, volumeID string, decide func(c *domain.Cluster, expected uint64) func() (uint64, error)) error {
-	for attempt := 0; attempt < 5; attempt++ {
+	return retry.Do(ctx, retry.Conflict, func(int) error {
 		if err := p.Model.CaughtUp(ctx); err != nil {
-			return err
+			return retry.Permanent(err)
 		}
 		var write func() (uint64, error)
 		p.Model.View(func(c *domain.Cluster, last func(string) uint64) {
@@ -134,12 +135,11 @@ func (p *Placer) record(ctx context.Context, volumeID string, decide func(c *dom
 		}
 		seq, err := write()
 		if errors.Is(err, ErrStale) {
-			continue
+			return err // decide again on the model as it is now
 		}
 		if err != nil {
-			return err
+			return retry.Permanent(err)
 		}
-		return p.Model.Applied(ctx, seq)
-	}
-	return fmt.Errorf("placement of volume %s: %w after 5 attempts", volumeID, ErrStale)
+		return retry.Permanent(p.Model.Applied(ctx, seq))
+	})
 }

@@ -9,15 +9,13 @@ import (
 
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
+	"ballast.dev/platform/retry"
 	"ballast.dev/services/volume/app"
 	"ballast.dev/services/volume/domain"
 )
 
-const (
-	maxAttempts = 10
-	// maxCached bounds the aggregates kept in memory.
-	maxCached = 100_000
-)
+// maxCached bounds the aggregates kept in memory.
+const maxCached = 100_000
 
 // Repository keeps Volume histories on the event store. It caches each
 // volume it has seen with the sequence of its last event: a stale cache is
@@ -51,36 +49,33 @@ func (r *Repository) Update(ctx context.Context, name, cause string, decide app.
 	lock.Lock()
 	defer lock.Unlock()
 
-	for attempt := 1; ; attempt++ {
+	return retry.Value(ctx, retry.Conflict, func(attempt int) (app.Snapshot, error) {
 		c, err := r.current(ctx, name, attempt > 1)
 		if err != nil {
-			return app.Snapshot{}, err
+			return app.Snapshot{}, retry.Permanent(err)
 		}
 		decided, err := decide(c.v)
 		if err != nil || len(decided) == 0 {
-			return app.Snapshot{Volume: c.v.Clone(), Sequence: c.seq}, err
+			return app.Snapshot{Volume: c.v.Clone(), Sequence: c.seq}, retry.Permanent(err)
 		}
 		stored, err := encode(c.v, cause, decided)
 		if err != nil {
-			return app.Snapshot{}, err
+			return app.Snapshot{}, retry.Permanent(err)
 		}
 		seq, err := r.store.Append(ctx, events.Volume.Subject(name), c.seq, stored...)
-		if errors.Is(err, eventstore.ErrConflict) && attempt < maxAttempts {
-			if err := eventstore.RetryPause(ctx, attempt); err != nil {
-				return app.Snapshot{}, err
-			}
-			continue
+		if errors.Is(err, eventstore.ErrConflict) {
+			return app.Snapshot{}, err // reload and decide again
 		}
 		if err != nil {
 			r.forget(name)
-			return app.Snapshot{}, fmt.Errorf("volume %s: %w", name, err)
+			return app.Snapshot{}, retry.Permanent(fmt.Errorf("volume %s: %w", name, err))
 		}
 		for _, e := range decided {
 			c.v.Apply(e)
 		}
 		c.seq = seq
 		return app.Snapshot{Volume: c.v.Clone(), Sequence: seq}, nil
-	}
+	})
 }
 
 func encode(v *domain.Volume, cause string, decided []domain.Event) ([]eventstore.Event, error) {

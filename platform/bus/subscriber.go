@@ -1,0 +1,279 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"ballast.dev/platform/eventstore"
+	"ballast.dev/platform/retry"
+)
+
+// subscriber feeds a Watermill router from one durable pull consumer. It is
+// Ballast's own rather than watermill-nats' because a handler that retries
+// through a NATS restart runs far longer than an ack wait short enough to
+// redeliver quickly after a crash: while a message is in a handler, the
+// subscriber tells the server it is in progress every third of the ack wait.
+// The library has no such heartbeat, and it gives up waiting for the
+// handler's verdict after the ack wait, letting more messages into the
+// handlers than the consumer allows.
+type subscriber struct {
+	js      jetstream.JetStream
+	c       Consumer
+	cfg     jetstream.ConsumerConfig
+	log     *slog.Logger
+	workers int
+
+	ctx    context.Context // ends on Close: handlers in flight see it
+	cancel context.CancelFunc
+	once   sync.Once
+	wg     sync.WaitGroup
+}
+
+func newSubscriber(ctx context.Context, js jetstream.JetStream, service string, c Consumer, log *slog.Logger) (*subscriber, error) {
+	s := &subscriber{
+		js: js, c: c, log: log.With("consumer", c.Name), workers: c.Concurrency,
+		cfg: jetstream.ConsumerConfig{
+			Durable:       c.Name,
+			Description:   service + " handlers",
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       c.AckWait,
+			MaxAckPending: c.Concurrency,
+			MaxDeliver:    -1,
+			FilterSubject: c.Filter,
+		},
+	}
+	// Created now, so that the position exists before the router starts
+	// and nothing appended in between is missed.
+	if _, err := s.consumer(ctx); err != nil {
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// consumer creates or updates the durable consumer. A push consumer of the
+// same name, from an earlier version, is replaced by a pull consumer that
+// starts after what the old one had acknowledged.
+func (s *subscriber) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.c.Stream, s.cfg)
+	if err == nil {
+		return cons, nil
+	}
+	old, oerr := s.js.Consumer(ctx, s.c.Stream, s.c.Name)
+	if oerr != nil || old.CachedInfo().Config.DeliverSubject == "" {
+		return nil, fmt.Errorf("bus: consumer %s on %s: %w", s.c.Name, s.c.Stream, err)
+	}
+	cfg := s.cfg
+	if floor := old.CachedInfo().AckFloor.Stream; floor > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+	}
+	if err := s.js.DeleteConsumer(ctx, s.c.Stream, s.c.Name); err != nil {
+		return nil, fmt.Errorf("bus: replace push consumer %s: %w", s.c.Name, err)
+	}
+	cons, err = s.js.CreateConsumer(ctx, s.c.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bus: consumer %s on %s: %w", s.c.Name, s.c.Stream, err)
+	}
+	s.log.Info("push consumer replaced by a pull consumer", "start", cfg.OptStartSeq)
+	return cons, nil
+}
+
+// Subscribe implements message.Subscriber: one goroutine pulls, and as many
+// workers as the consumer's concurrency hand messages to the router and
+// wait for its verdict.
+func (s *subscriber) Subscribe(_ context.Context, _ string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	msgs := make(chan jetstream.Msg)
+	s.wg.Go(func() {
+		defer close(msgs)
+		s.pull(msgs)
+	})
+	var workers sync.WaitGroup
+	for range s.workers {
+		workers.Go(func() {
+			for m := range msgs {
+				s.deliver(m, out)
+			}
+		})
+	}
+	s.wg.Go(func() {
+		workers.Wait()
+		close(out)
+	})
+	return out, nil
+}
+
+// pull reads the consumer until Close. The iterator rides out reconnects
+// by itself; when it ends for good (the consumer was deleted, say), the
+// consumer is declared again and reading goes on.
+func (s *subscriber) pull(msgs chan<- jetstream.Msg) {
+	for s.ctx.Err() == nil {
+		cons, err := retry.Value(s.ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second},
+			func(int) (jetstream.Consumer, error) { return s.consumer(s.ctx) })
+		if err != nil {
+			return // closing
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(s.workers))
+		if err != nil {
+			s.log.Warn("cannot read consumer; trying again", "err", err)
+			if retry.Sleep(s.ctx, time.Second) != nil {
+				return
+			}
+			continue
+		}
+		stop := context.AfterFunc(s.ctx, it.Stop)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				if s.ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					s.log.Warn("consumer read failed", "err", err)
+					continue
+				}
+				if s.ctx.Err() == nil {
+					s.log.Warn("consumer ended; declaring it again", "err", err)
+				}
+				break
+			}
+			select {
+			case msgs <- m:
+			case <-s.ctx.Done():
+				_ = m.Nak()
+			}
+		}
+		stop()
+		if s.js.Conn().IsClosed() {
+			return
+		}
+	}
+}
+
+// deliver hands one message to the router and settles it with the server
+// once the router has: ack after success (or a dead letter), nak with a
+// growing delay after a failure, and a sign of life while neither.
+func (s *subscriber) deliver(jm jetstream.Msg, out chan<- *message.Message) {
+	wm, err := toMessage(jm, s.c.Name)
+	if err != nil {
+		s.log.Error("not a JetStream message; dropped", "subject", jm.Subject(), "err", err)
+		_ = jm.Term()
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	wm.SetContext(ctx)
+	select {
+	case out <- wm:
+	case <-s.ctx.Done():
+		_ = jm.Nak()
+		return
+	}
+	beat := time.NewTicker(max(s.c.AckWait/3, 10*time.Millisecond))
+	defer beat.Stop()
+	for {
+		select {
+		case <-wm.Acked():
+			_ = jm.Ack()
+			return
+		case <-wm.Nacked():
+			if s.ctx.Err() != nil {
+				_ = jm.Nak() // closing: another instance, or the next start, takes it at once
+				return
+			}
+			d := deliveryOf(wm)
+			_ = jm.NakWithDelay(min(time.Duration(d.deliveries)*500*time.Millisecond, 10*time.Second))
+			return
+		case <-beat.C:
+			_ = jm.InProgress()
+		}
+	}
+}
+
+// Close stops pulling and ends the contexts of the messages in flight.
+func (s *subscriber) Close() error {
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+	})
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(closeTimeout):
+		return fmt.Errorf("bus: consumer %s did not stop within %s", s.c.Name, closeTimeout)
+	}
+}
+
+// Metadata keys of a delivery, besides the message's NATS headers.
+const (
+	metaStream     = "ballast-delivery-stream"
+	metaConsumer   = "ballast-delivery-consumer"
+	metaSubject    = "ballast-delivery-subject"
+	metaSequence   = "ballast-delivery-sequence"
+	metaDeliveries = "ballast-delivery-count"
+	metaTime       = "ballast-delivery-append-time"
+)
+
+// delivery is where a message came from.
+type delivery struct {
+	stream, consumer, subject string
+	sequence, deliveries      uint64
+	time                      time.Time
+	// header is the message's headers as stored (first values).
+	header nats.Header
+}
+
+// toMessage makes a Watermill message of a stored event. The event id
+// becomes the message id; headers and the delivery are metadata.
+func toMessage(m jetstream.Msg, consumer string) (*message.Message, error) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	id := m.Headers().Get(eventstore.HeaderMsgID)
+	if id == "" {
+		id = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
+	wm := message.NewMessage(id, m.Data())
+	for k, v := range m.Headers() {
+		if len(v) > 0 {
+			wm.Metadata.Set(k, v[0])
+		}
+	}
+	wm.Metadata.Set(metaStream, meta.Stream)
+	wm.Metadata.Set(metaConsumer, consumer)
+	wm.Metadata.Set(metaSubject, m.Subject())
+	wm.Metadata.Set(metaSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
+	wm.Metadata.Set(metaDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
+	wm.Metadata.Set(metaTime, meta.Timestamp.UTC().Format(time.RFC3339Nano))
+	return wm, nil
+}
+
+func deliveryOf(msg *message.Message) delivery {
+	d := delivery{
+		stream:   msg.Metadata.Get(metaStream),
+		consumer: msg.Metadata.Get(metaConsumer),
+		subject:  msg.Metadata.Get(metaSubject),
+		header:   nats.Header{},
+	}
+	d.sequence, _ = strconv.ParseUint(msg.Metadata.Get(metaSequence), 10, 64)
+	d.deliveries, _ = strconv.ParseUint(msg.Metadata.Get(metaDeliveries), 10, 64)
+	d.time, _ = time.Parse(time.RFC3339Nano, msg.Metadata.Get(metaTime))
+	for k, v := range msg.Metadata {
+		if !strings.HasPrefix(k, "ballast-delivery-") {
+			d.header.Set(k, v)
+		}
+	}
+	return d
+}
