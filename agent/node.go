@@ -117,9 +117,10 @@ func (a *Agent) replay(ctx context.Context) error {
 // whether it changed anything. Events are facts: a sim that refuses one
 // (its spec changed since) is logged, not fatal, so the agent still starts.
 func (a *Agent) apply(n *node, rec eventstore.Record) bool {
-	msg, err := events.Decode(rec.Type, rec.Data)
+	msg, err := events.Read(rec.Subject, rec.Type, rec.Data)
 	if err != nil {
-		a.log.Warn("undecodable node event", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
+		events.Skip(err, rec.Type)
+		a.log.Warn("node event skipped", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
 		return false
 	}
 	var simErr error

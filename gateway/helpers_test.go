@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"ballast.dev/gateway"
@@ -113,6 +114,12 @@ func (w *logWriter) append(agg events.Aggregate, id string, m proto.Message) uin
 
 // tryAppend is append for goroutines other than the test's.
 func (w *logWriter) tryAppend(agg events.Aggregate, id string, m proto.Message) (uint64, error) {
+	// The owning services always name the aggregate in the payload, as the
+	// readers check; the tests' events leave it out for brevity.
+	if fd := m.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(agg.KeyField)); fd != nil && m.ProtoReflect().Get(fd).String() == "" {
+		m = proto.Clone(m)
+		m.ProtoReflect().Set(fd, protoreflect.ValueOfString(id))
+	}
 	ev, err := events.Encode(uuid.NewString(), m)
 	if err != nil {
 		return 0, err

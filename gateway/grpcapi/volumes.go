@@ -29,7 +29,7 @@ func (s *VolumeService) CreateVolume(ctx context.Context, req *ballastv1.CreateV
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	req = proto.CloneOf(req)
-	v, err := s.send(ctx, command.VolumeCreate, req, &req.RequestId, req.GetName())
+	v, _, err := s.send(ctx, command.VolumeCreate, req, &req.RequestId, req.GetName())
 	if err != nil {
 		return nil, s.status(err)
 	}
@@ -52,7 +52,7 @@ func (s *VolumeService) ResizeVolume(ctx context.Context, req *ballastv1.ResizeV
 	}
 	req = proto.CloneOf(req)
 	req.Name = name
-	v, err := s.send(ctx, command.VolumeResize, req, &req.RequestId, name)
+	v, _, err := s.send(ctx, command.VolumeResize, req, &req.RequestId, name)
 	if err != nil {
 		return nil, s.status(err)
 	}
@@ -72,11 +72,28 @@ func (s *VolumeService) DeleteVolume(ctx context.Context, req *ballastv1.DeleteV
 	}
 	req = proto.CloneOf(req)
 	req.Name = name
-	v, err := s.send(ctx, command.VolumeDelete, req, &req.RequestId, name)
+	v, _, err := s.send(ctx, command.VolumeDelete, req, &req.RequestId, name)
 	if err != nil {
 		return nil, s.status(err)
 	}
 	return &ballastv1.DeleteVolumeResponse{Volume: v}, nil
+}
+
+// RepairVolume repairs a volume whose history holds unreadable events. It
+// takes the name as given, not through the read model: the event the read
+// model could not read may be the one that named the volume.
+func (s *VolumeService) RepairVolume(ctx context.Context, req *ballastv1.RepairVolumeRequest) (*ballastv1.RepairVolumeResponse, error) {
+	if err := required("name", req.GetName()); err != nil {
+		return nil, s.status(err)
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	req = proto.CloneOf(req)
+	v, reply, err := s.send(ctx, command.VolumeRepair, req, &req.RequestId, req.GetName())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &ballastv1.RepairVolumeResponse{Volume: v, SkippedSequences: reply.GetSkippedSequences()}, nil
 }
 
 // GetVolume returns a volume by name or id.
@@ -193,19 +210,20 @@ func (s *VolumeService) resolve(ctx context.Context, nameOrID string) (string, e
 // send sends a command, correlated by its request id (one is made when the
 // caller gave none, so that the volume service can deduplicate retries of
 // this call), and answers with the volume the command left.
-func (s *VolumeService) send(ctx context.Context, subject string, req proto.Message, requestID *string, name string) (*ballastv1.Volume, error) {
+func (s *VolumeService) send(ctx context.Context, subject string, req proto.Message, requestID *string, name string) (*ballastv1.Volume, *ballastv1.CommandReply, error) {
 	if *requestID == "" {
 		*requestID = uuid.NewString()
 	}
 	ctx = eventstore.WithCorrelationID(ctx, *requestID)
 	reply := &ballastv1.CommandReply{}
 	if err := command.Request(ctx, s.cfg.NC, subject, req, reply); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if reply.GetError() != nil {
-		return nil, newCommandError(reply.GetError())
+		return nil, nil, newCommandError(reply.GetError())
 	}
-	return s.answer(ctx, reply, name)
+	v, err := s.answer(ctx, reply, name)
+	return v, reply, err
 }
 
 // answer waits until the read model has applied the command's append, so

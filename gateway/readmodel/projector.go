@@ -82,9 +82,10 @@ func subscribe(ctx context.Context, store *eventstore.Store, logger *slog.Logger
 // logged and passed on without a message, so that its sequence is applied.
 func decode(logger *slog.Logger, stream string, rec eventstore.Record) Event {
 	ev := Event{Stream: stream, Subject: rec.Subject, Sequence: rec.Sequence, Time: rec.Time, Type: rec.Type}
-	m, err := events.Decode(rec.Type, rec.Data)
+	m, err := events.Read(rec.Subject, rec.Type, rec.Data)
 	if err != nil {
-		logger.Warn("skipping undecodable event", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
+		events.Skip(err, rec.Type)
+		logger.Warn("skipping an event this version cannot apply", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
 		return ev
 	}
 	ev.Message = m

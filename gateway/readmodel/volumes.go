@@ -36,6 +36,16 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 			Version:    seq,
 		}, true
 	}
+	if e, ok := m.(*ballastv1.VolumeRepaired); ok {
+		// A repair records the volume as its readable events make it; the
+		// history folds from here, as the aggregate's does.
+		n := proto.CloneOf(e.GetVolume())
+		if n == nil {
+			n = &ballastv1.Volume{Id: e.GetVolumeId(), Name: e.GetVolumeName()}
+		}
+		n.UpdateTime, n.Version = e.GetOccurTime(), seq
+		return n, true
+	}
 	id, at, ok := volumeEventRef(m)
 	// An event of another incarnation, or of a name with no volume, is
 	// history the current incarnation does not have.

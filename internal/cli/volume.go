@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -24,6 +26,7 @@ func newVolumeCommand(g *globals) *cobra.Command {
 		newVolumeListCommand(g, out),
 		newVolumeResizeCommand(g, out),
 		newVolumeDeleteCommand(g, out),
+		newVolumeRepairCommand(g, out),
 	)
 	return cmd
 }
@@ -269,6 +272,46 @@ func newVolumeDeleteCommand(g *globals, out *outputFormat) *cobra.Command {
 	return cmd
 }
 
+func newVolumeRepairCommand(g *globals, out *outputFormat) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "repair NAME",
+		Short: "Repair a volume whose history holds events that cannot be read",
+		Long: `Repair a volume whose history holds events this version cannot read: a
+corrupt event, say, that makes every command on the volume fail with
+FAILED_PRECONDITION naming its sequence. The repair records the volume as its
+readable events make it, and the unreadable ones are left out from then on.
+What they recorded is lost: check the volume afterwards. A volume with nothing
+to repair is shown as it is.`,
+		Example: `  ballast volume repair db`,
+		Args:    exactArgs(1, "a volume name"),
+	}
+	cmd.RunE = g.run(false, func(ctx context.Context, cmd *cobra.Command, args []string, c *client) error {
+		resp, err := c.volumes.RepairVolume(ctx, &ballastv1.RepairVolumeRequest{Name: args[0]})
+		if err != nil {
+			return err
+		}
+		if *out == formatTable {
+			if skipped := resp.GetSkippedSequences(); len(skipped) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Repaired volume %s: left out %d unreadable %s (%s).\n", args[0], len(skipped), plural(len(skipped), "event", "events"), sequences(skipped))
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Volume %s had nothing to repair.\n", args[0])
+			}
+		}
+		return renderVolume(cmd.OutOrStdout(), *out, resp.GetVolume())
+	})
+	return cmd
+}
+
+// sequences lists stream sequences for a message: "sequence 42" or
+// "sequences 42, 57".
+func sequences(seqs []uint64) string {
+	parts := make([]string, len(seqs))
+	for i, s := range seqs {
+		parts[i] = strconv.FormatUint(s, 10)
+	}
+	return plural(len(seqs), "sequence ", "sequences ") + strings.Join(parts, ", ")
+}
+
 func deleteDone(v *ballastv1.Volume) (bool, error) {
 	return v.GetState() == ballastv1.VolumeState_VOLUME_STATE_DELETED, nil
 }
@@ -349,4 +392,12 @@ func progressNote(v *ballastv1.Volume) string {
 		note += ", resizing to " + size(r)
 	}
 	return note
+}
+
+// plural picks the word for n things.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -259,13 +259,11 @@ func (r *Router) dispatch(mux *Mux, msg *message.Message) error {
 	if typ == "" {
 		return Permanent(errors.New("message has no " + eventstore.HeaderEventType + " header"))
 	}
-	payload, err := events.Decode(typ, msg.Payload)
+	payload, err := events.Read(d.subject, typ, msg.Payload)
 	if err != nil {
 		// An unknown type is dead-lettered too: it is kept, and counted,
 		// until a build that knows it replays it.
-		return Permanent(err)
-	}
-	if err := events.CheckSubject(d.subject, payload); err != nil {
+		events.Skip(err, typ)
 		return Permanent(err)
 	}
 	if !mux.Handles(typ) {

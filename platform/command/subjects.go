@@ -6,5 +6,6 @@ const (
 	VolumeCreate  = "ballast.cmd.volume.create"  // CreateVolumeRequest → CommandReply
 	VolumeResize  = "ballast.cmd.volume.resize"  // ResizeVolumeRequest → CommandReply
 	VolumeDelete  = "ballast.cmd.volume.delete"  // DeleteVolumeRequest → CommandReply
+	VolumeRepair  = "ballast.cmd.volume.repair"  // RepairVolumeRequest → CommandReply
 	MigrationList = "ballast.cmd.migration.list" // Empty → UInt64Value (migrations in the log)
 )

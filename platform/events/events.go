@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -179,3 +181,54 @@ func Decode(typ string, data []byte) (proto.Message, error) {
 
 // Now is the time stamped on new events; tests may replace it.
 var Now = func() time.Time { return time.Now().UTC() }
+
+// Read decodes a stored event and checks its payload against its subject:
+// the way every reader of the log reads an event. Its errors match
+// ErrUnknownType or ErrSubjectMismatch when the event is to be passed over
+// (see Skip), and are otherwise a payload that cannot be decoded.
+func Read(subject, typ string, data []byte) (proto.Message, error) {
+	m, err := Decode(typ, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckSubject(subject, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// skipped counts, per reason and type, the events readers passed over.
+var skipped sync.Map // string → *atomic.Uint64
+
+// Skip reports whether err (from Read) means the event is to be passed
+// over, an unknown type or a payload that disagrees with its subject, and if
+// so counts it.
+func Skip(err error, typ string) bool {
+	var reason string
+	switch {
+	case errors.Is(err, ErrUnknownType):
+		reason = "unknown type"
+	case errors.Is(err, ErrSubjectMismatch):
+		reason = "subject mismatch"
+	default:
+		return false
+	}
+	key := reason + ": " + typ
+	n, ok := skipped.Load(key)
+	if !ok {
+		n, _ = skipped.LoadOrStore(key, new(atomic.Uint64))
+	}
+	n.(*atomic.Uint64).Add(1)
+	return true
+}
+
+// SkippedCounts returns how many events readers passed over, by reason and
+// type, e.g. "unknown type: ballast.v2.VolumeTeleported".
+func SkippedCounts() map[string]uint64 {
+	out := map[string]uint64{}
+	skipped.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}

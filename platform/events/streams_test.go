@@ -26,8 +26,13 @@ func TestAStartNeverLowersTheReplicasOfAStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// The cluster may still be settling: the first declaration retries.
-	waitfor.Condition(t, 30*time.Second, "streams declared with 3 replicas", func() bool {
-		return events.EnsureStreams(ctx, store, 3) == nil
+	var err3 error
+	waitfor.Condition(t, 45*time.Second, "streams declared with 3 replicas", func() bool {
+		err3 = events.EnsureStreams(ctx, store, 3)
+		if err3 != nil {
+			t.Logf("declaring: %v", err3)
+		}
+		return err3 == nil
 	})
 	if err := events.EnsureStreams(ctx, store, 1); err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ type Service struct {
 func Start(ctx context.Context, cfg Config) (*Service, error) {
 	c := cfg.Conn
 	log := c.Logger.With("service", "volume")
-	repo := adapters.NewRepository(c.Store)
+	repo := adapters.NewRepository(c.Store, log)
 	now := events.Now
 	ctx, stop := context.WithCancel(ctx)
 	s := &Service{stop: stop}

@@ -171,3 +171,9 @@ func up(t *testing.T, dataDir string, extra ...string) (*proc, string) {
 	m := p.waitFor(`gRPC\s+(\S+)`, 60*time.Second)
 	return p, m[1]
 }
+
+// natsURL is where a `ballast up` said its embedded nats-server listens.
+func (p *proc) natsURL() string {
+	p.t.Helper()
+	return p.waitFor(`NATS\s+(nats://\S+)`, 10*time.Second)[1]
+}

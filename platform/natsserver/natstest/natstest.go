@@ -85,22 +85,29 @@ func StartCluster(t testing.TB, n int) []*natsserver.Server {
 		}
 	}
 	for ctx.Err() == nil {
-		if hasLeader(servers) {
+		if formed(servers) {
 			return servers
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("natstest: the cluster of %d elected no JetStream leader", n)
+	t.Fatalf("natstest: the cluster of %d did not form within a minute", n)
 	return nil
 }
 
-func hasLeader(servers []*natsserver.Server) bool {
+// formed reports whether the cluster has a JetStream leader that knows
+// every member, and every member is current with it.
+func formed(servers []*natsserver.Server) bool {
+	leader := false
 	for _, s := range servers {
-		if s.Inner().JetStreamIsLeader() {
-			return true
+		ns := s.Inner()
+		if !ns.JetStreamIsCurrent() {
+			return false
+		}
+		if ns.JetStreamIsLeader() {
+			leader = len(ns.JetStreamClusterPeers()) == len(servers)
 		}
 	}
-	return false
+	return leader
 }
 
 // Connect connects to url and closes the connection when the test ends.

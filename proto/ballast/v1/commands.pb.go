@@ -91,10 +91,12 @@ type CommandReply struct {
 	Volume *Volume `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
 	// The stream sequence of the command's last append (or of the aggregate's
 	// last event when the command changed nothing).
-	Sequence      uint64        `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Error         *CommandError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sequence uint64        `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Error    *CommandError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The stream sequences a repair left out of the volume's history.
+	SkippedSequences []uint64 `protobuf:"varint,4,rep,packed,name=skipped_sequences,json=skippedSequences,proto3" json:"skipped_sequences,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CommandReply) Reset() {
@@ -148,6 +150,13 @@ func (x *CommandReply) GetError() *CommandError {
 	return nil
 }
 
+func (x *CommandReply) GetSkippedSequences() []uint64 {
+	if x != nil {
+		return x.SkippedSequences
+	}
+	return nil
+}
+
 var File_ballast_v1_commands_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_commands_proto_rawDesc = "" +
@@ -157,11 +166,12 @@ const file_ballast_v1_commands_proto_rawDesc = "" +
 	"\fCommandError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field\"\x86\x01\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\"\xb3\x01\n" +
 	"\fCommandReply\x12*\n" +
 	"\x06volume\x18\x01 \x01(\v2\x12.ballast.v1.VolumeR\x06volume\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
-	"\x05error\x18\x03 \x01(\v2\x18.ballast.v1.CommandErrorR\x05errorB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\x05error\x18\x03 \x01(\v2\x18.ballast.v1.CommandErrorR\x05error\x12+\n" +
+	"\x11skipped_sequences\x18\x04 \x03(\x04R\x10skippedSequencesB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_commands_proto_rawDescOnce sync.Once

@@ -935,6 +935,88 @@ func (x *VolumeDeleted) GetNodeId() string {
 	return ""
 }
 
+// VolumeRepaired: an operator repaired a history that held events this
+// version cannot read (corrupt, or forged). It carries the volume as the
+// readable events make it, and a reader folds the history from here: what
+// came before it is superseded.
+type VolumeRepaired struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	// The volume as the readable events before the repair make it.
+	Volume *Volume `protobuf:"bytes,3,opt,name=volume,proto3" json:"volume,omitempty"`
+	// The stream sequences of the events the repair leaves out.
+	SkippedSequences []uint64               `protobuf:"varint,4,rep,packed,name=skipped_sequences,json=skippedSequences,proto3" json:"skipped_sequences,omitempty"`
+	OccurTime        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *VolumeRepaired) Reset() {
+	*x = VolumeRepaired{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeRepaired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeRepaired) ProtoMessage() {}
+
+func (x *VolumeRepaired) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeRepaired.ProtoReflect.Descriptor instead.
+func (*VolumeRepaired) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *VolumeRepaired) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *VolumeRepaired) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *VolumeRepaired) GetVolume() *Volume {
+	if x != nil {
+		return x.Volume
+	}
+	return nil
+}
+
+func (x *VolumeRepaired) GetSkippedSequences() []uint64 {
+	if x != nil {
+		return x.SkippedSequences
+	}
+	return nil
+}
+
+func (x *VolumeRepaired) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
 var File_ballast_v1_volume_events_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_volume_events_proto_rawDesc = "" +
@@ -1044,7 +1126,15 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x04 \x01(\tR\treplicaId\x12\x17\n" +
-	"\anode_id\x18\x05 \x01(\tR\x06nodeIdB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\anode_id\x18\x05 \x01(\tR\x06nodeId\"\xe2\x01\n" +
+	"\x0eVolumeRepaired\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12*\n" +
+	"\x06volume\x18\x03 \x01(\v2\x12.ballast.v1.VolumeR\x06volume\x12+\n" +
+	"\x11skipped_sequences\x18\x04 \x03(\x04R\x10skippedSequences\x129\n" +
+	"\n" +
+	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTimeB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_volume_events_proto_rawDescOnce sync.Once
@@ -1058,7 +1148,7 @@ func file_ballast_v1_volume_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_volume_events_proto_rawDescData
 }
 
-var file_ballast_v1_volume_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_ballast_v1_volume_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*VolumeRequested)(nil),       // 0: ballast.v1.VolumeRequested
 	(*ReplicasAssigned)(nil),      // 1: ballast.v1.ReplicasAssigned
@@ -1072,31 +1162,35 @@ var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*VolumeDeleteRequested)(nil), // 9: ballast.v1.VolumeDeleteRequested
 	(*ReplicaRemoved)(nil),        // 10: ballast.v1.ReplicaRemoved
 	(*VolumeDeleted)(nil),         // 11: ballast.v1.VolumeDeleted
-	(*VolumeSpec)(nil),            // 12: ballast.v1.VolumeSpec
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*Replica)(nil),               // 14: ballast.v1.Replica
+	(*VolumeRepaired)(nil),        // 12: ballast.v1.VolumeRepaired
+	(*VolumeSpec)(nil),            // 13: ballast.v1.VolumeSpec
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*Replica)(nil),               // 15: ballast.v1.Replica
+	(*Volume)(nil),                // 16: ballast.v1.Volume
 }
 var file_ballast_v1_volume_events_proto_depIdxs = []int32{
-	12, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
-	13, // 1: ballast.v1.VolumeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 2: ballast.v1.ReplicasAssigned.replicas:type_name -> ballast.v1.Replica
-	13, // 3: ballast.v1.ReplicasAssigned.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 4: ballast.v1.ReplicaConfirmed.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 5: ballast.v1.ReplicaFailed.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 9: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 10: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 11: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
-	13, // 12: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 13: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 14: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	13, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
+	14, // 1: ballast.v1.VolumeRequested.occur_time:type_name -> google.protobuf.Timestamp
+	15, // 2: ballast.v1.ReplicasAssigned.replicas:type_name -> ballast.v1.Replica
+	14, // 3: ballast.v1.ReplicasAssigned.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 4: ballast.v1.ReplicaConfirmed.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 5: ballast.v1.ReplicaFailed.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 9: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 10: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	15, // 11: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
+	14, // 12: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 13: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
+	14, // 14: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 15: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
+	14, // 16: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_volume_events_proto_init() }
@@ -1111,7 +1205,7 @@ func file_ballast_v1_volume_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_volume_events_proto_rawDesc), len(file_ballast_v1_volume_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

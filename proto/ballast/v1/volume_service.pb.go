@@ -622,6 +622,113 @@ func (x *WatchVolumeResponse) GetVolume() *Volume {
 	return nil
 }
 
+type RepairVolumeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The volume's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairVolumeRequest) Reset() {
+	*x = RepairVolumeRequest{}
+	mi := &file_ballast_v1_volume_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairVolumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairVolumeRequest) ProtoMessage() {}
+
+func (x *RepairVolumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairVolumeRequest.ProtoReflect.Descriptor instead.
+func (*RepairVolumeRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RepairVolumeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RepairVolumeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type RepairVolumeResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Volume *Volume                `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
+	// The stream sequences of the events the repair left out; empty when
+	// there was nothing to repair.
+	SkippedSequences []uint64 `protobuf:"varint,2,rep,packed,name=skipped_sequences,json=skippedSequences,proto3" json:"skipped_sequences,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RepairVolumeResponse) Reset() {
+	*x = RepairVolumeResponse{}
+	mi := &file_ballast_v1_volume_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairVolumeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairVolumeResponse) ProtoMessage() {}
+
+func (x *RepairVolumeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairVolumeResponse.ProtoReflect.Descriptor instead.
+func (*RepairVolumeResponse) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RepairVolumeResponse) GetVolume() *Volume {
+	if x != nil {
+		return x.Volume
+	}
+	return nil
+}
+
+func (x *RepairVolumeResponse) GetSkippedSequences() []uint64 {
+	if x != nil {
+		return x.SkippedSequences
+	}
+	return nil
+}
+
 var File_ballast_v1_volume_service_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_volume_service_proto_rawDesc = "" +
@@ -664,14 +771,22 @@ const file_ballast_v1_volume_service_proto_rawDesc = "" +
 	"\x12WatchVolumeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"A\n" +
 	"\x13WatchVolumeResponse\x12*\n" +
-	"\x06volume\x18\x01 \x01(\v2\x12.ballast.v1.VolumeR\x06volume2\xf4\x03\n" +
+	"\x06volume\x18\x01 \x01(\v2\x12.ballast.v1.VolumeR\x06volume\"H\n" +
+	"\x13RepairVolumeRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"o\n" +
+	"\x14RepairVolumeResponse\x12*\n" +
+	"\x06volume\x18\x01 \x01(\v2\x12.ballast.v1.VolumeR\x06volume\x12+\n" +
+	"\x11skipped_sequences\x18\x02 \x03(\x04R\x10skippedSequences2\xc7\x04\n" +
 	"\rVolumeService\x12Q\n" +
 	"\fCreateVolume\x12\x1f.ballast.v1.CreateVolumeRequest\x1a .ballast.v1.CreateVolumeResponse\x12H\n" +
 	"\tGetVolume\x12\x1c.ballast.v1.GetVolumeRequest\x1a\x1d.ballast.v1.GetVolumeResponse\x12N\n" +
 	"\vListVolumes\x12\x1e.ballast.v1.ListVolumesRequest\x1a\x1f.ballast.v1.ListVolumesResponse\x12Q\n" +
 	"\fResizeVolume\x12\x1f.ballast.v1.ResizeVolumeRequest\x1a .ballast.v1.ResizeVolumeResponse\x12Q\n" +
 	"\fDeleteVolume\x12\x1f.ballast.v1.DeleteVolumeRequest\x1a .ballast.v1.DeleteVolumeResponse\x12P\n" +
-	"\vWatchVolume\x12\x1e.ballast.v1.WatchVolumeRequest\x1a\x1f.ballast.v1.WatchVolumeResponse0\x01B(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\vWatchVolume\x12\x1e.ballast.v1.WatchVolumeRequest\x1a\x1f.ballast.v1.WatchVolumeResponse0\x01\x12Q\n" +
+	"\fRepairVolume\x12\x1f.ballast.v1.RepairVolumeRequest\x1a .ballast.v1.RepairVolumeResponseB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_volume_service_proto_rawDescOnce sync.Once
@@ -685,7 +800,7 @@ func file_ballast_v1_volume_service_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_volume_service_proto_rawDescData
 }
 
-var file_ballast_v1_volume_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_ballast_v1_volume_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_ballast_v1_volume_service_proto_goTypes = []any{
 	(*CreateVolumeRequest)(nil),  // 0: ballast.v1.CreateVolumeRequest
 	(*CreateVolumeResponse)(nil), // 1: ballast.v1.CreateVolumeResponse
@@ -699,36 +814,41 @@ var file_ballast_v1_volume_service_proto_goTypes = []any{
 	(*DeleteVolumeResponse)(nil), // 9: ballast.v1.DeleteVolumeResponse
 	(*WatchVolumeRequest)(nil),   // 10: ballast.v1.WatchVolumeRequest
 	(*WatchVolumeResponse)(nil),  // 11: ballast.v1.WatchVolumeResponse
-	(*VolumeSpec)(nil),           // 12: ballast.v1.VolumeSpec
-	(*Volume)(nil),               // 13: ballast.v1.Volume
-	(*CapacityRange)(nil),        // 14: ballast.v1.CapacityRange
+	(*RepairVolumeRequest)(nil),  // 12: ballast.v1.RepairVolumeRequest
+	(*RepairVolumeResponse)(nil), // 13: ballast.v1.RepairVolumeResponse
+	(*VolumeSpec)(nil),           // 14: ballast.v1.VolumeSpec
+	(*Volume)(nil),               // 15: ballast.v1.Volume
+	(*CapacityRange)(nil),        // 16: ballast.v1.CapacityRange
 }
 var file_ballast_v1_volume_service_proto_depIdxs = []int32{
-	12, // 0: ballast.v1.CreateVolumeRequest.spec:type_name -> ballast.v1.VolumeSpec
-	13, // 1: ballast.v1.CreateVolumeResponse.volume:type_name -> ballast.v1.Volume
-	13, // 2: ballast.v1.GetVolumeResponse.volume:type_name -> ballast.v1.Volume
-	13, // 3: ballast.v1.ListVolumesResponse.volumes:type_name -> ballast.v1.Volume
-	14, // 4: ballast.v1.ResizeVolumeRequest.capacity:type_name -> ballast.v1.CapacityRange
-	13, // 5: ballast.v1.ResizeVolumeResponse.volume:type_name -> ballast.v1.Volume
-	13, // 6: ballast.v1.DeleteVolumeResponse.volume:type_name -> ballast.v1.Volume
-	13, // 7: ballast.v1.WatchVolumeResponse.volume:type_name -> ballast.v1.Volume
-	0,  // 8: ballast.v1.VolumeService.CreateVolume:input_type -> ballast.v1.CreateVolumeRequest
-	2,  // 9: ballast.v1.VolumeService.GetVolume:input_type -> ballast.v1.GetVolumeRequest
-	4,  // 10: ballast.v1.VolumeService.ListVolumes:input_type -> ballast.v1.ListVolumesRequest
-	6,  // 11: ballast.v1.VolumeService.ResizeVolume:input_type -> ballast.v1.ResizeVolumeRequest
-	8,  // 12: ballast.v1.VolumeService.DeleteVolume:input_type -> ballast.v1.DeleteVolumeRequest
-	10, // 13: ballast.v1.VolumeService.WatchVolume:input_type -> ballast.v1.WatchVolumeRequest
-	1,  // 14: ballast.v1.VolumeService.CreateVolume:output_type -> ballast.v1.CreateVolumeResponse
-	3,  // 15: ballast.v1.VolumeService.GetVolume:output_type -> ballast.v1.GetVolumeResponse
-	5,  // 16: ballast.v1.VolumeService.ListVolumes:output_type -> ballast.v1.ListVolumesResponse
-	7,  // 17: ballast.v1.VolumeService.ResizeVolume:output_type -> ballast.v1.ResizeVolumeResponse
-	9,  // 18: ballast.v1.VolumeService.DeleteVolume:output_type -> ballast.v1.DeleteVolumeResponse
-	11, // 19: ballast.v1.VolumeService.WatchVolume:output_type -> ballast.v1.WatchVolumeResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	14, // 0: ballast.v1.CreateVolumeRequest.spec:type_name -> ballast.v1.VolumeSpec
+	15, // 1: ballast.v1.CreateVolumeResponse.volume:type_name -> ballast.v1.Volume
+	15, // 2: ballast.v1.GetVolumeResponse.volume:type_name -> ballast.v1.Volume
+	15, // 3: ballast.v1.ListVolumesResponse.volumes:type_name -> ballast.v1.Volume
+	16, // 4: ballast.v1.ResizeVolumeRequest.capacity:type_name -> ballast.v1.CapacityRange
+	15, // 5: ballast.v1.ResizeVolumeResponse.volume:type_name -> ballast.v1.Volume
+	15, // 6: ballast.v1.DeleteVolumeResponse.volume:type_name -> ballast.v1.Volume
+	15, // 7: ballast.v1.WatchVolumeResponse.volume:type_name -> ballast.v1.Volume
+	15, // 8: ballast.v1.RepairVolumeResponse.volume:type_name -> ballast.v1.Volume
+	0,  // 9: ballast.v1.VolumeService.CreateVolume:input_type -> ballast.v1.CreateVolumeRequest
+	2,  // 10: ballast.v1.VolumeService.GetVolume:input_type -> ballast.v1.GetVolumeRequest
+	4,  // 11: ballast.v1.VolumeService.ListVolumes:input_type -> ballast.v1.ListVolumesRequest
+	6,  // 12: ballast.v1.VolumeService.ResizeVolume:input_type -> ballast.v1.ResizeVolumeRequest
+	8,  // 13: ballast.v1.VolumeService.DeleteVolume:input_type -> ballast.v1.DeleteVolumeRequest
+	10, // 14: ballast.v1.VolumeService.WatchVolume:input_type -> ballast.v1.WatchVolumeRequest
+	12, // 15: ballast.v1.VolumeService.RepairVolume:input_type -> ballast.v1.RepairVolumeRequest
+	1,  // 16: ballast.v1.VolumeService.CreateVolume:output_type -> ballast.v1.CreateVolumeResponse
+	3,  // 17: ballast.v1.VolumeService.GetVolume:output_type -> ballast.v1.GetVolumeResponse
+	5,  // 18: ballast.v1.VolumeService.ListVolumes:output_type -> ballast.v1.ListVolumesResponse
+	7,  // 19: ballast.v1.VolumeService.ResizeVolume:output_type -> ballast.v1.ResizeVolumeResponse
+	9,  // 20: ballast.v1.VolumeService.DeleteVolume:output_type -> ballast.v1.DeleteVolumeResponse
+	11, // 21: ballast.v1.VolumeService.WatchVolume:output_type -> ballast.v1.WatchVolumeResponse
+	13, // 22: ballast.v1.VolumeService.RepairVolume:output_type -> ballast.v1.RepairVolumeResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_volume_service_proto_init() }
@@ -743,7 +863,7 @@ func file_ballast_v1_volume_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_volume_service_proto_rawDesc), len(file_ballast_v1_volume_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	VolumeService_ResizeVolume_FullMethodName = "/ballast.v1.VolumeService/ResizeVolume"
 	VolumeService_DeleteVolume_FullMethodName = "/ballast.v1.VolumeService/DeleteVolume"
 	VolumeService_WatchVolume_FullMethodName  = "/ballast.v1.VolumeService/WatchVolume"
+	VolumeService_RepairVolume_FullMethodName = "/ballast.v1.VolumeService/RepairVolume"
 )
 
 // VolumeServiceClient is the client API for VolumeService service.
@@ -49,6 +50,12 @@ type VolumeServiceClient interface {
 	// WatchVolume sends the volume now and again after every change, until it
 	// is deleted or the call ends.
 	WatchVolume(ctx context.Context, in *WatchVolumeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchVolumeResponse], error)
+	// RepairVolume repairs a volume whose history holds an event that cannot
+	// be read (the other calls answer FAILED_PRECONDITION naming its
+	// sequence): it records the volume as the readable events make it, and the
+	// unreadable events are left out from then on. A volume with nothing to
+	// repair is returned as it is.
+	RepairVolume(ctx context.Context, in *RepairVolumeRequest, opts ...grpc.CallOption) (*RepairVolumeResponse, error)
 }
 
 type volumeServiceClient struct {
@@ -128,6 +135,16 @@ func (c *volumeServiceClient) WatchVolume(ctx context.Context, in *WatchVolumeRe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type VolumeService_WatchVolumeClient = grpc.ServerStreamingClient[WatchVolumeResponse]
 
+func (c *volumeServiceClient) RepairVolume(ctx context.Context, in *RepairVolumeRequest, opts ...grpc.CallOption) (*RepairVolumeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RepairVolumeResponse)
+	err := c.cc.Invoke(ctx, VolumeService_RepairVolume_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VolumeServiceServer is the server API for VolumeService service.
 // All implementations must embed UnimplementedVolumeServiceServer
 // for forward compatibility.
@@ -150,6 +167,12 @@ type VolumeServiceServer interface {
 	// WatchVolume sends the volume now and again after every change, until it
 	// is deleted or the call ends.
 	WatchVolume(*WatchVolumeRequest, grpc.ServerStreamingServer[WatchVolumeResponse]) error
+	// RepairVolume repairs a volume whose history holds an event that cannot
+	// be read (the other calls answer FAILED_PRECONDITION naming its
+	// sequence): it records the volume as the readable events make it, and the
+	// unreadable events are left out from then on. A volume with nothing to
+	// repair is returned as it is.
+	RepairVolume(context.Context, *RepairVolumeRequest) (*RepairVolumeResponse, error)
 	mustEmbedUnimplementedVolumeServiceServer()
 }
 
@@ -177,6 +200,9 @@ func (UnimplementedVolumeServiceServer) DeleteVolume(context.Context, *DeleteVol
 }
 func (UnimplementedVolumeServiceServer) WatchVolume(*WatchVolumeRequest, grpc.ServerStreamingServer[WatchVolumeResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchVolume not implemented")
+}
+func (UnimplementedVolumeServiceServer) RepairVolume(context.Context, *RepairVolumeRequest) (*RepairVolumeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RepairVolume not implemented")
 }
 func (UnimplementedVolumeServiceServer) mustEmbedUnimplementedVolumeServiceServer() {}
 func (UnimplementedVolumeServiceServer) testEmbeddedByValue()                       {}
@@ -300,6 +326,24 @@ func _VolumeService_WatchVolume_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type VolumeService_WatchVolumeServer = grpc.ServerStreamingServer[WatchVolumeResponse]
 
+func _VolumeService_RepairVolume_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RepairVolumeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VolumeServiceServer).RepairVolume(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VolumeService_RepairVolume_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VolumeServiceServer).RepairVolume(ctx, req.(*RepairVolumeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VolumeService_ServiceDesc is the grpc.ServiceDesc for VolumeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -326,6 +370,10 @@ var VolumeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteVolume",
 			Handler:    _VolumeService_DeleteVolume_Handler,
+		},
+		{
+			MethodName: "RepairVolume",
+			Handler:    _VolumeService_RepairVolume_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -75,9 +75,12 @@ func (m *Model) applier(stream string) func(context.Context, eventstore.Record) 
 }
 
 func (m *Model) apply(stream string, rec eventstore.Record) {
-	msg, err := events.Decode(rec.Type, rec.Data)
+	msg, err := events.Read(rec.Subject, rec.Type, rec.Data)
 	if err != nil {
-		// A record this build cannot read must not stop the model.
+		// A record this build cannot read, or one that names another
+		// aggregate than its subject, must not stop the model, and
+		// reserves nothing.
+		events.Skip(err, rec.Type)
 		m.log.Error("placement model skips an event", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
 		msg = nil
 	}

@@ -3,6 +3,7 @@
 package adapters
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -163,6 +164,38 @@ func VolumeToProto(v *domain.Volume, version uint64) *pb.Volume {
 	return out
 }
 
+// FieldsToProto renders a volume's recorded state, as a repair stores it.
+func FieldsToProto(f domain.Fields) *pb.Volume {
+	return VolumeToProto(domain.Restore(f), 0)
+}
+
+// FieldsFromProto reads a volume's recorded state; it is VolumeToProto's
+// inverse.
+func FieldsFromProto(v *pb.Volume) domain.Fields {
+	f := domain.Fields{
+		ID: v.GetId(), Name: v.GetName(), Spec: SpecFromProto(v.GetSpec()), SizeBytes: v.GetSizeBytes(),
+		ResizingTo: v.GetResizingToBytes(), ResizeFailure: v.GetResizeFailureReason(),
+		Created: v.GetCreateTime().AsTime(), Updated: v.GetUpdateTime().AsTime(),
+	}
+	for s, ps := range volumeStates {
+		if ps == v.GetState() {
+			f.State = s
+		}
+	}
+	if f.State == domain.StateFailed {
+		f.Failure, f.FailureReason = failureKind(v.GetFailureCode()), v.GetFailureReason()
+	}
+	f.Replicas = replicasFromProto(v.GetReplicas())
+	for i, r := range v.GetReplicas() {
+		for s, ps := range replicaStates {
+			if ps == r.GetState() {
+				f.Replicas[i].State = s
+			}
+		}
+	}
+	return f
+}
+
 // EventToProto encodes a domain event of volume v (the volume as it was
 // before the event, or after: only its id and name are used).
 func EventToProto(id, name string, e domain.Event) proto.Message {
@@ -191,6 +224,8 @@ func EventToProto(id, name string, e domain.Event) proto.Message {
 		return &pb.ReplicaRemoved{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
 	case domain.Deleted:
 		return &pb.VolumeDeleted{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
+	case domain.Repaired:
+		return &pb.VolumeRepaired{VolumeId: e.Volume.ID, VolumeName: name, Volume: FieldsToProto(e.Volume), SkippedSequences: e.Skipped, OccurTime: ts(e.At)}
 	}
 	panic(fmt.Sprintf("volume codec: no encoding for %T", e))
 }
@@ -222,9 +257,15 @@ func EventFromProto(m proto.Message) (domain.Event, error) {
 		return domain.ReplicaRemoved{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeDeleted:
 		return domain.Deleted{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeRepaired:
+		return domain.Repaired{Volume: FieldsFromProto(m.GetVolume()), Skipped: m.GetSkippedSequences(), At: at(m.GetOccurTime())}, nil
 	}
-	return nil, fmt.Errorf("volume codec: %T is not a volume event", m)
+	return nil, fmt.Errorf("%w: %T", errNotVolumeEvent, m)
 }
+
+// errNotVolumeEvent: a message of the contract that is not a volume event,
+// as when another service's event lands on a volume's subject.
+var errNotVolumeEvent = errors.New("not a volume event")
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 
 	"ballast.dev/platform/events"
@@ -22,8 +25,15 @@ const maxCached = 100_000
 // safe, because the append's expected sequence catches it and the volume is
 // loaded afresh. Updates of one name are serialized in the process, so that
 // its own writers do not conflict with each other.
+//
+// Loading is forgiving where it can be: an event of a type this version does
+// not know (a newer version's, during a rolling upgrade) or one whose payload
+// names another volume than its subject is skipped, counted and logged. An
+// event of a known type that cannot be decoded damages that volume alone:
+// the aggregate refuses changes, naming the sequence, until it is repaired.
 type Repository struct {
 	store *eventstore.Store
+	log   *slog.Logger
 	seed  maphash.Seed
 	locks [256]sync.Mutex
 
@@ -34,13 +44,35 @@ type Repository struct {
 type cached struct {
 	v   *domain.Volume
 	seq uint64
+	// causes are the causes of the volume's last events, newest last: a
+	// cause seen again (a resent command, a redelivered report) has been
+	// applied, and is answered with the volume as it is.
+	causes []string
+}
+
+// recentCauses bounds the causes remembered per volume.
+const recentCauses = 32
+
+func (c *cached) applied(cause string) bool { return slices.Contains(c.causes, cause) }
+
+func (c *cached) noteCause(cause string) {
+	if cause == "" || c.applied(cause) {
+		return
+	}
+	if len(c.causes) == recentCauses {
+		c.causes = slices.Delete(c.causes, 0, 1)
+	}
+	c.causes = append(c.causes, cause)
 }
 
 var _ app.Repository = (*Repository)(nil)
 
 // NewRepository makes a repository on store.
-func NewRepository(store *eventstore.Store) *Repository {
-	return &Repository{store: store, seed: maphash.MakeSeed(), cache: map[string]*cached{}}
+func NewRepository(store *eventstore.Store, log *slog.Logger) *Repository {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Repository{store: store, log: log, seed: maphash.MakeSeed(), cache: map[string]*cached{}}
 }
 
 // Update implements app.Repository.
@@ -53,6 +85,9 @@ func (r *Repository) Update(ctx context.Context, name, cause string, decide app.
 		c, err := r.current(ctx, name, attempt > 1)
 		if err != nil {
 			return app.Snapshot{}, retry.Permanent(err)
+		}
+		if c.applied(cause) {
+			return app.Snapshot{Volume: c.v.Clone(), Sequence: c.seq}, nil
 		}
 		decided, err := decide(c.v)
 		if err != nil || len(decided) == 0 {
@@ -74,6 +109,7 @@ func (r *Repository) Update(ctx context.Context, name, cause string, decide app.
 			c.v.Apply(e)
 		}
 		c.seq = seq
+		c.noteCause(cause)
 		return app.Snapshot{Volume: c.v.Clone(), Sequence: seq}, nil
 	})
 }
@@ -82,18 +118,37 @@ func encode(v *domain.Volume, cause string, decided []domain.Event) ([]eventstor
 	id, name := v.ID(), v.Name()
 	out := make([]eventstore.Event, len(decided))
 	for i, e := range decided {
-		if req, ok := e.(domain.Requested); ok {
-			id, name = req.ID, req.Name
+		switch e := e.(type) {
+		case domain.Requested:
+			id, name = e.ID, e.Name
+		case domain.Repaired:
+			id, name = e.Volume.ID, e.Volume.Name
 		}
 		// The event id ties the event to its cause and the volume, so a
 		// cause retried inside the duplicate window is stored once.
-		ev, err := events.Encode(fmt.Sprintf("%s/%s/%d", cause, name, i), EventToProto(id, name, e))
+		ev, err := events.Encode(eventID(cause, name, i), EventToProto(id, name, e))
 		if err != nil {
 			return nil, err
 		}
 		out[i] = ev
 	}
 	return out, nil
+}
+
+func eventID(cause, name string, i int) string { return fmt.Sprintf("%s/%s/%d", cause, name, i) }
+
+// causeOf is the cause in an event id made by eventID, "" for ids of
+// another shape.
+func causeOf(id string) string {
+	i := strings.LastIndexByte(id, '/')
+	if i <= 0 {
+		return ""
+	}
+	j := strings.LastIndexByte(id[:i], '/')
+	if j <= 0 {
+		return ""
+	}
+	return id[:j]
 }
 
 // current returns the cached volume, loading it when absent or when fresh.
@@ -104,23 +159,10 @@ func (r *Repository) current(ctx context.Context, name string, fresh bool) (*cac
 	if ok && !fresh {
 		return c, nil
 	}
-	records, last, err := r.store.Load(ctx, events.Volume.Stream, events.Volume.Subject(name))
+	c, err := r.load(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("load volume %s: %w", name, err)
+		return nil, err
 	}
-	history := make([]domain.Event, 0, len(records))
-	for _, rec := range records {
-		m, err := events.Decode(rec.Type, rec.Data)
-		if err != nil {
-			return nil, fmt.Errorf("load volume %s at %d: %w", name, rec.Sequence, err)
-		}
-		e, err := EventFromProto(m)
-		if err != nil {
-			return nil, fmt.Errorf("load volume %s at %d: %w", name, rec.Sequence, err)
-		}
-		history = append(history, e)
-	}
-	c = &cached{v: domain.Replay(history), seq: last}
 	r.mu.Lock()
 	if len(r.cache) >= maxCached {
 		for k := range r.cache { // evict one at random
@@ -131,6 +173,48 @@ func (r *Repository) current(ctx context.Context, name string, fresh bool) (*cac
 	r.cache[name] = c
 	r.mu.Unlock()
 	return c, nil
+}
+
+// load folds a volume's history, from its last repair on.
+func (r *Repository) load(ctx context.Context, name string) (*cached, error) {
+	subject := events.Volume.Subject(name)
+	records, last, err := r.store.Load(ctx, events.Volume.Stream, subject)
+	if err != nil {
+		return nil, fmt.Errorf("load volume %s: %w", name, err)
+	}
+	c := &cached{seq: last}
+	history := make([]domain.Event, 0, len(records))
+	var unreadable []domain.Unreadable
+	for _, rec := range records {
+		c.noteCause(causeOf(rec.ID))
+		e, err := decodeRecord(rec)
+		switch {
+		case err == nil:
+			if _, ok := e.(domain.Repaired); ok {
+				// The repair supersedes everything before it.
+				history, unreadable = history[:0], nil
+			}
+			history = append(history, e)
+		case events.Skip(err, rec.Type), errors.Is(err, errNotVolumeEvent):
+			r.log.Warn("volume history: event skipped", "volume", name, "seq", rec.Sequence, "type", rec.Type, "err", err)
+		default:
+			unreadable = append(unreadable, domain.Unreadable{Sequence: rec.Sequence, Reason: err.Error()})
+		}
+	}
+	c.v = domain.Replay(history)
+	c.v.SetUnreadable(unreadable)
+	if len(unreadable) > 0 {
+		r.log.Error("volume history damaged", "volume", name, "err", c.v.Damaged())
+	}
+	return c, nil
+}
+
+func decodeRecord(rec eventstore.Record) (domain.Event, error) {
+	m, err := events.Read(rec.Subject, rec.Type, rec.Data)
+	if err != nil {
+		return nil, err
+	}
+	return EventFromProto(m)
 }
 
 func (r *Repository) forget(name string) {

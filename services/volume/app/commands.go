@@ -64,3 +64,28 @@ func (c Commands) Delete(ctx context.Context, cmd DeleteVolume) (Snapshot, error
 		return v.RequestDelete(c.Now())
 	})
 }
+
+// RepairVolume asks for a damaged volume's history to be repaired.
+type RepairVolume struct {
+	RequestID string
+	Name      string
+}
+
+// Repair handles RepairVolume: the volume as its readable events make it is
+// recorded, and the events that cannot be read are left out from then on.
+// It returns the sequences left out, none when there was nothing to repair.
+func (c Commands) Repair(ctx context.Context, cmd RepairVolume) (Snapshot, []uint64, error) {
+	if err := domain.ValidateName(cmd.Name); err != nil {
+		return Snapshot{}, nil, err
+	}
+	var skipped []uint64
+	s, err := c.Repo.Update(ctx, cmd.Name, "repair/"+cmd.RequestID, func(v *domain.Volume) ([]domain.Event, error) {
+		evs := v.Repair(cmd.Name, c.Now())
+		skipped = nil
+		for _, e := range evs {
+			skipped = append(skipped, e.(domain.Repaired).Skipped...)
+		}
+		return evs, nil
+	})
+	return s, skipped, err
+}

@@ -27,6 +27,11 @@ func (r Reactions) apply(ctx context.Context, rep Report, decide func(v *domain.
 		return err
 	}
 	_, err := r.Repo.Update(ctx, rep.Name, rep.Cause, func(v *domain.Volume) ([]domain.Event, error) {
+		// A damaged history cannot tell whether the report is stale:
+		// it waits for the repair, as a dead letter to replay.
+		if err := v.Damaged(); err != nil {
+			return nil, err
+		}
 		if v.ID() != rep.VolumeID {
 			return nil, nil
 		}

@@ -93,7 +93,17 @@ type Deleted struct {
 	At        time.Time
 }
 
+// Repaired: an operator repaired a history with unreadable events. It
+// carries the volume as the readable events made it; the history folds from
+// here.
+type Repaired struct {
+	Volume  Fields
+	Skipped []uint64
+	At      time.Time
+}
+
 func (Requested) isVolumeEvent()        {}
+func (Repaired) isVolumeEvent()         {}
 func (ReplicasAssigned) isVolumeEvent() {}
 func (ReplicaConfirmed) isVolumeEvent() {}
 func (ReplicaFailed) isVolumeEvent()    {}

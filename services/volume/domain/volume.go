@@ -74,6 +74,84 @@ type Volume struct {
 	resizeFailure string
 	created       time.Time
 	updated       time.Time
+	// unreadable are events of the history since the last repair that
+	// could not be read: while there are any, the volume refuses changes.
+	unreadable []Unreadable
+}
+
+// Fields is a volume's whole state, as a repair records it.
+type Fields struct {
+	ID            string
+	Name          string
+	Spec          Spec
+	SizeBytes     uint64
+	State         State
+	Replicas      []Replica
+	Failure       FailureKind
+	FailureReason string
+	ResizingTo    uint64
+	ResizeFailure string
+	Created       time.Time
+	Updated       time.Time
+}
+
+// Fields returns a copy of the volume's state.
+func (v *Volume) Fields() Fields {
+	c := v.Clone()
+	return Fields{
+		ID: c.id, Name: c.name, Spec: c.spec, SizeBytes: c.size, State: c.state, Replicas: c.replicas,
+		Failure: c.failure, FailureReason: c.failureReason, ResizingTo: c.resizingTo, ResizeFailure: c.resizeFailure,
+		Created: c.created, Updated: c.updated,
+	}
+}
+
+// Restore makes a volume of its recorded state.
+func Restore(f Fields) *Volume {
+	v := &Volume{
+		id: f.ID, name: f.Name, spec: f.Spec, size: f.SizeBytes, state: f.State, replicas: f.Replicas,
+		failure: f.Failure, failureReason: f.FailureReason, resizingTo: f.ResizingTo, resizeFailure: f.ResizeFailure,
+		created: f.Created, updated: f.Updated,
+	}
+	return v.Clone()
+}
+
+// SetUnreadable records the events of the history since its last repair that
+// could not be read. The loader of the history calls it.
+func (v *Volume) SetUnreadable(us []Unreadable) { v.unreadable = slices.Clone(us) }
+
+// Unreadable lists them.
+func (v *Volume) Unreadable() []Unreadable { return slices.Clone(v.unreadable) }
+
+// Damaged is a *DamagedError while the history holds unreadable events.
+func (v *Volume) Damaged() error {
+	if len(v.unreadable) == 0 {
+		return nil
+	}
+	name := v.name
+	if name == "" {
+		name = "(unknown)"
+	}
+	return &DamagedError{Name: name, Unreadable: slices.Clone(v.unreadable)}
+}
+
+// Repair decides a repair: the volume as the readable events make it is
+// recorded, and the unreadable events are left out from then on. A volume
+// with nothing to repair needs no event.
+func (v *Volume) Repair(name string, now time.Time) []Event {
+	if len(v.unreadable) == 0 {
+		return nil
+	}
+	f := v.Fields()
+	if f.Name == "" {
+		// The history's first readable event is missing: the subject
+		// still names the volume.
+		f.Name = name
+	}
+	skipped := make([]uint64, len(v.unreadable))
+	for i, u := range v.unreadable {
+		skipped[i] = u.Sequence
+	}
+	return []Event{Repaired{Volume: f, Skipped: skipped, At: now}}
 }
 
 // ID is the id of the current incarnation.
@@ -127,6 +205,10 @@ func (v *Volume) Apply(e Event) {
 	switch e := e.(type) {
 	case Requested:
 		*v = Volume{id: e.ID, name: e.Name, spec: e.Spec, size: e.SizeBytes, state: StateCreating, created: e.At, updated: e.At}
+		return
+	case Repaired:
+		*v = *Restore(e.Volume)
+		v.touch(e.At)
 		return
 	case ReplicasAssigned:
 		v.size = e.SizeBytes
@@ -210,6 +292,9 @@ func (v *Volume) Create(id, name string, spec Spec, now time.Time) ([]Event, err
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
+	if err := v.Damaged(); err != nil {
+		return nil, err
+	}
 	size, err := spec.Validate()
 	if err != nil {
 		return nil, err
@@ -285,6 +370,9 @@ func (v *Volume) FailReplica(replicaID, nodeID, reason string, now time.Time) []
 // a range that excludes the current size from above is refused. A range the
 // volume already satisfies changes nothing.
 func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) {
+	if err := v.Damaged(); err != nil {
+		return nil, err
+	}
 	if !v.Live() || v.state == StateDeleting {
 		return nil, fmt.Errorf("volume %q: %w", v.name, ErrNotFound)
 	}
@@ -332,6 +420,9 @@ func (v *Volume) RejectResize(size uint64, reason string, now time.Time) []Event
 // RequestDelete decides a delete. Deleting a volume that is already going is
 // a retry. A volume with nothing left to remove is deleted at once.
 func (v *Volume) RequestDelete(now time.Time) ([]Event, error) {
+	if err := v.Damaged(); err != nil {
+		return nil, err
+	}
 	if !v.Live() {
 		return nil, fmt.Errorf("volume %q: %w", v.name, ErrNotFound)
 	}
@@ -370,5 +461,6 @@ func (v *Volume) Clone() *Volume {
 	c := *v
 	c.replicas = slices.Clone(v.replicas)
 	c.spec.Labels = maps.Clone(v.spec.Labels)
+	c.unreadable = slices.Clone(v.unreadable)
 	return &c
 }

@@ -287,3 +287,48 @@ func TestCreateAgainAfterDeleteIsANewIncarnation(t *testing.T) {
 		t.Fatalf("new incarnation: %s %s %d replicas", v.ID(), v.State(), len(v.Replicas()))
 	}
 }
+
+func TestADamagedVolumeRefusesChangesUntilRepaired(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	spec := Spec{Capacity: CapacityRange{RequiredBytes: GiB}, Replicas: 1, Tier: TierSSD, Spread: SpreadZone}
+	v := Replay([]Event{
+		Requested{ID: "v1", Name: "db", Spec: spec, SizeBytes: GiB, At: now},
+		ReplicasAssigned{SizeBytes: GiB, Replicas: []Replica{{ID: "r1", NodeID: "n1", DiskID: "d1", Zone: "z1"}}, At: now},
+		Ready{ReplicaID: "r1", NodeID: "n1", At: now},
+	})
+	v.SetUnreadable([]Unreadable{{Sequence: 42, Reason: "decode ballast.v1.VolumeResized: bad wire format"}})
+	for name, decide := range map[string]func() ([]Event, error){
+		"create": func() ([]Event, error) { return v.Create("v2", "db", spec, now) },
+		"resize": func() ([]Event, error) { return v.RequestResize(CapacityRange{RequiredBytes: 2 * GiB}, now) },
+		"delete": func() ([]Event, error) { return v.RequestDelete(now) },
+	} {
+		_, err := decide()
+		var de *DamagedError
+		if !errors.As(err, &de) || !errors.Is(err, ErrFailedPrecondition) {
+			t.Fatalf("%s of a damaged volume: %v", name, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "sequence 42") || !strings.Contains(msg, "ballast volume repair db") {
+			t.Fatalf("%s: %q names neither the sequence nor the way out", name, msg)
+		}
+	}
+	evs := v.Repair("db", now)
+	if len(evs) != 1 {
+		t.Fatalf("repair decided %v", evs)
+	}
+	rep := evs[0].(Repaired)
+	if len(rep.Skipped) != 1 || rep.Skipped[0] != 42 || rep.Volume.State != StateReady || rep.Volume.Name != "db" {
+		t.Fatalf("repair %+v", rep)
+	}
+	// The repaired history folds from the repair on: the volume is whole
+	// again, and can be changed.
+	fixed := Replay([]Event{rep})
+	if fixed.Damaged() != nil || fixed.State() != StateReady || len(fixed.Replicas()) != 1 || fixed.ID() != "v1" {
+		t.Fatalf("repaired volume %+v", fixed.Fields())
+	}
+	if _, err := fixed.RequestDelete(now); err != nil {
+		t.Fatalf("delete after repair: %v", err)
+	}
+	if evs := fixed.Repair("db", now); len(evs) != 0 {
+		t.Fatalf("a whole volume repaired again: %v", evs)
+	}
+}

@@ -38,9 +38,18 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 		}); err != nil {
 		return err
 	}
-	return command.Handle(srv, "delete", command.VolumeDelete, func() *pb.DeleteVolumeRequest { return &pb.DeleteVolumeRequest{} },
+	if err := command.Handle(srv, "delete", command.VolumeDelete, func() *pb.DeleteVolumeRequest { return &pb.DeleteVolumeRequest{} },
 		func(ctx context.Context, req *pb.DeleteVolumeRequest) (proto.Message, error) {
 			s, err := cmds.Delete(ctx, app.DeleteVolume{RequestID: req.GetRequestId(), Name: req.GetName()})
 			return reply(ctx, s, err)
+		}); err != nil {
+		return err
+	}
+	return command.Handle(srv, "repair", command.VolumeRepair, func() *pb.RepairVolumeRequest { return &pb.RepairVolumeRequest{} },
+		func(ctx context.Context, req *pb.RepairVolumeRequest) (proto.Message, error) {
+			s, skipped, err := cmds.Repair(ctx, app.RepairVolume{RequestID: req.GetRequestId(), Name: req.GetName()})
+			out, _ := reply(ctx, s, err)
+			out.(*pb.CommandReply).SkippedSequences = skipped
+			return out, nil
 		})
 }
