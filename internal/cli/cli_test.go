@@ -254,6 +254,39 @@ func TestAPIErrorIsPrintedWithItsCode(t *testing.T) {
 	}
 }
 
+// A create the gateway took but could not see through (its NATS was away
+// past the deadline) may still be applied: the CLI says the outcome is
+// unknown and how to check it, not that ballast could not be reached.
+func TestChangeWithoutAnAnswerHasAnUnknownOutcome(t *testing.T) {
+	fake := &fakeVolumes{createErr: status.Error(codes.Unavailable, "command ballast.cmd.volume.create: service unavailable")}
+	addr := serve(t, func(s *grpc.Server) { ballastv1.RegisterVolumeServiceServer(s, fake) })
+	code, _, stderr := run(t.Context(), "--addr", addr, "volume", "create", "db", "--size", "1GiB")
+	if code != ExitFailure {
+		t.Errorf("exit code %d, want %d", code, ExitFailure)
+	}
+	for _, want := range []string{"the outcome of creating volume db is unknown", "UNAVAILABLE", "ballast volume get db"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q does not say %q", stderr, want)
+		}
+	}
+	if strings.Contains(stderr, "cannot reach") {
+		t.Errorf("stderr %q: the gateway was reached", stderr)
+	}
+}
+
+func TestUnreachableGatewayForAChange(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	code, _, stderr := run(t.Context(), "--addr", addr, "volume", "create", "db", "--size", "1GiB")
+	if want := "error: cannot reach ballast at " + addr + ": is `ballast up` running?\n"; code != ExitFailure || stderr != want {
+		t.Errorf("exit code %d, stderr = %q, want %q", code, stderr, want)
+	}
+}
+
 func TestUnreachableGateway(t *testing.T) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	ballastv1 "ballast.dev/proto/ballast/v1"
@@ -81,9 +82,12 @@ func (g *globals) run(endless bool, fn action) func(*cobra.Command, []string) er
 		defer c.conn.Close()
 
 		err = fn(ctx, cmd, args, c)
+		var unknown outcomeUnknownError
 		switch {
 		case err == nil:
 			return nil
+		case errors.As(err, &unknown):
+			return err
 		case parent.Err() != nil:
 			if errors.Is(err, errInterrupted) {
 				return err
@@ -106,3 +110,62 @@ func waitEnded(ctx context.Context, what string) error {
 	}
 	return fmt.Errorf("%w while waiting for %s; it carries on in the background", errInterrupted, what)
 }
+
+// change is one call that changes something: it waits for the gateway to be
+// reachable (within --timeout) rather than failing at once, and it knows
+// whether the call got as far as the gateway, which is what tells "nothing
+// happened" from "the outcome is unknown".
+type change struct {
+	what  string // e.g. "creating volume db"
+	check string // the command that shows the outcome
+	peer  peer.Peer
+}
+
+func newChange(what, check string) *change { return &change{what: what, check: check} }
+
+// reachable waits for the first attempt to connect to the gateway: a gateway
+// that is not there is said at once, rather than after --timeout.
+func (c *client) reachable(ctx context.Context) error {
+	c.conn.Connect()
+	for {
+		st := c.conn.GetState()
+		switch st {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return unreachableError{addr: c.addr, err: fmt.Errorf("connection %s", st)}
+		}
+		if !c.conn.WaitForStateChange(ctx, st) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (ch *change) opts() []grpc.CallOption {
+	return []grpc.CallOption{grpc.WaitForReady(true), grpc.Peer(&ch.peer)}
+}
+
+// failed turns the error of a change that may have been applied into one
+// that says so. A refusal from the gateway, or a call that never reached
+// it, is returned as it is.
+func (ch *change) failed(err error) error {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		if ch.peer.Addr != nil {
+			return outcomeUnknownError{change: ch, err: err}
+		}
+	}
+	return err
+}
+
+// outcomeUnknownError: a change was sent, and no answer came back.
+type outcomeUnknownError struct {
+	change *change
+	err    error
+}
+
+func (e outcomeUnknownError) Error() string {
+	return fmt.Sprintf("the outcome of %s is unknown (%s): it may still be applied; check with `%s` (running the same command again is safe)",
+		e.change.what, describe(e.err), e.change.check)
+}
+func (e outcomeUnknownError) Unwrap() error { return e.err }

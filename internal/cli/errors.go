@@ -53,6 +53,10 @@ func describe(err error) string {
 	if errors.As(err, &ue) {
 		return ue.Error()
 	}
+	var oe outcomeUnknownError
+	if errors.As(err, &oe) {
+		return oe.Error()
+	}
 	var se interface{ GRPCStatus() *status.Status }
 	if errors.As(err, &se) {
 		s := se.GRPCStatus()

@@ -70,6 +70,10 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 			return usageErrorf("--limit %s is less than --size %s", limit.String(), sz.String())
 		}
 		name := args[0]
+		ch := newChange("creating volume "+name, "ballast volume get "+name)
+		if err := c.reachable(ctx); err != nil {
+			return err
+		}
 		resp, err := c.volumes.CreateVolume(ctx, &ballastv1.CreateVolumeRequest{
 			Name: name,
 			Spec: &ballastv1.VolumeSpec{
@@ -81,9 +85,9 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 				Spread:   spreadOf,
 				Labels:   lbls,
 			},
-		})
+		}, ch.opts()...)
 		if err != nil {
-			return err
+			return ch.failed(err)
 		}
 		v := resp.GetVolume()
 		if !noWait {
@@ -193,14 +197,18 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 			return usageErrorf("--size is required, e.g. --size 20GiB")
 		}
 		asked := uint64(sz)
+		ch := newChange("resizing volume "+args[0], "ballast volume get "+args[0])
+		if err := c.reachable(ctx); err != nil {
+			return err
+		}
 		resp, err := c.volumes.ResizeVolume(ctx, &ballastv1.ResizeVolumeRequest{
 			Name: args[0],
 			// Both bounds: the user asks for exactly this size, so a smaller
 			// one is refused (volumes only grow) rather than satisfied.
 			Capacity: &ballastv1.CapacityRange{RequiredBytes: asked, LimitBytes: asked},
-		})
+		}, ch.opts()...)
 		if err != nil {
-			return err
+			return ch.failed(err)
 		}
 		v := resp.GetVolume()
 		if !noWait {
@@ -241,9 +249,13 @@ func newVolumeDeleteCommand(g *globals, out *outputFormat) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the delete is accepted")
 	cmd.RunE = g.run(false, func(ctx context.Context, cmd *cobra.Command, args []string, c *client) error {
-		resp, err := c.volumes.DeleteVolume(ctx, &ballastv1.DeleteVolumeRequest{Name: args[0]})
-		if err != nil {
+		ch := newChange("deleting volume "+args[0], "ballast volume get "+args[0])
+		if err := c.reachable(ctx); err != nil {
 			return err
+		}
+		resp, err := c.volumes.DeleteVolume(ctx, &ballastv1.DeleteVolumeRequest{Name: args[0]}, ch.opts()...)
+		if err != nil {
+			return ch.failed(err)
 		}
 		v := resp.GetVolume()
 		if !noWait {
@@ -286,9 +298,13 @@ to repair is shown as it is.`,
 		Args:    exactArgs(1, "a volume name"),
 	}
 	cmd.RunE = g.run(false, func(ctx context.Context, cmd *cobra.Command, args []string, c *client) error {
-		resp, err := c.volumes.RepairVolume(ctx, &ballastv1.RepairVolumeRequest{Name: args[0]})
-		if err != nil {
+		ch := newChange("repairing volume "+args[0], "ballast volume get "+args[0])
+		if err := c.reachable(ctx); err != nil {
 			return err
+		}
+		resp, err := c.volumes.RepairVolume(ctx, &ballastv1.RepairVolumeRequest{Name: args[0]}, ch.opts()...)
+		if err != nil {
+			return ch.failed(err)
 		}
 		if *out == formatTable {
 			if skipped := resp.GetSkippedSequences(); len(skipped) > 0 {
