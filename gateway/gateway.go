@@ -46,6 +46,7 @@ type Gateway struct {
 	volumes   *readmodel.MemoryVolumes
 	nodes     *readmodel.MemoryNodes
 	projector *readmodel.Projector
+	loads     *readmodel.Loads
 	health    *health.Server
 
 	done      chan struct{}
@@ -74,9 +75,11 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		done:    make(chan struct{}),
 	}
 	g.projector = readmodel.StartProjector(cfg.Conn.Store, g.logger, g.volumes, g.nodes)
+	g.loads = readmodel.FollowLoads(cfg.Conn.JS, g.nodes, g.logger)
 	for _, p := range []readmodel.Projection{g.volumes, g.nodes} {
 		if err := readmodel.Sync(ctx, cfg.Conn.Store, p); err != nil {
 			g.projector.Stop()
+			g.loads.Stop()
 			return nil, fmt.Errorf("gateway: build read models: %w", err)
 		}
 	}
@@ -228,6 +231,7 @@ func (g *Gateway) Close() error {
 		g.health.Shutdown()
 		close(g.done)
 		g.projector.Stop()
+		g.loads.Stop()
 	})
 	return nil
 }

@@ -2,10 +2,13 @@ package gateway_test
 
 import (
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"ballast.dev/platform/events"
+	"ballast.dev/platform/waitfor"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
@@ -90,7 +93,16 @@ func TestNodesProjection(t *testing.T) {
 		t.Fatalf("replica counts: %v", n1)
 	}
 
-	e.log.append(events.Metrics, "n1", &ballastv1.NodeLoadSummarized{NodeId: "n1", ReadIops: 1200, Utilization: 0.5, LatencyMicros: 800, WindowEndTime: at(9)})
+	// Loads come from the load bucket, the latest per node.
+	kv, err := e.conn.JS.KeyValue(testCtx(t), events.LoadBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load, _ := proto.Marshal(&ballastv1.NodeLoadSummarized{NodeId: "n1", ReadIops: 1200, Utilization: 0.5, LatencyMicros: 800, WindowEndTime: at(9)})
+	if _, err := kv.Put(testCtx(t), "n1", load); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, 10*time.Second, "n1's load", func() bool { return e.node("n1").GetLoad().GetReadIops() == 1200 })
 	n1 = e.node("n1")
 	if n1.GetLoad().GetReadIops() != 1200 || n1.GetLoad().GetUtilization() != 0.5 || n1.GetState() != ballastv1.NodeState_NODE_STATE_UP ||
 		n1.GetZone() != "z1" || n1.GetLabels()["rack"] != "a" || n1.GetDisks()[0].GetTier() != ballastv1.Tier_TIER_NVME {

@@ -49,7 +49,7 @@ var _ NodeStore = (*MemoryNodes)(nil)
 // NewMemoryNodes returns an empty nodes read model.
 func NewMemoryNodes() *MemoryNodes {
 	return &MemoryNodes{
-		memBase:      newMemBase(events.Node.Stream, events.Placement.Stream, events.Metrics.Stream),
+		memBase:      newMemBase(events.Node.Stream, events.Placement.Stream),
 		nodes:        make(map[string]*ballastv1.Node),
 		loads:        make(map[string]*ballastv1.NodeLoad),
 		replicas:     make(map[string]replicaLoc),
@@ -60,7 +60,7 @@ func NewMemoryNodes() *MemoryNodes {
 	}
 }
 
-// Apply applies one event of the node, placement or metrics stream.
+// Apply applies one event of the node or placement stream.
 func (s *MemoryNodes) Apply(_ context.Context, ev Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,16 +92,22 @@ func (s *MemoryNodes) Apply(_ context.Context, ev Event) error {
 		}
 	case *ballastv1.CapacityReleased:
 		s.release(e.GetVolumeId())
-	case *ballastv1.NodeLoadSummarized:
-		s.loads[e.GetNodeId()] = &ballastv1.NodeLoad{
-			ReadIops:            e.GetReadIops(),
-			WriteIops:           e.GetWriteIops(),
-			ReadBytesPerSecond:  e.GetReadBytesPerSecond(),
-			WriteBytesPerSecond: e.GetWriteBytesPerSecond(),
-			Utilization:         e.GetUtilization(),
-			LatencyMicros:       e.GetLatencyMicros(),
-			WindowEndTime:       e.GetWindowEndTime(),
-		}
+	}
+	return nil
+}
+
+// SetLoad records a node's latest load.
+func (s *MemoryNodes) SetLoad(_ context.Context, e *ballastv1.NodeLoadSummarized) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loads[e.GetNodeId()] = &ballastv1.NodeLoad{
+		ReadIops:            e.GetReadIops(),
+		WriteIops:           e.GetWriteIops(),
+		ReadBytesPerSecond:  e.GetReadBytesPerSecond(),
+		WriteBytesPerSecond: e.GetWriteBytesPerSecond(),
+		Utilization:         e.GetUtilization(),
+		LatencyMicros:       e.GetLatencyMicros(),
+		WindowEndTime:       e.GetWindowEndTime(),
 	}
 	return nil
 }

@@ -100,6 +100,10 @@ type NodeStore interface {
 	// Nodes returns at most limit nodes whose ids sort after after, in id
 	// order, and the number of nodes in all.
 	Nodes(ctx context.Context, after string, limit int) ([]*ballastv1.Node, int, error)
+	// SetLoad records a node's latest load summary, from the load bucket:
+	// loads are not history, so they are not part of the applied
+	// sequences.
+	SetLoad(ctx context.Context, s *ballastv1.NodeLoadSummarized) error
 }
 
 // LastSequencer tells the last sequence of a stream; *eventstore.Store is

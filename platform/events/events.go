@@ -68,7 +68,8 @@ func (a Aggregate) ID(subject string) string {
 }
 
 // EnsureStreams declares every stream of the log: the aggregates'
-// histories, raw telemetry and dead letters, each with replicas copies. Every
+// histories, raw telemetry, dead letters and the latest load per node, each
+// with replicas copies. Every
 // process calls it at start: it is idempotent, a consumer of another
 // service's stream must not wait for that service to come up first, and it
 // never lowers the replica count of a stream that has more (an operator's R3
@@ -88,7 +89,10 @@ func EnsureStreams(ctx context.Context, store *eventstore.Store, replicas int) e
 	if err := store.DeclareStream(ctx, telemetryStreamConfig(replicas)); err != nil {
 		return err
 	}
-	return store.DeclareStream(ctx, deadLetterStreamConfig(replicas))
+	if err := store.DeclareStream(ctx, deadLetterStreamConfig(replicas)); err != nil {
+		return err
+	}
+	return declareKV(ctx, store.JetStream(), loadBucketConfig(replicas))
 }
 
 // Dead letters: an event a service could not handle, with the reason, on

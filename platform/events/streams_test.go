@@ -37,7 +37,7 @@ func TestAStartNeverLowersTheReplicasOfAStream(t *testing.T) {
 	if err := events.EnsureStreams(ctx, store, 1); err != nil {
 		t.Fatal(err)
 	}
-	names := []string{events.TelemetryStream, events.DeadLetterStream}
+	names := []string{events.TelemetryStream, events.DeadLetterStream, "KV_" + events.LoadBucket}
 	for _, a := range events.All {
 		names = append(names, a.Stream)
 	}

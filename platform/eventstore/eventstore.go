@@ -287,6 +287,9 @@ func streamConfig(cfg StreamConfig) jetstream.StreamConfig {
 	}
 }
 
+// JetStream is the JetStream context the store works on.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
 // LastSequence returns the stream's last sequence. A read that waits until
 // its projection has applied this sequence sees every append that finished
 // before the call.

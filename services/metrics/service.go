@@ -1,7 +1,8 @@
 // Package metrics is the metrics service: it keeps a telemetry window per
-// node and records a summary of each window (NodeLoadSummarized) in the
-// node's metrics history, at most once per interval. Raw telemetry is not
-// history; the summaries are.
+// node and records the summary of each window (NodeLoadSummarized) as the
+// node's latest load in the load bucket, at most once per interval. Neither
+// raw telemetry nor summaries are history: what is history is a decision
+// taken on them.
 package metrics
 
 import (
@@ -41,7 +42,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = domain.DefaultInterval
 	}
-	summaries, err := adapters.NewLog(ctx, c.JS, c.Store)
+	summaries, err := adapters.NewLoads(ctx, c.JS)
 	if err != nil {
 		return nil, fmt.Errorf("metrics service: %w", err)
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -27,6 +30,9 @@ type env struct {
 	t    *testing.T
 	conn *natsconn.Conn
 	svc  *metrics.Service
+
+	mu   sync.Mutex
+	seen map[string][]*pb.NodeLoadSummarized // every update of the load bucket, by node
 }
 
 func start(t *testing.T) *env {
@@ -37,9 +43,38 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	e := &env{t: t, conn: conn}
+	e := &env{t: t, conn: conn, seen: map[string][]*pb.NodeLoadSummarized{}}
+	e.watchLoads()
 	e.restart()
 	return e
+}
+
+// watchLoads records every summary the service writes: the bucket keeps
+// only each node's latest, a watcher sees them all.
+func (e *env) watchLoads() {
+	kv, err := e.conn.JS.KeyValue(context.Background(), events.LoadBucket)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w, err := kv.WatchAll(context.Background(), jetstream.UpdatesOnly())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = w.Stop() })
+	go func() {
+		for u := range w.Updates() {
+			if u == nil {
+				continue
+			}
+			m := &pb.NodeLoadSummarized{}
+			if err := proto.Unmarshal(u.Value(), m); err != nil {
+				continue
+			}
+			e.mu.Lock()
+			e.seen[u.Key()] = append(e.seen[u.Key()], m)
+			e.mu.Unlock()
+		}
+	}()
 }
 
 func (e *env) restart() {
@@ -78,20 +113,9 @@ func (e *env) publish(node string, at time.Time, disks ...*pb.DiskTelemetry) uin
 
 // summaries is a node's metrics history.
 func (e *env) summaries(node string) []*pb.NodeLoadSummarized {
-	e.t.Helper()
-	recs, _, err := e.conn.Store.Load(context.Background(), events.Metrics.Stream, events.Metrics.Subject(node))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := make([]*pb.NodeLoadSummarized, len(recs))
-	for i, r := range recs {
-		m, err := events.Decode(r.Type, r.Data)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out[i] = m.(*pb.NodeLoadSummarized)
-	}
-	return out
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.seen[node])
 }
 
 // waitFor polls cond until it holds or the deadline passes.

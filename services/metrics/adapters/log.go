@@ -7,70 +7,77 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"ballast.dev/platform/events"
-	"ballast.dev/platform/eventstore"
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/metrics/app"
 	"ballast.dev/services/metrics/domain"
 )
 
-// Log is the history of summaries of each node, on
-// ballast.evt.metrics.<node-id>. It implements app.Log.
-type Log struct {
-	store  *eventstore.Store
-	stream jetstream.Stream
+// Loads keeps the latest summary of each node in the load bucket
+// (events.LoadBucket), keyed by node id: summaries are not history, so no
+// reader ever replays them. The key's revision is the optimistic
+// expectation. It implements app.Log.
+type Loads struct {
+	kv jetstream.KeyValue
 }
 
-var _ app.Log = (*Log)(nil)
+var _ app.Log = (*Loads)(nil)
 
-// NewLog opens the metrics stream, which must exist (natsconn.Dial makes it).
-func NewLog(ctx context.Context, js jetstream.JetStream, store *eventstore.Store) (*Log, error) {
-	st, err := js.Stream(ctx, events.Metrics.Stream)
+// NewLoads opens the load bucket, which must exist (natsconn.Dial makes it).
+func NewLoads(ctx context.Context, js jetstream.JetStream) (*Loads, error) {
+	kv, err := js.KeyValue(ctx, events.LoadBucket)
 	if err != nil {
-		return nil, fmt.Errorf("metrics log: %w", err)
+		return nil, fmt.Errorf("load bucket: %w", err)
 	}
-	return &Log{store: store, stream: st}, nil
+	return &Loads{kv: kv}, nil
 }
 
-// EventID identifies the summary of a node's window. Retried appends of the
-// same window carry the same id, so the log deduplicates them.
-func EventID(s domain.Summary) string {
-	return fmt.Sprintf("metrics/%s/%d", s.Node, s.End.UnixNano())
-}
-
-// Last implements app.Log with one direct get of the subject's last message:
-// a node's history grows forever, so it is never loaded whole.
-func (l *Log) Last(ctx context.Context, node string) (uint64, time.Time, error) {
-	msg, err := l.stream.GetLastMsgForSubject(ctx, events.Metrics.Subject(node))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+// Last implements app.Log: the revision of the node's summary and the end
+// of its window.
+func (l *Loads) Last(ctx context.Context, node string) (uint64, time.Time, error) {
+	e, err := l.kv.Get(ctx, node)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, time.Time{}, nil
 	}
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("last summary of %s: %w", node, err)
 	}
-	m, err := events.Decode(msg.Header.Get(eventstore.HeaderEventType), msg.Data)
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("last summary of %s: %w", node, err)
+	var m pb.NodeLoadSummarized
+	if err := proto.Unmarshal(e.Value(), &m); err != nil || m.GetWindowEndTime() == nil {
+		// Unreadable: the next summary replaces it.
+		return e.Revision(), time.Time{}, nil
 	}
-	// Other metrics events (hotspots, later) may share the subject; their
-	// sequence is still the expectation, but they say nothing of windows.
-	var end time.Time
-	if s, ok := m.(*pb.NodeLoadSummarized); ok && s.GetWindowEndTime() != nil {
-		end = s.GetWindowEndTime().AsTime()
-	}
-	return msg.Sequence, end, nil
+	return e.Revision(), m.GetWindowEndTime().AsTime(), nil
 }
 
-// Append implements app.Log.
-func (l *Log) Append(ctx context.Context, s domain.Summary, expected uint64) (uint64, error) {
-	ev, err := events.Encode(EventID(s), SummaryToProto(s))
+// Append implements app.Log: the summary replaces the node's last if that
+// is still the revision expected.
+func (l *Loads) Append(ctx context.Context, s domain.Summary, expected uint64) (uint64, error) {
+	data, err := proto.Marshal(SummaryToProto(s))
 	if err != nil {
 		return 0, err
 	}
-	seq, err := l.store.Append(ctx, events.Metrics.Subject(s.Node), expected, ev)
-	if errors.Is(err, eventstore.ErrConflict) {
+	var rev uint64
+	if expected == 0 {
+		rev, err = l.kv.Create(ctx, s.Node, data)
+	} else {
+		rev, err = l.kv.Update(ctx, s.Node, data, expected)
+	}
+	if conflict(err) {
 		return 0, fmt.Errorf("%w: %w", app.ErrConflict, err)
 	}
-	return seq, err
+	if err != nil {
+		return 0, fmt.Errorf("summary of %s: %w", s.Node, err)
+	}
+	return rev, nil
+}
+
+// wrongLastSequence is JetStream's refusal of an expectation.
+const wrongLastSequence jetstream.ErrorCode = 10071
+
+func conflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == wrongLastSequence)
 }

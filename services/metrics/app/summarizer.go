@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"ballast.dev/platform/retry"
 	"ballast.dev/services/metrics/domain"
 )
 
@@ -33,8 +34,6 @@ const (
 	// maxPending bounds the summaries kept for a node while its appends
 	// fail (the event log is unreachable): older ones are stale by then.
 	maxPending = 8
-	// maxConflicts bounds the reloads of one flush of a node's summaries.
-	maxConflicts = 3
 )
 
 // Summarizer keeps a window per node and records its summaries. It is safe
@@ -156,28 +155,30 @@ func (s *Summarizer) enqueue(n *node, sum domain.Summary) {
 // ours is recorded already (an attempt whose ack was lost, or another
 // instance), and appending it after a later one would break the order.
 func (s *Summarizer) publish(ctx context.Context, n *node) error {
-	conflicts := 0
 	for len(n.pending) > 0 {
 		sum := n.pending[0]
-		seq, err := s.log.Append(ctx, sum, n.expected)
-		if errors.Is(err, ErrConflict) {
-			if conflicts++; conflicts > maxConflicts {
+		err := retry.Do(ctx, retry.Conflict, func(int) error {
+			seq, err := s.log.Append(ctx, sum, n.expected)
+			if errors.Is(err, ErrConflict) {
+				last, end, lerr := s.log.Last(ctx, sum.Node)
+				if lerr != nil {
+					return retry.Permanent(errors.Join(err, lerr))
+				}
+				n.expected = last
+				if !end.Before(sum.End) {
+					return nil // recorded already, or overtaken
+				}
 				return err
 			}
-			last, end, lerr := s.log.Last(ctx, sum.Node)
-			if lerr != nil {
-				return errors.Join(err, lerr)
+			if err != nil {
+				return retry.Permanent(err)
 			}
-			n.expected = last
-			if !end.Before(sum.End) {
-				n.pending = slices.Delete(n.pending, 0, 1)
-			}
-			continue
-		}
+			n.expected = seq
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		n.expected = seq
 		n.pending = slices.Delete(n.pending, 0, 1)
 	}
 	return nil
