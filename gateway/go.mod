@@ -9,6 +9,7 @@ replace ballast.dev/proto => ../proto
 require (
 	ballast.dev/platform v0.0.0-00010101000000-000000000000
 	ballast.dev/proto v0.0.0
+	github.com/google/btree v1.1.3
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1

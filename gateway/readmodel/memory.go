@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/google/btree"
 )
 
 // memBase is what the memory stores share: the applied sequence per stream,
@@ -77,34 +79,29 @@ func (b *memBase) advance(ev Event) {
 	}
 }
 
-// insertSorted adds key to the sorted keys if it is missing.
-func insertSorted(keys []string, key string) []string {
-	i, found := slices.BinarySearch(keys, key)
-	if found {
-		return keys
-	}
-	return slices.Insert(keys, i, key)
-}
+// keys is a set of strings in order. It is a B-tree, so that a key costs
+// O(log n) to add or remove in whatever order keys arrive: a sorted slice
+// took 18 s to load 200,000 random names (each insert moves half of it),
+// against 0.2 s for names that arrive sorted.
+type keys struct{ t *btree.BTreeG[string] }
 
-// removeSorted removes key from the sorted keys if it is there.
-func removeSorted(keys []string, key string) []string {
-	i, found := slices.BinarySearch(keys, key)
-	if !found {
-		return keys
-	}
-	return slices.Delete(keys, i, i+1)
-}
+func newKeys() keys { return keys{t: btree.NewOrderedG[string](32)} }
 
-// pageAfter returns the bounds of at most limit keys after after.
-func pageAfter(keys []string, after string, limit int) (int, int) {
-	start := 0
-	if after != "" {
-		i, found := slices.BinarySearch(keys, after)
-		if found {
-			i++
+func (k keys) insert(key string) { k.t.ReplaceOrInsert(key) }
+func (k keys) remove(key string) { k.t.Delete(key) }
+func (k keys) len() int          { return k.t.Len() }
+
+// after returns at most limit keys that sort after after, in order.
+func (k keys) after(after string, limit int) []string {
+	out := make([]string, 0, min(max(limit, 0), k.t.Len()))
+	if limit <= 0 {
+		return out
+	}
+	k.t.AscendGreaterOrEqual(after, func(key string) bool {
+		if key != after {
+			out = append(out, key)
 		}
-		start = i
-	}
-	end := min(start+max(limit, 0), len(keys))
-	return start, end
+		return len(out) < limit
+	})
+	return out
 }

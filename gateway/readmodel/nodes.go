@@ -30,7 +30,7 @@ type reservation struct {
 type MemoryNodes struct {
 	memBase
 	nodes map[string]*ballastv1.Node // as last registered
-	ids   []string                   // sorted
+	ids   keys
 	loads map[string]*ballastv1.NodeLoad
 
 	// Replicas provisioned, by replica id, and their counts.
@@ -51,6 +51,7 @@ func NewMemoryNodes() *MemoryNodes {
 	return &MemoryNodes{
 		memBase:      newMemBase(events.Node.Stream, events.Placement.Stream),
 		nodes:        make(map[string]*ballastv1.Node),
+		ids:          newKeys(),
 		loads:        make(map[string]*ballastv1.NodeLoad),
 		replicas:     make(map[string]replicaLoc),
 		diskReplicas: make(map[diskKey]uint32),
@@ -129,7 +130,7 @@ func (s *MemoryNodes) register(e *ballastv1.NodeRegistered) {
 		n.Disks = append(n.Disks, d)
 	}
 	s.nodes[n.Id] = proto.CloneOf(n)
-	s.ids = insertSorted(s.ids, n.Id)
+	s.ids.insert(n.Id)
 }
 
 // unplace forgets where a replica was provisioned, if anywhere.
@@ -212,10 +213,10 @@ func (s *MemoryNodes) Node(_ context.Context, id string) (*ballastv1.Node, error
 func (s *MemoryNodes) Nodes(_ context.Context, after string, limit int) ([]*ballastv1.Node, int, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	start, end := pageAfter(s.ids, after, limit)
-	page := make([]*ballastv1.Node, 0, end-start)
-	for _, id := range s.ids[start:end] {
+	ids := s.ids.after(after, limit)
+	page := make([]*ballastv1.Node, 0, len(ids))
+	for _, id := range ids {
 		page = append(page, s.view(id))
 	}
-	return page, len(s.ids), nil
+	return page, s.ids.len(), nil
 }

@@ -154,7 +154,7 @@ func setReplica(v *ballastv1.Volume, id string, s ballastv1.ReplicaState, reason
 type MemoryVolumes struct {
 	memBase
 	byName map[string]*ballastv1.Volume // live volumes
-	names  []string                     // live names, sorted
+	names  keys                         // live names
 	nameOf map[string]string            // live id → name
 	// tombstones are deleted incarnations by id, oldest first in order.
 	tombstones map[string]*ballastv1.Volume
@@ -171,6 +171,7 @@ func NewMemoryVolumes() *MemoryVolumes {
 	return &MemoryVolumes{
 		memBase:    newMemBase(events.Volume.Stream),
 		byName:     make(map[string]*ballastv1.Volume),
+		names:      newKeys(),
 		nameOf:     make(map[string]string),
 		tombstones: make(map[string]*ballastv1.Volume),
 		changed:    make(map[string]chan struct{}),
@@ -204,12 +205,12 @@ func (s *MemoryVolumes) Apply(_ context.Context, ev Event) error {
 	if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_DELETED {
 		delete(s.byName, name)
 		delete(s.nameOf, v.GetId())
-		s.names = removeSorted(s.names, name)
+		s.names.remove(name)
 		s.bury(v)
 	} else {
 		s.byName[name] = v
 		s.nameOf[v.GetId()] = name
-		s.names = insertSorted(s.names, name)
+		s.names.insert(name)
 	}
 	if ch, ok := s.changed[name]; ok {
 		close(ch)
@@ -261,12 +262,12 @@ func (s *MemoryVolumes) Incarnation(_ context.Context, id string) (*ballastv1.Vo
 func (s *MemoryVolumes) Volumes(_ context.Context, after string, limit int) ([]*ballastv1.Volume, int, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	start, end := pageAfter(s.names, after, limit)
-	page := make([]*ballastv1.Volume, 0, end-start)
-	for _, name := range s.names[start:end] {
+	names := s.names.after(after, limit)
+	page := make([]*ballastv1.Volume, 0, len(names))
+	for _, name := range names {
 		page = append(page, proto.CloneOf(s.byName[name]))
 	}
-	return page, len(s.names), nil
+	return page, s.names.len(), nil
 }
 
 // VolumeChanged returns a channel closed at the next change under name.
