@@ -26,6 +26,7 @@ import (
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/natsconn"
+	"ballast.dev/platform/snapshot"
 )
 
 // Defaults for a Config's zero fields.
@@ -54,6 +55,9 @@ type Config struct {
 	// TelemetryInterval is how often every node's telemetry is published;
 	// zero means 5s, negative disables telemetry.
 	TelemetryInterval time.Duration
+	// Snapshots says how often the nodes' state is snapshotted; zero is
+	// snapshot.DefaultPolicy.
+	Snapshots snapshot.Policy
 }
 
 // Agent is a running agent. Close stops it.
@@ -66,6 +70,9 @@ type Agent struct {
 
 	ids   []string // sorted
 	nodes map[string]*node
+
+	snaps *snapshot.Store
+	model *agentModel
 
 	// byVolume indexes our live replicas by volume id, so that a resize or
 	// delete finds them without scanning every node.
@@ -118,6 +125,12 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		js:       cfg.Conn.JS,
 		nodes:    map[string]*node{},
 		byVolume: map[string]map[replicaRef]struct{}{},
+		snaps:    snapshot.NewStore(cfg.Conn.JS),
+	}
+	a.model = &agentModel{a: a}
+	if cfg.Snapshots == (snapshot.Policy{}) {
+		cfg.Snapshots = snapshot.DefaultPolicy
+		a.cfg.Snapshots = cfg.Snapshots
 	}
 	for _, spec := range sim.GenerateFleet(sim.FleetConfig{Seed: cfg.Seed, Nodes: cfg.Nodes, Zones: cfg.Zones}) {
 		// Every node gets the fleet's seed, so a replica's workload follows
@@ -159,6 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 			a.runTelemetry(runCtx)
 		}()
 	}
+	a.wg.Go(func() { snapshot.Run(runCtx, a.snaps, a.snapshotName(), a.model, cfg.Snapshots, a.log) })
 	return a, nil
 }
 

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"ballast.dev/agent"
 	"ballast.dev/agent/sim"
 	"ballast.dev/platform/events"
+	"ballast.dev/platform/snapshot"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
@@ -358,5 +360,52 @@ func TestTelemetryForEveryNode(t *testing.T) {
 	}
 	if d0 := got.GetDisks()[0]; d0.GetDiskId() != d || d0.GetCapacityBytes() != capacity || d0.GetUsedBytes() != 2*gib {
 		t.Fatalf("disk telemetry: %v", d0)
+	}
+}
+
+// A restart from the agent's snapshot and one from the log alone rebuild
+// the same nodes; the snapshot one replays none of the history it covers.
+func TestRestartFromASnapshotMatchesTheLog(t *testing.T) {
+	e := setup(t)
+	first := e.start(t, agent.Config{Nodes: 6})
+	for i := range 6 {
+		node := fmt.Sprintf("node-%03d", i+1)
+		d, _ := disk(t, first, node, 0)
+		e.appendVolume(t, fmt.Sprintf("vol-%d", i), &ballastv1.ReplicasAssigned{VolumeId: fmt.Sprintf("v%d", i), VolumeName: fmt.Sprintf("vol-%d", i), SizeBytes: gib,
+			Replicas: []*ballastv1.Replica{replica(fmt.Sprintf("r%d", i), node, d)}})
+		waitEvents[*ballastv1.ReplicaProvisioned](t, e, node, 1)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	replicas := func(a *agent.Agent) map[string][]sim.Replica {
+		out := map[string][]sim.Replica{}
+		for _, id := range a.Nodes() {
+			n, _ := a.SimNode(id)
+			out[id] = n.Replicas()
+		}
+		return out
+	}
+	fromSnapshot := e.start(t, agent.Config{Nodes: 6})
+	want := replicas(fromSnapshot)
+	if err := fromSnapshot.Close(); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := e.conn.JS.ObjectStore(context.Background(), snapshot.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obs.GetInfo(context.Background(), "agent-sim"); err != nil {
+		t.Fatalf("the agent left no snapshot: %v", err)
+	}
+	if err := obs.Delete(context.Background(), "agent-sim"); err != nil {
+		t.Fatal(err)
+	}
+	fromLog := e.start(t, agent.Config{Nodes: 6})
+	got := replicas(fromLog)
+	for id, rs := range want {
+		if len(rs) != 1 || !slices.Equal(got[id], rs) {
+			t.Fatalf("node %s: from the snapshot %+v, from the log %+v", id, rs, got[id])
+		}
 	}
 }

@@ -45,6 +45,7 @@ type node struct {
 // it by volume and to tell whether a resize is already done.
 type loggedReplica struct {
 	volumeID string
+	disk     string
 	size     uint64
 }
 
@@ -57,16 +58,21 @@ func newNode(s *sim.Node) *node {
 	}
 }
 
-// replay reads the node stream once, from the start to its last sequence
-// as of now, and applies our nodes' events to the sims. One ordered
-// consumer over the whole stream is far cheaper than a load per node when
-// there are a thousand of them.
+// replay restores the nodes from the agent's snapshot, if it has one, and
+// reads the node stream after it, up to its last sequence as of now,
+// applying our nodes' events to the sims. One ordered consumer over the
+// whole stream is far cheaper than a load per node when there are a
+// thousand of them.
 func (a *Agent) replay(ctx context.Context) error {
 	target, err := a.store.LastSequence(ctx, events.Node.Stream)
 	if err != nil {
 		return err
 	}
-	if target == 0 {
+	after, err := a.restore(ctx)
+	if err != nil {
+		return err
+	}
+	if target <= after {
 		return nil
 	}
 	reached := make(chan struct{})
@@ -74,12 +80,14 @@ func (a *Agent) replay(ctx context.Context) error {
 		applied, skipped int
 		done             bool
 	)
-	sub, err := a.store.Subscribe(ctx, events.Node.Stream, events.Node.Filter(), 0, func(_ context.Context, rec eventstore.Record) error {
-		// Later records were appended after we looked: not ours to replay.
-		if n, ok := a.nodes[events.Node.ID(rec.Subject)]; ok && rec.Sequence <= target {
+	sub, err := a.store.Subscribe(ctx, events.Node.Stream, events.Node.Filter(), after, func(_ context.Context, rec eventstore.Record) error {
+		// Later records were appended after we looked: not ours to
+		// replay; earlier ones of a node the snapshot covers are in it.
+		if n, ok := a.nodes[events.Node.ID(rec.Subject)]; ok && rec.Sequence <= target && rec.Sequence > n.last {
 			n.last = rec.Sequence
 			if a.apply(n, rec) {
 				applied++
+				a.model.events.Add(1)
 			} else {
 				skipped++
 			}
@@ -109,7 +117,7 @@ func (a *Agent) replay(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	a.log.Info("node histories replayed", "through", target, "applied", applied, "skipped", skipped)
+	a.log.Info("node histories replayed", "from", after, "through", target, "applied", applied, "skipped", skipped)
 	return nil
 }
 
@@ -129,7 +137,7 @@ func (a *Agent) apply(n *node, rec eventstore.Record) bool {
 		n.registered = ev
 	case *ballastv1.ReplicaProvisioned:
 		simErr = n.sim.CreateReplica(ev.GetReplicaId(), ev.GetVolumeId(), ev.GetDiskId(), ev.GetSizeBytes())
-		a.recordProvisioned(n, ev.GetReplicaId(), loggedReplica{volumeID: ev.GetVolumeId(), size: ev.GetSizeBytes()})
+		a.recordProvisioned(n, ev.GetReplicaId(), loggedReplica{volumeID: ev.GetVolumeId(), disk: ev.GetDiskId(), size: ev.GetSizeBytes()})
 	case *ballastv1.ReplicaExpanded:
 		simErr = n.sim.ResizeReplica(ev.GetReplicaId(), ev.GetSizeBytes())
 		if r, ok := n.replicas[ev.GetReplicaId()]; ok {
@@ -290,6 +298,7 @@ func (a *Agent) appendNode(ctx context.Context, n *node, id func() string, msg p
 			// A duplicate is acknowledged with its original sequence, which
 			// may be behind what we know.
 			n.last = max(n.last, seq)
+			a.model.events.Add(1)
 			return nil
 		case errors.Is(err, eventstore.ErrConflict):
 			return err

@@ -77,7 +77,7 @@ func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, m *ballast
 		_ = n.sim.DeleteReplica(id)
 		return err
 	}
-	a.recordProvisioned(n, id, loggedReplica{volumeID: m.GetVolumeId(), size: m.GetSizeBytes()})
+	a.recordProvisioned(n, id, loggedReplica{volumeID: m.GetVolumeId(), disk: r.GetDiskId(), size: m.GetSizeBytes()})
 	log.Info("replica provisioned", "size_bytes", m.GetSizeBytes())
 	return nil
 }

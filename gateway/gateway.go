@@ -25,6 +25,7 @@ import (
 	"ballast.dev/gateway/grpcapi"
 	"ballast.dev/gateway/readmodel"
 	"ballast.dev/platform/natsconn"
+	"ballast.dev/platform/snapshot"
 )
 
 // shutdownGrace is how long Serve lets calls in flight finish after its
@@ -37,6 +38,9 @@ type Config struct {
 	// gateway uses it and does not close it.
 	Conn   *natsconn.Conn
 	Logger *slog.Logger
+	// Snapshots says how often the read models are snapshotted; zero is
+	// snapshot.DefaultPolicy.
+	Snapshots snapshot.Policy
 }
 
 // Gateway serves the public API.
@@ -47,7 +51,10 @@ type Gateway struct {
 	nodes     *readmodel.MemoryNodes
 	projector *readmodel.Projector
 	loads     *readmodel.Loads
-	health    *health.Server
+	// snapshotting ends with stopSnapshots, which takes a last snapshot.
+	stopSnapshots context.CancelFunc
+	snapshotting  sync.WaitGroup
+	health        *health.Server
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -74,6 +81,15 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		health:  health.NewServer(),
 		done:    make(chan struct{}),
 	}
+	// Snapshots first: the projector resumes from what they cover, so a
+	// start replays only the tail of the log.
+	snaps := snapshot.NewStore(cfg.Conn.JS)
+	models := map[string]readmodel.Snapshotter{"gateway-volumes": g.volumes, "gateway-nodes": g.nodes}
+	for name, m := range models {
+		if err := readmodel.RestoreLatest(ctx, snaps, cfg.Conn.Store, m, name, g.logger); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
 	g.projector = readmodel.StartProjector(cfg.Conn.Store, g.logger, g.volumes, g.nodes)
 	g.loads = readmodel.FollowLoads(cfg.Conn.JS, g.nodes, g.logger)
 	for _, p := range []readmodel.Projection{g.volumes, g.nodes} {
@@ -84,6 +100,15 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		}
 	}
 	g.watchNATS()
+	policy := cfg.Snapshots
+	if policy == (snapshot.Policy{}) {
+		policy = snapshot.DefaultPolicy
+	}
+	var snapCtx context.Context
+	snapCtx, g.stopSnapshots = context.WithCancel(context.Background())
+	for name, m := range models {
+		g.snapshotting.Go(func() { snapshot.Run(snapCtx, snaps, name, m, policy, g.logger) })
+	}
 	return g, nil
 }
 
@@ -232,6 +257,8 @@ func (g *Gateway) Close() error {
 		close(g.done)
 		g.projector.Stop()
 		g.loads.Stop()
+		g.stopSnapshots()
+		g.snapshotting.Wait()
 	})
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"ballast.dev/platform/events"
+	snapshots "ballast.dev/platform/snapshot"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
@@ -333,4 +335,36 @@ func recvFirst(e *env, name string) (*ballastv1.WatchVolumeResponse, error) {
 		return nil, err
 	}
 	return stream.Recv()
+}
+
+// A gateway that stops leaves a snapshot of its read models; the next one
+// starts from it and replays only what came after.
+func TestRestartFromASnapshot(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 20 {
+		name := fmt.Sprintf("s%02d", i)
+		e.log.volume(name, requested("id-"+name, name, gib, i))
+	}
+	e.get("s19")
+	if err := e.gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := snapshots.NewStore(e.conn.JS).Load(testCtx(t), "gateway-volumes")
+	if err != nil {
+		t.Fatalf("no snapshot after the gateway stopped: %v", err)
+	}
+	last, err := e.conn.Store.LastSequence(testCtx(t), events.Volume.Stream)
+	if err != nil || snap.Sequences[events.Volume.Stream] != last {
+		t.Fatalf("snapshot covers %v, the stream ends at %d (%v)", snap.Sequences, last, err)
+	}
+	e.log.volume("after", requested("id-after", "after", gib, 99))
+	e.restart()
+	list, err := e.volumes.ListVolumes(testCtx(t), &ballastv1.ListVolumesRequest{})
+	if err != nil || list.GetTotalSize() != 21 {
+		t.Fatalf("after restart: %v %v", list, err)
+	}
+	if v := e.get("after"); v.GetId() != "id-after" {
+		t.Fatalf("the event after the snapshot: %v", v)
+	}
 }

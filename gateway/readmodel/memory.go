@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -21,6 +22,8 @@ type memBase struct {
 	// each waits for.
 	advanced chan struct{}
 	taken    bool
+	// events counts the events applied, for snapshot.Model.
+	events uint64
 }
 
 func newMemBase(streams ...string) memBase {
@@ -60,6 +63,28 @@ func (b *memBase) WaitApplied(ctx context.Context, stream string, seq uint64) er
 	}
 }
 
+// Events counts the events applied since the store was made or restored.
+func (b *memBase) Events() uint64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.events
+}
+
+// sequences copies the applied sequences. The caller holds mu.
+func (b *memBase) sequences() map[string]uint64 { return maps.Clone(b.applied) }
+
+// restore sets the applied sequences from a snapshot and wakes waiters. The
+// caller holds mu.
+func (b *memBase) restore(seqs map[string]uint64) {
+	for _, stream := range b.streams {
+		b.applied[stream] = seqs[stream]
+	}
+	b.events = 0
+	close(b.advanced)
+	b.advanced = make(chan struct{})
+	b.taken = false
+}
+
 // begin checks ev before it is applied: an error for a stream the store is
 // not built from, false for an event already applied. The caller holds mu.
 func (b *memBase) begin(ev Event) (bool, error) {
@@ -72,6 +97,7 @@ func (b *memBase) begin(ev Event) (bool, error) {
 // advance records ev as applied and wakes waiters. The caller holds mu.
 func (b *memBase) advance(ev Event) {
 	b.applied[ev.Stream] = ev.Sequence
+	b.events++
 	if b.taken {
 		close(b.advanced)
 		b.advanced = make(chan struct{})

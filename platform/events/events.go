@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"ballast.dev/platform/eventstore"
+	"ballast.dev/platform/snapshot"
 )
 
 // An aggregate kind: its stream and the root of its subjects.
@@ -92,7 +93,10 @@ func EnsureStreams(ctx context.Context, store *eventstore.Store, replicas int) e
 	if err := store.DeclareStream(ctx, deadLetterStreamConfig(replicas)); err != nil {
 		return err
 	}
-	return declareKV(ctx, store.JetStream(), loadBucketConfig(replicas))
+	if err := declareKV(ctx, store.JetStream(), loadBucketConfig(replicas)); err != nil {
+		return err
+	}
+	return declareObjectStore(ctx, store.JetStream(), snapshot.BucketConfig(replicas))
 }
 
 // Dead letters: an event a service could not handle, with the reason, on

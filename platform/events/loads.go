@@ -56,3 +56,35 @@ func declareKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyVal
 	}
 	return nil
 }
+
+// declareObjectStore creates an object store bucket, or brings an existing
+// one to cfg without lowering its replica count.
+func declareObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) error {
+	obs, err := js.ObjectStore(ctx, cfg.Bucket)
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		_, err = js.CreateObjectStore(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			return declareObjectStore(ctx, js, cfg)
+		}
+		if err != nil {
+			return fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
+	}
+	st, err := obs.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
+	}
+	have := st.(*jetstream.ObjectBucketStatus).StreamInfo().Config
+	cfg.Replicas = max(cfg.Replicas, have.Replicas)
+	if have.Replicas == cfg.Replicas && have.Description == cfg.Description {
+		return nil
+	}
+	if _, err := js.UpdateObjectStore(ctx, cfg); err != nil {
+		return fmt.Errorf("update bucket %s: %w", cfg.Bucket, err)
+	}
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/snapshot"
 	"ballast.dev/platform/waitfor"
 )
 
@@ -37,7 +38,7 @@ func TestAStartNeverLowersTheReplicasOfAStream(t *testing.T) {
 	if err := events.EnsureStreams(ctx, store, 1); err != nil {
 		t.Fatal(err)
 	}
-	names := []string{events.TelemetryStream, events.DeadLetterStream, "KV_" + events.LoadBucket}
+	names := []string{events.TelemetryStream, events.DeadLetterStream, "KV_" + events.LoadBucket, "OBJ_" + snapshot.Bucket}
 	for _, a := range events.All {
 		names = append(names, a.Stream)
 	}

@@ -1,0 +1,165 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/protobuf/proto"
+
+	"ballast.dev/platform/snapshot"
+	snapshotv1 "ballast.dev/proto/ballast/snapshot/v1"
+	ballastv1 "ballast.dev/proto/ballast/v1"
+)
+
+// Snapshotter is a projection that can be saved and restored whole, so that
+// a restart replays only the log after its snapshot.
+type Snapshotter interface {
+	Projection
+	snapshot.Model
+	// Restore replaces the projection's state with a snapshot's. It is
+	// called before the projection is fed.
+	Restore(snap snapshot.Snapshot) error
+	// Format names the snapshot encoding the projection reads.
+	Format() string
+}
+
+// RestoreLatest restores p from its latest snapshot under name, if there is
+// one it can use; otherwise p stays empty and is rebuilt from the log. Only
+// a failure to reach the log is an error.
+func RestoreLatest(ctx context.Context, store *snapshot.Store, log LastSequencer, p Snapshotter, name string, logger *slog.Logger) error {
+	snap, err := store.Load(ctx, name)
+	if errors.Is(err, snapshot.ErrNone) {
+		return nil
+	}
+	if err == nil {
+		err = snapshot.Check(snap, p.Format(), func(stream string) (uint64, error) { return log.LastSequence(ctx, stream) })
+	}
+	if err == nil {
+		err = p.Restore(snap)
+	}
+	if err != nil {
+		logger.Warn("snapshot not used; rebuilding from the log", "model", name, "err", err)
+		return nil
+	}
+	logger.Debug("read model restored from its snapshot", "model", name, "covers", snap.Sequences)
+	return nil
+}
+
+var (
+	formatVolumes = string(proto.MessageName(&snapshotv1.Volumes{}))
+	formatNodes   = string(proto.MessageName(&snapshotv1.Nodes{}))
+)
+
+// Format implements Snapshotter.
+func (s *MemoryVolumes) Format() string { return formatVolumes }
+
+// Take implements snapshot.Model. The stored volumes are never changed in
+// place (a change stores a new message), so copying the pointers under the
+// lock is enough and the encoding runs outside it.
+func (s *MemoryVolumes) Take() (snapshot.Snapshot, error) {
+	s.mu.RLock()
+	m := &snapshotv1.Volumes{Live: make([]*ballastv1.Volume, 0, len(s.byName)), Tombstones: make([]*ballastv1.Volume, 0, len(s.order))}
+	for _, v := range s.byName {
+		m.Live = append(m.Live, v)
+	}
+	for _, id := range s.order {
+		m.Tombstones = append(m.Tombstones, s.tombstones[id])
+	}
+	seqs := s.sequences()
+	s.mu.RUnlock()
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return snapshot.Snapshot{}, fmt.Errorf("volumes snapshot: %w", err)
+	}
+	return snapshot.Snapshot{Format: formatVolumes, Sequences: seqs, Data: data}, nil
+}
+
+// Restore implements Snapshotter.
+func (s *MemoryVolumes) Restore(snap snapshot.Snapshot) error {
+	m := &snapshotv1.Volumes{}
+	if err := proto.Unmarshal(snap.Data, m); err != nil {
+		return fmt.Errorf("volumes snapshot: %w", err)
+	}
+	fresh := NewMemoryVolumes()
+	for _, v := range m.GetLive() {
+		fresh.byName[v.GetName()] = v
+		fresh.nameOf[v.GetId()] = v.GetName()
+		fresh.names.insert(v.GetName())
+	}
+	for _, v := range m.GetTombstones() {
+		fresh.bury(v)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byName, s.names, s.nameOf, s.tombstones, s.order = fresh.byName, fresh.names, fresh.nameOf, fresh.tombstones, fresh.order
+	s.restore(snap.Sequences)
+	return nil
+}
+
+// Format implements Snapshotter.
+func (s *MemoryNodes) Format() string { return formatNodes }
+
+// Take implements snapshot.Model.
+func (s *MemoryNodes) Take() (snapshot.Snapshot, error) {
+	s.mu.RLock()
+	m := &snapshotv1.Nodes{
+		Nodes:    make([]*ballastv1.Node, 0, len(s.nodes)),
+		Replicas: make([]*snapshotv1.ReplicaLocation, 0, len(s.replicas)),
+	}
+	for _, n := range s.nodes {
+		m.Nodes = append(m.Nodes, n)
+	}
+	for id, at := range s.replicas {
+		m.Replicas = append(m.Replicas, &snapshotv1.ReplicaLocation{ReplicaId: id, NodeId: at.node, DiskId: at.disk})
+	}
+	for vol, held := range s.reservations {
+		for id, r := range held {
+			m.Reservations = append(m.Reservations, &snapshotv1.Reservation{VolumeId: vol, ReplicaId: id, NodeId: r.at.node, DiskId: r.at.disk, SizeBytes: r.bytes})
+		}
+	}
+	seqs := s.sequences()
+	s.mu.RUnlock()
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return snapshot.Snapshot{}, fmt.Errorf("nodes snapshot: %w", err)
+	}
+	return snapshot.Snapshot{Format: formatNodes, Sequences: seqs, Data: data}, nil
+}
+
+// Restore implements Snapshotter. Loads are not in the snapshot: they come
+// from the load bucket.
+func (s *MemoryNodes) Restore(snap snapshot.Snapshot) error {
+	m := &snapshotv1.Nodes{}
+	if err := proto.Unmarshal(snap.Data, m); err != nil {
+		return fmt.Errorf("nodes snapshot: %w", err)
+	}
+	fresh := NewMemoryNodes()
+	for _, n := range m.GetNodes() {
+		fresh.nodes[n.GetId()] = n
+		fresh.ids.insert(n.GetId())
+	}
+	for _, r := range m.GetReplicas() {
+		at := diskKey{r.GetNodeId(), r.GetDiskId()}
+		fresh.replicas[r.GetReplicaId()] = at
+		fresh.diskReplicas[at]++
+		fresh.nodeReplicas[at.node]++
+	}
+	for _, r := range m.GetReservations() {
+		held := fresh.reservations[r.GetVolumeId()]
+		if held == nil {
+			held = map[string]reservation{}
+			fresh.reservations[r.GetVolumeId()] = held
+		}
+		res := reservation{at: diskKey{r.GetNodeId(), r.GetDiskId()}, bytes: r.GetSizeBytes()}
+		held[r.GetReplicaId()] = res
+		fresh.reserved[res.at] += res.bytes
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nodes, s.ids, s.replicas, s.diskReplicas, s.nodeReplicas = fresh.nodes, fresh.ids, fresh.replicas, fresh.diskReplicas, fresh.nodeReplicas
+	s.reservations, s.reserved = fresh.reservations, fresh.reserved
+	s.restore(snap.Sequences)
+	return nil
+}
