@@ -212,6 +212,10 @@ func (g *Gateway) Serve(ctx context.Context, addr string) (net.Addr, func() erro
 	go func() {
 		defer close(served)
 		serveErr = srv.Serve(lis)
+		if errors.Is(serveErr, grpc.ErrServerStopped) {
+			// Stopped before it began to serve: a stop right after a start.
+			serveErr = nil
+		}
 	}()
 	stopped := make(chan struct{})
 	go func() {

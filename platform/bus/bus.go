@@ -259,16 +259,22 @@ func (r *Router) dispatch(mux *Mux, msg *message.Message) error {
 	if typ == "" {
 		return Permanent(errors.New("message has no " + eventstore.HeaderEventType + " header"))
 	}
-	payload, err := events.Read(d.subject, typ, msg.Payload)
-	if err != nil {
+	if !events.Known(typ) {
 		// An unknown type is dead-lettered too: it is kept, and counted,
 		// until a build that knows it replays it.
+		err := fmt.Errorf("decode event: %w %q", events.ErrUnknownType, typ)
 		events.Skip(err, typ)
 		return Permanent(err)
 	}
 	if !mux.Handles(typ) {
+		// Known, and not ours: not even decoded.
 		r.stats.skipped.Add(1)
 		return nil
+	}
+	payload, err := events.Read(d.subject, typ, msg.Payload)
+	if err != nil {
+		events.Skip(err, typ)
+		return Permanent(err)
 	}
 	ev := Event{
 		Subject:       d.subject,

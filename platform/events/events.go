@@ -173,6 +173,12 @@ func Encode(id string, m proto.Message) (eventstore.Event, error) {
 // TypeOf is the event type name of a message: its full protobuf name.
 func TypeOf(m proto.Message) string { return string(m.ProtoReflect().Descriptor().FullName()) }
 
+// Known reports whether typ is an event type of this build's contract.
+func Known(typ string) bool {
+	_, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typ))
+	return err == nil
+}
+
 // Decode turns a stored event back into its protobuf message. The message
 // type must be linked into the binary (import the contract package).
 func Decode(typ string, data []byte) (proto.Message, error) {

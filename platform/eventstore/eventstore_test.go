@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,7 +16,9 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"ballast.dev/platform/natsserver"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/waitfor"
 )
 
 const testStream = "EVT"
@@ -636,5 +639,65 @@ func TestCorrelationIDFromContext(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no delivery")
+	}
+}
+
+// A subscription outlives its server: across a restart of nats-server on
+// the same store it goes on from the last record delivered, neither losing
+// nor repeating one.
+func TestSubscribeSurvivesAServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	start := func(port int) *natsserver.Server {
+		t.Helper()
+		ns, err := natsserver.Start(context.Background(), natsserver.Config{Port: port, StoreDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	ns := start(natsserver.RandomPort)
+	port := ns.Inner().Addr().(*net.TCPAddr).Port
+	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	js, _ := jetstream.New(nc)
+	s := New(js)
+	if err := s.EnsureStream(testCtx(t), StreamConfig{Name: testStream, Subjects: []string{"ballast.evt.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []uint64
+	sub, err := s.Subscribe(testCtx(t), testStream, "", 0, func(_ context.Context, r Record) error {
+		mu.Lock()
+		got = append(got, r.Sequence)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	for i := range 5 {
+		mustAppend(t, s, fmt.Sprintf("ballast.evt.a.%d", i), 0, ev(fmt.Sprintf("a%d", i), "T"))
+	}
+	waitfor.Condition(t, 10*time.Second, "five records", func() bool { return count() == 5 })
+	ns.Shutdown()
+	ns = start(port)
+	defer ns.Shutdown()
+	waitfor.Condition(t, 10*time.Second, "reconnected", nc.IsConnected)
+	for i := range 5 {
+		mustAppend(t, s, fmt.Sprintf("ballast.evt.b.%d", i), 0, ev(fmt.Sprintf("b%d", i), "T"))
+	}
+	waitfor.Condition(t, 30*time.Second, "ten records", func() bool { return count() == 10 })
+	select {
+	case <-sub.Done():
+		t.Fatalf("subscription ended: %v", sub.Err())
+	default:
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, seq := range got {
+		if seq != uint64(i+1) {
+			t.Fatalf("records %v: lost or repeated one", got)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"ballast.dev/platform/retry"
 	"ballast.dev/platform/tracing"
 )
 
@@ -32,7 +33,9 @@ const consumerInactiveThreshold = 30 * time.Second
 // Subscribe delivers every record of stream with a sequence above after
 // whose subject matches filter (empty: all), strictly in order, and then
 // keeps delivering new ones until Stop, the end of ctx, or an error from
-// fn, which stops delivery and is reported by Err.
+// fn, which stops delivery and is reported by Err. A lost consumer (a
+// server restart, a missed heartbeat under load) is recreated from the last
+// record delivered, as often as it takes.
 //
 // It uses an ordered consumer: no acks and no redelivery, the client
 // recreates the consumer from the last delivered sequence after any gap. A
@@ -41,6 +44,17 @@ const consumerInactiveThreshold = 30 * time.Second
 // record's trace context and correlation id (see WithCorrelationID), so
 // that what the handler appends carries them on.
 func (s *Store) Subscribe(ctx context.Context, stream, filter string, after uint64, fn func(context.Context, Record) error) (Subscription, error) {
+	sub := &subscription{s: s, stream: stream, filter: filter, done: make(chan struct{})}
+	if err := sub.open(ctx, after); err != nil {
+		return nil, err
+	}
+	go sub.watch(ctx)
+	go sub.run(ctx, after, fn)
+	return sub, nil
+}
+
+// open creates the ordered consumer from sequence after+1 and its iterator.
+func (sub *subscription) open(ctx context.Context, after uint64) error {
 	cfg := jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		InactiveThreshold: consumerInactiveThreshold,
@@ -49,37 +63,58 @@ func (s *Store) Subscribe(ctx context.Context, stream, filter string, after uint
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = after + 1
 	}
-	if filter != "" {
-		cfg.FilterSubjects = []string{filter}
+	if sub.filter != "" {
+		cfg.FilterSubjects = []string{sub.filter}
 	}
-	cons, err := s.js.OrderedConsumer(ctx, stream, cfg)
+	cons, err := sub.s.js.OrderedConsumer(ctx, sub.stream, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("subscribe %s on %s: %w", filter, stream, err)
+		return fmt.Errorf("subscribe %s on %s: %w", sub.filter, sub.stream, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return nil, fmt.Errorf("subscribe %s on %s: %w", filter, stream, err)
+		return fmt.Errorf("subscribe %s on %s: %w", sub.filter, sub.stream, err)
 	}
-	sub := &subscription{
-		it:   it,
-		done: make(chan struct{}),
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.stopped {
+		it.Stop()
+		return errStopped
 	}
-	go sub.watch(ctx)
-	go sub.run(ctx, s, stream, cons, after, fn)
-	return sub, nil
+	sub.it, sub.cons = it, cons
+	return nil
 }
 
+// errStopped: Stop came first.
+var errStopped = errors.New("subscription stopped")
+
+// reopen follows the stream again after the ordered consumer gave up (its
+// own recreation failed, as it may while the server restarts), from the
+// last record delivered, for as long as ctx lasts.
+var reopen = retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+
 type subscription struct {
-	it   jetstream.MessagesContext
-	done chan struct{}
+	s              *Store
+	stream, filter string
+	done           chan struct{}
 
 	stopOnce sync.Once
 	mu       sync.Mutex
+	it       jetstream.MessagesContext
+	cons     jetstream.Consumer
+	stopped  bool
 	err      error
 }
 
 func (sub *subscription) Stop() {
-	sub.stopOnce.Do(sub.it.Stop)
+	sub.stopOnce.Do(func() {
+		sub.mu.Lock()
+		sub.stopped = true
+		it := sub.it
+		sub.mu.Unlock()
+		if it != nil {
+			it.Stop()
+		}
+	})
 }
 
 func (sub *subscription) Done() <-chan struct{} { return sub.done }
@@ -88,6 +123,18 @@ func (sub *subscription) Err() error {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	return sub.err
+}
+
+func (sub *subscription) isStopped() bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.stopped
+}
+
+func (sub *subscription) current() (jetstream.MessagesContext, jetstream.Consumer) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.it, sub.cons
 }
 
 // watch stops the subscription when ctx ends.
@@ -99,21 +146,36 @@ func (sub *subscription) watch(ctx context.Context) {
 	}
 }
 
-func (sub *subscription) run(ctx context.Context, s *Store, stream string, cons jetstream.Consumer, after uint64, fn func(context.Context, Record) error) {
+func (sub *subscription) run(ctx context.Context, after uint64, fn func(context.Context, Record) error) {
 	defer close(sub.done)
-	defer sub.cleanup(s, stream, cons)
+	defer sub.cleanup()
 	last := after
 	for {
-		msg, err := sub.it.Next()
+		it, _ := sub.current()
+		msg, err := it.Next()
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
-				sub.fail(fmt.Errorf("subscribe %s: %w", stream, err))
+			if ctx.Err() != nil || sub.isStopped() {
+				return
 			}
-			return
+			// The ordered consumer recreates itself after a gap or a
+			// missed heartbeat; it ends only when that failed too. Follow
+			// the stream again from the last record delivered.
+			sub.cleanup()
+			err := retry.Do(ctx, reopen, func(int) error {
+				err := sub.open(ctx, last)
+				if errors.Is(err, errStopped) {
+					return retry.Permanent(err)
+				}
+				return err
+			})
+			if err != nil {
+				return // stopped, or ctx ended
+			}
+			continue
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			sub.fail(fmt.Errorf("subscribe %s: %w", stream, err))
+			sub.fail(fmt.Errorf("subscribe %s: %w", sub.stream, err))
 			return
 		}
 		// The ordered consumer never goes back, but a handler that skips by
@@ -123,9 +185,9 @@ func (sub *subscription) run(ctx context.Context, s *Store, stream string, cons 
 		}
 		h := msg.Headers()
 		rec := newRecord(msg.Subject(), meta.Sequence.Stream, meta.Timestamp, h, msg.Data())
-		hctx := WithCorrelationID(tracing.ExtractWith(ctx, s.propagator(), h), rec.CorrelationID)
+		hctx := WithCorrelationID(tracing.ExtractWith(ctx, sub.s.propagator(), h), rec.CorrelationID)
 		if err := fn(hctx, rec); err != nil {
-			sub.fail(fmt.Errorf("subscribe %s: handle %s (seq %d): %w", stream, rec.Subject, rec.Sequence, err))
+			sub.fail(fmt.Errorf("subscribe %s: handle %s (seq %d): %w", sub.stream, rec.Subject, rec.Sequence, err))
 			return
 		}
 		last = rec.Sequence
@@ -139,15 +201,21 @@ func (sub *subscription) fail(err error) {
 	sub.Stop()
 }
 
-// cleanup deletes the current server-side consumer rather than leaving it
-// for the inactivity threshold. Best effort.
-func (sub *subscription) cleanup(s *Store, stream string, cons jetstream.Consumer) {
-	sub.Stop()
+// cleanup stops the current iterator and deletes its server-side consumer
+// rather than leaving it for the inactivity threshold. Best effort.
+func (sub *subscription) cleanup() {
+	it, cons := sub.current()
+	if it != nil {
+		it.Stop()
+	}
+	if cons == nil || sub.s.js.Conn().IsClosed() {
+		return
+	}
 	info := cons.CachedInfo()
-	if info == nil || s.js.Conn().IsClosed() {
+	if info == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = s.js.DeleteConsumer(ctx, stream, info.Name)
+	_ = sub.s.js.DeleteConsumer(ctx, sub.stream, info.Name)
 }
