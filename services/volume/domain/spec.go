@@ -82,10 +82,17 @@ type CapacityRange struct {
 
 // Resolve picks the size to provision: the smallest whole MiB that satisfies
 // the range, DefaultSizeBytes (capped by the limit) when nothing is required.
-func (c CapacityRange) Resolve() (uint64, error) {
-	const field = "spec.capacity"
+// Its errors name spec.capacity, the field of a create.
+func (c CapacityRange) Resolve() (uint64, error) { return c.resolve("spec.capacity") }
+
+// resolve is Resolve with errors naming field.
+func (c CapacityRange) resolve(field string) (uint64, error) {
 	if c.LimitBytes > 0 && c.RequiredBytes > c.LimitBytes {
 		return 0, fieldErr(field, "required_bytes %d is more than limit_bytes %d", c.RequiredBytes, c.LimitBytes)
+	}
+	// Before rounding up: a size within a MiB of 2^64 would wrap around.
+	if c.RequiredBytes > MaxSizeBytes {
+		return 0, fieldErr(field, "required_bytes %d is more than the largest volume, %d bytes (64 TiB)", c.RequiredBytes, MaxSizeBytes)
 	}
 	size := c.RequiredBytes
 	if size == 0 {
@@ -94,6 +101,7 @@ func (c CapacityRange) Resolve() (uint64, error) {
 			size = c.LimitBytes
 		}
 	}
+	// MaxSizeBytes is whole MiB, so this cannot pass it.
 	size = alignUp(size)
 	if c.LimitBytes > 0 && size > c.LimitBytes {
 		// The limit is not MiB-aligned; the largest aligned size under it may
@@ -103,9 +111,6 @@ func (c CapacityRange) Resolve() (uint64, error) {
 			return 0, fieldErr(field, "no size in whole MiB lies between required_bytes %d and limit_bytes %d", c.RequiredBytes, c.LimitBytes)
 		}
 	}
-	if size > MaxSizeBytes {
-		return 0, fieldErr(field, "%d bytes is more than the largest volume, %d bytes (64 TiB)", size, MaxSizeBytes)
-	}
 	return size, nil
 }
 
@@ -114,6 +119,7 @@ func (c CapacityRange) Contains(size uint64) bool {
 	return size >= c.RequiredBytes && (c.LimitBytes == 0 || size <= c.LimitBytes)
 }
 
+// alignUp rounds n up to whole MiB; n must be at most MaxSizeBytes.
 func alignUp(n uint64) uint64 {
 	return (n + sizeAlignBytes - 1) / sizeAlignBytes * sizeAlignBytes
 }

@@ -379,7 +379,7 @@ func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) 
 	if c.RequiredBytes == 0 {
 		return nil, fieldErr("capacity.required_bytes", "is required")
 	}
-	size, err := c.Resolve()
+	size, err := c.resolve("capacity")
 	if err != nil {
 		return nil, err
 	}

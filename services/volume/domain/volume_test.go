@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,12 @@ func TestSpecValidateNamesTheField(t *testing.T) {
 		{"no spread", func(s *Spec) { s.Spread = 0 }, "spec.spread"},
 		{"required over limit", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: 2 * GiB, LimitBytes: GiB} }, "spec.capacity"},
 		{"too large", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: 65 * TiB} }, "spec.capacity"},
+		// Sizes that would wrap around when rounded up to whole MiB.
+		{"largest uint64", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: math.MaxUint64} }, "spec.capacity"},
+		{"one MiB short of 2^64", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: math.MaxUint64 - MiB + 2} }, "spec.capacity"},
+		{"wrapping limit and required", func(s *Spec) {
+			s.Capacity = CapacityRange{RequiredBytes: math.MaxUint64 - 5, LimitBytes: math.MaxUint64}
+		}, "spec.capacity"},
 		{"bad label key", func(s *Spec) { s.Labels = map[string]string{"-x": "y"} }, "spec.labels"},
 	}
 	for _, c := range cases {
@@ -94,6 +101,12 @@ func TestCapacityResolve(t *testing.T) {
 		{CapacityRange{RequiredBytes: MiB + 1, LimitBytes: 2 * MiB}, 2 * MiB, false},
 		{CapacityRange{RequiredBytes: MiB + 1, LimitBytes: MiB + 2}, 0, true},
 		{CapacityRange{RequiredBytes: 3, LimitBytes: 2}, 0, true},
+		{CapacityRange{RequiredBytes: MaxSizeBytes}, MaxSizeBytes, false},
+		{CapacityRange{RequiredBytes: MaxSizeBytes + 1}, 0, true},
+		{CapacityRange{RequiredBytes: math.MaxUint64}, 0, true},
+		{CapacityRange{RequiredBytes: math.MaxUint64 - MiB + 1}, 0, true},
+		{CapacityRange{LimitBytes: math.MaxUint64}, DefaultSizeBytes, false},
+		{CapacityRange{RequiredBytes: 1, LimitBytes: math.MaxUint64}, MiB, false},
 	}
 	for _, c := range cases {
 		got, err := c.in.Resolve()
@@ -217,6 +230,35 @@ func TestResize(t *testing.T) {
 	apply(v, v.RejectResize(40*GiB, "disk n2-d0 has 5 GiB free", t0))
 	if v.SizeBytes() != 20*GiB || v.ResizeFailure() == "" {
 		t.Fatalf("after rejection: %d %q", v.SizeBytes(), v.ResizeFailure())
+	}
+}
+
+// A resize names the field of ResizeVolumeRequest at fault, capacity, and
+// refuses a size that would wrap around when rounded up rather than reading
+// it as a shrink to 0 B.
+func TestResizeRefusesImpossibleSizesNamingCapacity(t *testing.T) {
+	cases := []struct {
+		name string
+		c    CapacityRange
+		not  string
+	}{
+		{"largest uint64", CapacityRange{RequiredBytes: math.MaxUint64}, "only grow"},
+		{"just under 2^64", CapacityRange{RequiredBytes: math.MaxUint64 - MiB + 2}, "only grow"},
+		{"past the largest volume", CapacityRange{RequiredBytes: 65 * TiB}, "only grow"},
+		{"required over limit", CapacityRange{RequiredBytes: 30 * GiB, LimitBytes: 20 * GiB}, "only grow"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := mustReady(t)
+			events, err := v.RequestResize(c.c, t0)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != "capacity" || events != nil {
+				t.Fatalf("events %v, err %v; want an invalid argument naming capacity", events, err)
+			}
+			if strings.Contains(err.Error(), c.not) || strings.Contains(err.Error(), "spec.") {
+				t.Fatalf("err %q", err)
+			}
+		})
 	}
 }
 
