@@ -157,6 +157,23 @@ func TestVolumeCreateWaitsUntilReady(t *testing.T) {
 	}
 }
 
+// Integers go to the API in its own types, whole: the largest replica count
+// the wire carries is sent as it is (for the server to refuse), never
+// truncated into a valid one.
+func TestVolumeCreateSendsReplicasWhole(t *testing.T) {
+	fake := &fakeVolumes{}
+	addr := serve(t, func(s *grpc.Server) { ballastv1.RegisterVolumeServiceServer(s, fake) })
+	code, _, stderr := run(t.Context(), "--addr", addr, "volume", "create", "db", "--size", "1GiB", "--replicas", "4294967295", "--no-wait")
+	if code != ExitOK {
+		t.Fatalf("exit code %d, stderr %q", code, stderr)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if got := fake.created.GetSpec().GetReplicas(); got != 4294967295 {
+		t.Fatalf("sent %d replicas, want 4294967295", got)
+	}
+}
+
 func TestVolumeCreateFailed(t *testing.T) {
 	failed := volumeAt(ballastv1.VolumeState_VOLUME_STATE_FAILED, 0, 12)
 	failed.FailureCode = int32(codes.ResourceExhausted)

@@ -78,14 +78,20 @@ func TestFlagValidation(t *testing.T) {
 		{"limit below size", []string{"volume", "create", "db", "--size", "10GiB", "--limit", "5GiB"}, "--limit 5.0 GiB is less than --size 10 GiB"},
 		{"bad tier", []string{"volume", "create", "db", "--size", "1GiB", "--tier", "tape"}, `"--tier" flag: must be one of nvme, ssd, hdd`},
 		{"bad spread", []string{"volume", "create", "db", "--size", "1GiB", "--spread", "rack"}, `"--spread" flag: must be one of zone, node`},
-		{"replicas zero", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "0"}, "--replicas must be at least 1, got 0"},
-		{"replicas negative", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "-2"}, "--replicas must be at least 1, got -2"},
+		{"replicas zero", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "0"}, `"--replicas" flag: must be at least 1, got 0`},
+		{"replicas negative", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "-2"}, `"--replicas" flag: must be at least 1, got -2`},
+		// Past the wire type (uint32): refused, never wrapped to 1.
+		{"replicas past 2^32", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "4294967297"}, `"--replicas" flag: 4294967297 is out of range: at most 4294967295`},
+		{"replicas past int64", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "99999999999999999999"}, `"--replicas" flag: 99999999999999999999 is out of range: at most 4294967295`},
+		{"replicas not a number", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "three"}, `"--replicas" flag: "three" is not a whole number`},
 		{"bad label", []string{"volume", "create", "db", "--size", "1GiB", "--label", "team"}, `"--label" flag: "team" is not key=value`},
 		{"duplicate label", []string{"volume", "create", "db", "--size", "1GiB", "--label", "a=1", "--label", "a=2"}, `label "a" given twice`},
 		{"no name", []string{"volume", "create", "--size", "1GiB"}, "needs a volume name"},
 		{"bad output", []string{"volume", "list", "-o", "yaml"}, `"-o, --output" flag: must be table or json`},
 		{"resize without size", []string{"volume", "resize", "db"}, "--size is required"},
-		{"negative page size", []string{"volume", "list", "--page-size", "-1"}, "--page-size must not be negative"},
+		{"negative page size", []string{"volume", "list", "--page-size", "-1"}, `"--page-size" flag: must be at least 0, got -1`},
+		// Past the wire type (int32): refused, never wrapped negative.
+		{"page size past 2^31", []string{"volume", "list", "--page-size", "3000000000"}, `"--page-size" flag: 3000000000 is out of range: at most 2147483647`},
 		{"unknown command", []string{"volume", "grow"}, `unknown command "grow" for "ballast volume"`},
 		{"unknown flag", []string{"node", "list", "--fast"}, "unknown flag: --fast"},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -34,7 +35,7 @@ func newVolumeCommand(g *globals) *cobra.Command {
 func newVolumeCreateCommand(g *globals, out *outputFormat) *cobra.Command {
 	var (
 		sz, limit sizeValue
-		replicas  int
+		replicas  uint32
 		tierOf    ballastv1.Tier
 		spreadOf  ballastv1.Spread
 		lbls      = labelsValue{}
@@ -54,7 +55,9 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 	f := cmd.Flags()
 	f.Var(&sz, "size", "size of the volume (required), e.g. 10GiB or 500MB")
 	f.Var(&limit, "limit", "largest size the volume may be given (default: no limit)")
-	f.IntVar(&replicas, "replicas", 3, "number of replicas")
+	// The server owns the upper bound on replicas; the client only refuses
+	// what can never be meant, and what the API's uint32 cannot carry.
+	f.Var(newIntValue(&replicas, 3, 1, math.MaxUint32), "replicas", "number of replicas")
 	f.Var(tierFlag(&tierOf), "tier", "class of disk for the replicas")
 	f.Var(spreadFlag(&spreadOf), "spread", "failure domain replicas are spread across")
 	f.Var(lbls, "label", "label of the volume, key=value; repeat for more")
@@ -64,8 +67,6 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 		switch {
 		case sz == 0:
 			return usageErrorf("--size is required, e.g. --size 10GiB")
-		case replicas < 1:
-			return usageErrorf("--replicas must be at least 1, got %d", replicas)
 		case limit != 0 && limit < sz:
 			return usageErrorf("--limit %s is less than --size %s", limit.String(), sz.String())
 		}
@@ -78,9 +79,7 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 			Name: name,
 			Spec: &ballastv1.VolumeSpec{
 				Capacity: &ballastv1.CapacityRange{RequiredBytes: uint64(sz), LimitBytes: uint64(limit)},
-				// The server owns the upper bound on replicas; the client
-				// only refuses what can never be meant.
-				Replicas: uint32(replicas),
+				Replicas: replicas,
 				Tier:     tierOf,
 				Spread:   spreadOf,
 				Labels:   lbls,
@@ -136,7 +135,7 @@ func newVolumeGetCommand(g *globals, out *outputFormat) *cobra.Command {
 
 func newVolumeListCommand(g *globals, out *outputFormat) *cobra.Command {
 	var (
-		pageSize  int
+		pageSize  int32
 		pageToken string
 	)
 	cmd := &cobra.Command{
@@ -149,18 +148,15 @@ is fetched, and the token of the next is printed.`,
 		Aliases: []string{"ls"},
 		Args:    noArgs,
 	}
-	cmd.Flags().IntVar(&pageSize, "page-size", 0, "volumes per request (0: the server's default)")
+	cmd.Flags().Var(newIntValue(&pageSize, 0, 0, math.MaxInt32), "page-size", "volumes per request (0: the server's default)")
 	cmd.Flags().StringVar(&pageToken, "page-token", "", "fetch only the page at this token")
 	cmd.RunE = g.run(false, func(ctx context.Context, cmd *cobra.Command, args []string, c *client) error {
-		if pageSize < 0 {
-			return usageErrorf("--page-size must not be negative, got %d", pageSize)
-		}
 		onePage := cmd.Flags().Changed("page-token")
 		var vols []*ballastv1.Volume
 		token := pageToken
 		seen := map[string]bool{}
 		for {
-			resp, err := c.volumes.ListVolumes(ctx, &ballastv1.ListVolumesRequest{PageSize: int32(pageSize), PageToken: token})
+			resp, err := c.volumes.ListVolumes(ctx, &ballastv1.ListVolumesRequest{PageSize: pageSize, PageToken: token})
 			if err != nil {
 				return err
 			}

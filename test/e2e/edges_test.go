@@ -27,4 +27,18 @@ func TestEdgesOfWhatUsersAsk(t *testing.T) {
 			t.Fatalf("refused volume exists:\n%s", out)
 		}
 	})
+
+	t.Run("integers past the wire types", func(t *testing.T) {
+		out := ballast(t, addr, 2, "volume", "create", "wrapped", "--size", "1GiB", "--replicas", "4294967297")
+		if !strings.Contains(out, "--replicas") || !strings.Contains(out, "out of range") {
+			t.Fatalf("create with 2^32+1 replicas:\n%s", out)
+		}
+		if out := ballast(t, addr, 1, "volume", "get", "wrapped"); !strings.Contains(out, "NOT_FOUND") {
+			t.Fatalf("a volume was created with a wrapped replica count:\n%s", out)
+		}
+		out = ballast(t, addr, 2, "volume", "list", "--page-size", "3000000000")
+		if !strings.Contains(out, "--page-size") || !strings.Contains(out, "out of range") || strings.Contains(out, "negative") {
+			t.Fatalf("list with a page size past int32:\n%s", out)
+		}
+	})
 }
