@@ -136,13 +136,51 @@ func TestFailedVolume(t *testing.T) {
 		v.GetReplicas()[0].GetState() != ballastv1.ReplicaState_REPLICA_STATE_FAILED {
 		t.Fatalf("failed volume: %v", v)
 	}
-	// A failed volume may be asked for again without a delete.
+	// A create of the failed name, as the volume service records it: the
+	// failed incarnation deleted, then the new one requested. A watcher of
+	// the failed one sees it end; the name shows the new one.
+	stream, err := e.volumes.WatchVolume(testCtx(t), &ballastv1.WatchVolumeRequest{Name: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || resp.GetVolume().GetState() != ballastv1.VolumeState_VOLUME_STATE_FAILED {
+		t.Fatalf("watch of the failed volume: %v %v", resp, err)
+	}
+	e.log.volume("f", &ballastv1.VolumeDeleteRequested{VolumeId: "vf", VolumeName: "f", Replicas: replicas(2), OccurTime: at(4)})
+	e.log.volume("f", &ballastv1.VolumeDeleted{VolumeId: "vf", VolumeName: "f", OccurTime: at(4)})
 	e.log.volume("f", requested("vf2", "f", 1<<20, 4))
-	if v := e.get("f"); v.GetId() != "vf2" {
+	var lastSeen *ballastv1.Volume
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastSeen = resp.GetVolume()
+	}
+	if lastSeen.GetId() != "vf" || lastSeen.GetState() != ballastv1.VolumeState_VOLUME_STATE_DELETED {
+		t.Fatalf("the failed incarnation's watch ended with %v", lastSeen)
+	}
+	if v := e.get("f"); v.GetId() != "vf2" || v.GetState() != ballastv1.VolumeState_VOLUME_STATE_CREATING || len(v.GetReplicas()) != 0 || v.GetFailureReason() != "" {
+		t.Fatalf("new incarnation: %v", v)
+	}
+	_, err = e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "vf"})
+	wantCode(t, err, codes.NotFound, "vf")
+	if list, err := e.volumes.ListVolumes(testCtx(t), &ballastv1.ListVolumesRequest{}); err != nil || list.GetTotalSize() != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+
+	// A log with no deletion between (not one the volume service writes)
+	// still shows the newest incarnation.
+	e.log.volume("f", &ballastv1.VolumeFailed{VolumeId: "vf2", Code: int32(codes.ResourceExhausted), Reason: "no capacity", OccurTime: at(5)})
+	e.log.volume("f", requested("vf3", "f", 1<<20, 6))
+	if v := e.get("f"); v.GetId() != "vf3" {
 		t.Fatalf("re-request: %v", v)
 	}
-	_, err := e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "vf"})
-	wantCode(t, err, codes.NotFound, "vf")
+	_, err = e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "vf2"})
+	wantCode(t, err, codes.NotFound, "vf2")
 }
 
 func TestLinearizableRead(t *testing.T) {

@@ -198,9 +198,12 @@ func (s *MemoryVolumes) Apply(_ context.Context, ev Event) error {
 		return nil
 	}
 	if old != nil && old.GetId() != v.GetId() {
-		// A new incarnation replaces the old one without a VolumeDeleted
-		// (the aggregate allows it after a failure): forget the old id.
+		// A new incarnation replaces one that was never deleted. The volume
+		// service deletes a failed incarnation in the same append as the
+		// request that replaces it, so only a log it did not write has
+		// this; keep the old one as it stood for Incarnation.
 		delete(s.nameOf, old.GetId())
+		s.bury(old)
 	}
 	if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_DELETED {
 		delete(s.byName, name)

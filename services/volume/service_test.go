@@ -232,6 +232,60 @@ func TestPlacementFailureFailsTheVolumeWithTheReason(t *testing.T) {
 	}
 }
 
+// A create of a FAILED volume's name starts a new incarnation and deletes the
+// failed one in the same append, so that its replicas are removed and its
+// reservations released. The create that failed, sent again, is answered
+// with what it made.
+func TestCreateOfAFailedNameStartsANewIncarnation(t *testing.T) {
+	e := start(t)
+	old := e.create("data", spec(3), "r1").GetVolume()
+	placements := []*pb.ReplicaPlacement{
+		{ReplicaId: old.GetId() + "-0", NodeId: "n1", DiskId: "n1-d0", Zone: "a"},
+		{ReplicaId: old.GetId() + "-1", NodeId: "n2", DiskId: "n2-d0", Zone: "b"},
+		{ReplicaId: old.GetId() + "-2", NodeId: "n3", DiskId: "n3-d0", Zone: "c"},
+	}
+	e.appendEvent(events.Placement.Subject(old.GetId()), "p1", &pb.PlacementDecided{VolumeId: old.GetId(), VolumeName: "data", SizeBytes: old.GetSizeBytes(), Placements: placements})
+	waitHistory(t, e, "data", "replicas assigned", last[*pb.ReplicasAssigned])
+	e.appendEvent(events.Node.Subject("n1"), "n1", &pb.ReplicaProvisioned{NodeId: "n1", ReplicaId: placements[0].GetReplicaId(), VolumeId: old.GetId(), VolumeName: "data", DiskId: "n1-d0", SizeBytes: old.GetSizeBytes()})
+	waitHistory(t, e, "data", "replica confirmed", last[*pb.ReplicaConfirmed])
+	e.appendEvent(events.Node.Subject("n2"), "n2", &pb.ReplicaProvisionFailed{NodeId: "n2", ReplicaId: placements[1].GetReplicaId(), VolumeId: old.GetId(), VolumeName: "data", DiskId: "n2-d0", Reason: "disk full"})
+	failed := len(waitHistory(t, e, "data", "volume failed", last[*pb.VolumeFailed]))
+
+	// The failed create sent again: the same request, answered as before.
+	if again := e.create("data", spec(3), "r1"); again.GetError() != nil || again.GetVolume().GetId() != old.GetId() ||
+		again.GetVolume().GetState() != pb.VolumeState_VOLUME_STATE_FAILED {
+		t.Fatalf("the failed create resent: %v", again)
+	}
+	if h := e.history("data"); len(h) != failed {
+		t.Fatalf("a resent create appended %d events", len(h)-failed)
+	}
+
+	fresh := e.create("data", spec(3), "r2")
+	if fresh.GetError() != nil || fresh.GetVolume().GetId() == old.GetId() || fresh.GetVolume().GetState() != pb.VolumeState_VOLUME_STATE_CREATING {
+		t.Fatalf("create of the failed name: %v", fresh)
+	}
+	h := e.history("data")[failed:]
+	if len(h) != 3 {
+		t.Fatalf("appended %v, want the failed incarnation's deletion and the new request", h)
+	}
+	dr, ok := h[0].(*pb.VolumeDeleteRequested)
+	if !ok || dr.GetVolumeId() != old.GetId() || len(dr.GetReplicas()) != 3 {
+		t.Fatalf("first %v, want the old incarnation's three replicas to remove", h[0])
+	}
+	if d, ok := h[1].(*pb.VolumeDeleted); !ok || d.GetVolumeId() != old.GetId() {
+		t.Fatalf("second %v, want the old incarnation deleted", h[1])
+	}
+	if r, ok := h[2].(*pb.VolumeRequested); !ok || r.GetVolumeId() != fresh.GetVolume().GetId() {
+		t.Fatalf("third %v, want the new incarnation", h[2])
+	}
+	// The old incarnation's replicas, removed late, change nothing.
+	e.appendEvent(events.Node.Subject("n1"), "n1-del", &pb.ReplicaDeleted{NodeId: "n1", ReplicaId: placements[0].GetReplicaId(), VolumeId: old.GetId(), VolumeName: "data"})
+	if again := e.create("data", spec(3), "r3"); again.GetVolume().GetId() != fresh.GetVolume().GetId() ||
+		again.GetVolume().GetState() != pb.VolumeState_VOLUME_STATE_CREATING {
+		t.Fatalf("after the old replica's removal: %v", again)
+	}
+}
+
 func TestStaleReportsAboutAnEarlierIncarnationAreIgnored(t *testing.T) {
 	e := start(t)
 	old := e.create("data", spec(1), "r1").GetVolume()

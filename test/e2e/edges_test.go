@@ -1,15 +1,22 @@
 package e2e
 
 import (
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"ballast.dev/platform/waitfor"
 )
 
 // TestEdgesOfWhatUsersAsk drives requests at the edges of what the API
 // takes through the CLI, on one `ballast up`: each refusal names what the
 // user gave, and each accepted request does what it says.
 func TestEdgesOfWhatUsersAsk(t *testing.T) {
-	_, addr := up(t, t.TempDir())
+	// Overcommit lets placement promise more than the simulated disks hold,
+	// so that an agent can fail to provision a replica placement reserved.
+	_, addr := up(t, t.TempDir(), "--overcommit", "3")
 	ballast(t, addr, 0, "volume", "create", "db", "--size", "1GiB", "--replicas", "3")
 
 	t.Run("sizes that would wrap around", func(t *testing.T) {
@@ -41,4 +48,70 @@ func TestEdgesOfWhatUsersAsk(t *testing.T) {
 			t.Fatalf("list with a page size past int32:\n%s", out)
 		}
 	})
+
+	t.Run("a failed volume's name is free", func(t *testing.T) {
+		// Placement finds no room: FAILED, holding nothing.
+		out := ballast(t, addr, 1, "volume", "create", "wide", "--size", "1GiB", "--replicas", "5", "--spread", "zone")
+		if !strings.Contains(out, "RESOURCE_EXHAUSTED") {
+			t.Fatalf("create that cannot be placed:\n%s", out)
+		}
+		failedID := volumeField(t, addr, "wide", "id")
+		out = ballast(t, addr, 0, "volume", "create", "wide", "--size", "1GiB", "--replicas", "3", "-o", "json")
+		if !strings.Contains(out, "VOLUME_STATE_READY") || strings.Contains(out, failedID) {
+			t.Fatalf("create again of a failed name:\n%s", out)
+		}
+
+		// Placement reserves 10 TiB per replica (overcommitted), the agents
+		// cannot create them: FAILED, holding reservations.
+		before := reservedBytes(t, addr)
+		out = ballast(t, addr, 1, "volume", "create", "over", "--size", "10TiB", "--replicas", "3")
+		if !strings.Contains(out, "failed") || !strings.Contains(out, "bytes free") {
+			t.Fatalf("create the agents cannot provision:\n%s", out)
+		}
+		ballast(t, addr, 0, "volume", "create", "over", "--size", "1GiB", "--replicas", "3")
+		// What the failed incarnation reserved is released: only the new
+		// one's 3 × 1 GiB is added.
+		waitfor.Condition(t, 20*time.Second, "the failed incarnation's reservations released", func() bool {
+			return reservedBytes(t, addr) == before+3<<30
+		})
+	})
+}
+
+// volumeField returns one field of a volume as `volume get -o json` prints it.
+func volumeField(t *testing.T, addr, name, field string) string {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal([]byte(ballast(t, addr, 0, "volume", "get", name, "-o", "json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := v[field].(string)
+	return s
+}
+
+// reservedBytes sums what every disk of every node has reserved.
+func reservedBytes(t *testing.T, addr string) uint64 {
+	t.Helper()
+	var nodes struct {
+		Nodes []struct {
+			Disks []struct {
+				Reserved string `json:"reserved_bytes"`
+			} `json:"disks"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(ballast(t, addr, 0, "node", "list", "-o", "json")), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	var sum uint64
+	for _, n := range nodes.Nodes {
+		for _, d := range n.Disks {
+			if d.Reserved != "" {
+				b, err := strconv.ParseUint(d.Reserved, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum += b
+			}
+		}
+	}
+	return sum
 }

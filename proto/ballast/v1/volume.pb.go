@@ -476,7 +476,8 @@ func (x *Replica) GetFailureReason() string {
 type Volume struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique for this incarnation of the volume; a volume created again under
-	// the same name after deletion gets a new id.
+	// the same name, after a deletion or in place of a FAILED one, gets a new
+	// id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Unique among live volumes; the key of idempotent creation.
 	Name string      `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`

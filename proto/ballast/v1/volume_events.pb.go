@@ -22,7 +22,9 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// VolumeRequested: a volume was asked for.
+// VolumeRequested: a volume was asked for. It starts a new incarnation under
+// the name: the first, one after a deletion, or one that replaces a FAILED
+// incarnation (which is deleted in the same append, just before it).
 type VolumeRequested struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
@@ -711,7 +713,10 @@ func (x *VolumeResizeFailed) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// VolumeDeleteRequested: deletion was asked for; agents remove replicas.
+// VolumeDeleteRequested: deletion was asked for; agents remove replicas. A
+// create of a FAILED volume's name appends it too, for the failed
+// incarnation's replicas, followed by VolumeDeleted and the new
+// VolumeRequested.
 type VolumeDeleteRequested struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
@@ -857,7 +862,9 @@ func (x *ReplicaRemoved) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// VolumeDeleted: every replica is gone. It carries the removal that
+// VolumeDeleted: the incarnation is gone: every replica is removed, or, for
+// a FAILED incarnation replaced by a new one, is being removed (its
+// VolumeDeleteRequested comes just before). It carries the removal that
 // completed the deletion, when there was one to wait for.
 type VolumeDeleted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`

@@ -37,7 +37,10 @@ const (
 type VolumeServiceClient interface {
 	// CreateVolume asks for a volume. Idempotent by name: the same name and spec
 	// return the existing volume; the same name with another spec is
-	// ALREADY_EXISTS.
+	// ALREADY_EXISTS. A FAILED volume does not hold its name: a create of it
+	// (with any spec) starts a new incarnation with a new id, as CSI's retries
+	// of a failed CreateVolume expect; only the same request sent again (the
+	// same request_id) is answered with the failed volume.
 	CreateVolume(ctx context.Context, in *CreateVolumeRequest, opts ...grpc.CallOption) (*CreateVolumeResponse, error)
 	// GetVolume returns a volume by name or id.
 	GetVolume(ctx context.Context, in *GetVolumeRequest, opts ...grpc.CallOption) (*GetVolumeResponse, error)
@@ -154,7 +157,10 @@ func (c *volumeServiceClient) RepairVolume(ctx context.Context, in *RepairVolume
 type VolumeServiceServer interface {
 	// CreateVolume asks for a volume. Idempotent by name: the same name and spec
 	// return the existing volume; the same name with another spec is
-	// ALREADY_EXISTS.
+	// ALREADY_EXISTS. A FAILED volume does not hold its name: a create of it
+	// (with any spec) starts a new incarnation with a new id, as CSI's retries
+	// of a failed CreateVolume expect; only the same request sent again (the
+	// same request_id) is answered with the failed volume.
 	CreateVolume(context.Context, *CreateVolumeRequest) (*CreateVolumeResponse, error)
 	// GetVolume returns a volume by name or id.
 	GetVolume(context.Context, *GetVolumeRequest) (*GetVolumeResponse, error)

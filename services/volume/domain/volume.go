@@ -287,7 +287,11 @@ func (v *Volume) replica(id string) (Replica, bool) {
 
 // Create decides a create of name with spec. A live volume under the name
 // with the same intent is a retry: no events and no error. Another intent is
-// ErrAlreadyExists.
+// ErrAlreadyExists. A FAILED volume does not hold its name: the create starts
+// a new incarnation, deleting the failed one in the same append (its
+// replicas removed, its reservations released), as CSI's retries of a failed
+// CreateVolume expect. The repository answers a resend of the very create
+// that failed with the failed volume, before asking here.
 func (v *Volume) Create(id, name string, spec Spec, now time.Time) ([]Event, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
@@ -299,13 +303,40 @@ func (v *Volume) Create(id, name string, spec Spec, now time.Time) ([]Event, err
 	if err != nil {
 		return nil, err
 	}
-	if v.Live() {
+	requested := Requested{ID: id, Name: name, Spec: spec, SizeBytes: size, At: now}
+	switch {
+	case v.state == StateFailed:
+		return append(v.retire(now), requested), nil
+	case v.Live():
 		if v.spec.sameIntent(spec, v.size) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("volume %q exists with another spec (%s): %w", name, v.describe(), ErrAlreadyExists)
 	}
-	return []Event{Requested{ID: id, Name: name, Spec: spec, SizeBytes: size, At: now}}, nil
+	return []Event{requested}, nil
+}
+
+// retire deletes a failed incarnation at once: the agents remove whatever
+// replicas it has (provisioned or not) on DeleteRequested, and Deleted
+// releases its reservations, without waiting for the removals, which are
+// reported about an incarnation that is no longer there.
+func (v *Volume) retire(now time.Time) []Event {
+	var out []Event
+	if remove := v.unremoved(); len(remove) > 0 {
+		out = append(out, DeleteRequested{Replicas: remove, At: now})
+	}
+	return append(out, Deleted{At: now})
+}
+
+// unremoved lists the replicas not yet removed.
+func (v *Volume) unremoved() []Replica {
+	var out []Replica
+	for _, r := range v.replicas {
+		if r.State != ReplicaStateRemoved {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (v *Volume) describe() string {
@@ -429,12 +460,7 @@ func (v *Volume) RequestDelete(now time.Time) ([]Event, error) {
 	if v.state == StateDeleting {
 		return nil, nil
 	}
-	var remove []Replica
-	for _, r := range v.replicas {
-		if r.State != ReplicaStateRemoved {
-			remove = append(remove, r)
-		}
-	}
+	remove := v.unremoved()
 	if len(remove) == 0 {
 		return []Event{Deleted{At: now}}, nil
 	}

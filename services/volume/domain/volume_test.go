@@ -2,7 +2,9 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -315,6 +317,73 @@ func TestDeleteOfUnplacedVolumeIsImmediate(t *testing.T) {
 	// A placement that arrives after the delete is ignored.
 	if e := v.AssignReplicas(10*GiB, threeReplicas(), t0); e != nil {
 		t.Fatalf("late placement applied: %v", e)
+	}
+}
+
+// A FAILED volume does not hold its name: a create of it, with the same spec
+// or another, starts a new incarnation, as CSI's retries of a failed
+// CreateVolume expect. The failed incarnation is deleted in the same append,
+// first: its replicas are to be removed (agents act on DeleteRequested) and
+// its reservations released (placement acts on Deleted).
+func TestCreateOfAFailedNameIsANewIncarnation(t *testing.T) {
+	cases := []struct {
+		name    string
+		fail    func(v *Volume)
+		removed []string
+	}{
+		{"no placement", func(v *Volume) { apply(v, v.FailPlacement("need 3 zones; only 2 qualify", t0)) }, nil},
+		{"a replica failed", func(v *Volume) {
+			apply(v, v.AssignReplicas(10*GiB, threeReplicas(), t0))
+			apply(v, v.ConfirmReplica("r1", "n1", t0))
+			apply(v, v.FailReplica("r2", "n2", "disk full", t0))
+		}, []string{"r1", "r2", "r3"}},
+	}
+	other := spec3()
+	other.Replicas = 2
+	for _, c := range cases {
+		for _, s := range []Spec{spec3(), other} {
+			t.Run(fmt.Sprintf("%s, %d replicas", c.name, s.Replicas), func(t *testing.T) {
+				v := mustCreate(t)
+				c.fail(v)
+				if v.State() != StateFailed {
+					t.Fatalf("state %s, want failed", v.State())
+				}
+				events, err := v.Create("id-2", "data", s, t0)
+				if err != nil || len(events) == 0 {
+					t.Fatalf("events %v, err %v; want a new incarnation", events, err)
+				}
+				var removed []string
+				if len(c.removed) > 0 {
+					dr, ok := events[0].(DeleteRequested)
+					if !ok {
+						t.Fatalf("events %v: want DeleteRequested first", events)
+					}
+					for _, r := range dr.Replicas {
+						removed = append(removed, r.ID)
+					}
+					events = events[1:]
+				}
+				if !slices.Equal(removed, c.removed) {
+					t.Fatalf("replicas to remove %v, want %v", removed, c.removed)
+				}
+				if len(events) != 2 {
+					t.Fatalf("events %v: want Deleted, Requested", events)
+				}
+				if _, ok := events[0].(Deleted); !ok {
+					t.Fatalf("events %v: want Deleted", events)
+				}
+				if r, ok := events[1].(Requested); !ok || r.ID != "id-2" || r.Spec.Replicas != s.Replicas {
+					t.Fatalf("events %v: want Requested of id-2", events)
+				}
+				apply(v, events)
+				if v.ID() != "id-2" || v.State() != StateCreating || len(v.Replicas()) != 0 {
+					t.Fatalf("new incarnation: %s %s %d replicas", v.ID(), v.State(), len(v.Replicas()))
+				}
+				if kind, reason := v.Failure(); kind != 0 || reason != "" {
+					t.Fatalf("new incarnation kept the failure %v %q", kind, reason)
+				}
+			})
+		}
 	}
 }
 
