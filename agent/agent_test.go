@@ -204,35 +204,56 @@ func TestReplicaTooBigFailsNamingTheDisk(t *testing.T) {
 	}
 }
 
-func TestVolumeResizedExpandsOurReplicas(t *testing.T) {
-	e := setup(t)
-	a := e.start(t, agent.Config{Nodes: 3})
-	d1, _ := disk(t, a, "node-001", 0)
-	d2, _ := disk(t, a, "node-002", 0)
-	e.appendVolume(t, "vol-a", &ballastv1.ReplicasAssigned{VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 4 * gib,
-		Replicas: []*ballastv1.Replica{replica("r1", "node-001", d1), replica("r2", "node-002", d2)}})
-	waitEvents[*ballastv1.ReplicaProvisioned](t, e, "node-001", 1)
-	waitEvents[*ballastv1.ReplicaProvisioned](t, e, "node-002", 1)
+// The agents grow a volume's replicas when the resize is approved; a log
+// written before the approval was recorded has only VolumeResized, which
+// still grows them.
+func TestAResizeExpandsOurReplicas(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		resize func(id, name string, size uint64) proto.Message
+	}{
+		{"approved", func(id, name string, size uint64) proto.Message {
+			return &ballastv1.VolumeResizeApproved{VolumeId: id, VolumeName: name, SizeBytes: size}
+		}},
+		{"resized, in an older log", func(id, name string, size uint64) proto.Message {
+			return &ballastv1.VolumeResized{VolumeId: id, VolumeName: name, SizeBytes: size}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := setup(t)
+			a := e.start(t, agent.Config{Nodes: 3})
+			d1, _ := disk(t, a, "node-001", 0)
+			d2, _ := disk(t, a, "node-002", 0)
+			e.appendVolume(t, "vol-a", &ballastv1.ReplicasAssigned{VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 4 * gib,
+				Replicas: []*ballastv1.Replica{replica("r1", "node-001", d1), replica("r2", "node-002", d2)}})
+			waitEvents[*ballastv1.ReplicaProvisioned](t, e, "node-001", 1)
+			waitEvents[*ballastv1.ReplicaProvisioned](t, e, "node-002", 1)
 
-	e.appendVolume(t, "vol-a", &ballastv1.VolumeResized{VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 6 * gib})
-	for _, w := range []struct{ node, replica string }{{"node-001", "r1"}, {"node-002", "r2"}} {
-		got := waitEvents[*ballastv1.ReplicaExpanded](t, e, w.node, 1)[0]
-		got.OccurTime = nil
-		want := &ballastv1.ReplicaExpanded{NodeId: w.node, ReplicaId: w.replica, VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 6 * gib}
-		if !proto.Equal(got, want) {
-			t.Fatalf("got %v, want %v", got, want)
-		}
-		n, _ := a.SimNode(w.node)
-		if r := n.Replicas(); r[0].SizeBytes != 6*gib || n.Disks()[0].UsedBytes != 6*gib {
-			t.Fatalf("%s after resize: %+v, disks %+v", w.node, r, n.Disks())
-		}
-	}
+			e.appendVolume(t, "vol-a", c.resize("vid-a", "vol-a", 6*gib))
+			for _, w := range []struct{ node, replica string }{{"node-001", "r1"}, {"node-002", "r2"}} {
+				got := waitEvents[*ballastv1.ReplicaExpanded](t, e, w.node, 1)[0]
+				got.OccurTime = nil
+				want := &ballastv1.ReplicaExpanded{NodeId: w.node, ReplicaId: w.replica, VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 6 * gib}
+				if !proto.Equal(got, want) {
+					t.Fatalf("got %v, want %v", got, want)
+				}
+				n, _ := a.SimNode(w.node)
+				if r := n.Replicas(); r[0].SizeBytes != 6*gib || n.Disks()[0].UsedBytes != 6*gib {
+					t.Fatalf("%s after resize: %+v, disks %+v", w.node, r, n.Disks())
+				}
+			}
 
-	// Another volume's resize does not touch ours.
-	seq := e.appendVolume(t, "vol-x", &ballastv1.VolumeResized{VolumeId: "vid-x", VolumeName: "vol-x", SizeBytes: 9 * gib})
-	e.waitHandled(t, "sim", seq)
-	if n := len(ofType[*ballastv1.ReplicaExpanded](e.nodeEvents(t, "node-001"))); n != 1 {
-		t.Fatalf("node-001 has %d ReplicaExpanded", n)
+			// The completion that follows an approval grows nothing more;
+			// another volume's resize does not touch ours.
+			e.appendVolume(t, "vol-a", &ballastv1.VolumeResized{VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 6 * gib, ReplicaId: "r2", NodeId: "node-002"})
+			seq := e.appendVolume(t, "vol-x", c.resize("vid-x", "vol-x", 9*gib))
+			e.waitHandled(t, "sim", seq)
+			for _, node := range []string{"node-001", "node-002"} {
+				if n := len(ofType[*ballastv1.ReplicaExpanded](e.nodeEvents(t, node))); n != 1 {
+					t.Fatalf("%s has %d ReplicaExpanded", node, n)
+				}
+			}
+		})
 	}
 }
 

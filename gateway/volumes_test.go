@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,6 +182,47 @@ func TestFailedVolume(t *testing.T) {
 	}
 	_, err = e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "vf2"})
 	wantCode(t, err, codes.NotFound, "vf2")
+}
+
+// A resize shows each replica's growth, and the volume's new size only once
+// every replica has grown; an older log's VolumeResized alone still grows
+// the volume and all its replicas.
+func TestResizeFollowsEveryReplica(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	sizes := func(v *ballastv1.Volume) []uint64 {
+		var out []uint64
+		for _, r := range v.GetReplicas() {
+			out = append(out, r.GetSizeBytes())
+		}
+		return out
+	}
+	for _, name := range []string{"new", "old"} {
+		id := "id-" + name
+		e.log.volume(name, requested(id, name, 1<<30, 0))
+		e.log.volume(name, &ballastv1.ReplicasAssigned{VolumeId: id, VolumeName: name, SizeBytes: 1 << 30, Replicas: replicas(3), OccurTime: at(1)})
+		e.log.volume(name, &ballastv1.VolumeReady{VolumeId: id, VolumeName: name, ReplicaId: "r2", OccurTime: at(2)})
+		if got := sizes(e.get(name)); !slices.Equal(got, []uint64{1 << 30, 1 << 30, 1 << 30}) {
+			t.Fatalf("%s: replica sizes %v after assignment", name, got)
+		}
+		e.log.volume(name, &ballastv1.VolumeResizeRequested{VolumeId: id, VolumeName: name, SizeBytes: 2 << 30, OccurTime: at(3)})
+	}
+
+	e.log.volume("new", &ballastv1.VolumeResizeApproved{VolumeId: "id-new", VolumeName: "new", SizeBytes: 2 << 30, OccurTime: at(4)})
+	e.log.volume("new", &ballastv1.ReplicaGrown{VolumeId: "id-new", VolumeName: "new", ReplicaId: "r1", NodeId: "n1", SizeBytes: 2 << 30, OccurTime: at(5)})
+	v := e.get("new")
+	if v.GetSizeBytes() != 1<<30 || v.GetResizingToBytes() != 2<<30 || !slices.Equal(sizes(v), []uint64{1 << 30, 2 << 30, 1 << 30}) {
+		t.Fatalf("one replica grown: size %d, resizing to %d, replicas %v", v.GetSizeBytes(), v.GetResizingToBytes(), sizes(v))
+	}
+	e.log.volume("new", &ballastv1.ReplicaGrown{VolumeId: "id-new", VolumeName: "new", ReplicaId: "r0", NodeId: "n0", SizeBytes: 2 << 30, OccurTime: at(6)})
+	e.log.volume("new", &ballastv1.VolumeResized{VolumeId: "id-new", VolumeName: "new", SizeBytes: 2 << 30, ReplicaId: "r2", NodeId: "n2", OccurTime: at(7)})
+	e.log.volume("old", &ballastv1.VolumeResized{VolumeId: "id-old", VolumeName: "old", SizeBytes: 2 << 30, OccurTime: at(4)})
+	for _, name := range []string{"new", "old"} {
+		v := e.get(name)
+		if v.GetSizeBytes() != 2<<30 || v.GetResizingToBytes() != 0 || !slices.Equal(sizes(v), []uint64{2 << 30, 2 << 30, 2 << 30}) {
+			t.Fatalf("%s resized: size %d, resizing to %d, replicas %v", name, v.GetSizeBytes(), v.GetResizingToBytes(), sizes(v))
+		}
+	}
 }
 
 func TestLinearizableRead(t *testing.T) {

@@ -61,7 +61,7 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 		n.Replicas = make([]*ballastv1.Replica, len(e.GetReplicas()))
 		for i, r := range e.GetReplicas() {
 			r = proto.CloneOf(r)
-			r.State = ballastv1.ReplicaState_REPLICA_STATE_PENDING
+			r.State, r.SizeBytes = ballastv1.ReplicaState_REPLICA_STATE_PENDING, n.GetSizeBytes()
 			n.Replicas[i] = r
 		}
 	case *ballastv1.ReplicaConfirmed:
@@ -78,8 +78,19 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 		n.FailureCode, n.FailureReason = e.GetCode(), e.GetReason()
 	case *ballastv1.VolumeResizeRequested:
 		n.ResizingToBytes, n.ResizeFailureReason = e.GetSizeBytes(), ""
+	case *ballastv1.ReplicaGrown:
+		for _, r := range n.Replicas {
+			if r.GetId() == e.GetReplicaId() {
+				r.SizeBytes = max(r.GetSizeBytes(), e.GetSizeBytes())
+			}
+		}
 	case *ballastv1.VolumeResized:
+		// Every replica has grown: in older logs, by the time the agents
+		// acted on it.
 		n.SizeBytes, n.ResizingToBytes = e.GetSizeBytes(), 0
+		for _, r := range n.Replicas {
+			r.SizeBytes = max(r.GetSizeBytes(), e.GetSizeBytes())
+		}
 		// As in the aggregate: the spec now asks for the size granted.
 		if n.Spec == nil {
 			n.Spec = &ballastv1.VolumeSpec{}
@@ -120,6 +131,10 @@ func volumeEventRef(m proto.Message) (id string, at *timestamppb.Timestamp, ok b
 	case *ballastv1.VolumeFailed:
 		return e.GetVolumeId(), e.GetOccurTime(), true
 	case *ballastv1.VolumeResizeRequested:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeResizeApproved:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaGrown:
 		return e.GetVolumeId(), e.GetOccurTime(), true
 	case *ballastv1.VolumeResized:
 		return e.GetVolumeId(), e.GetOccurTime(), true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,9 +210,15 @@ func TestVolumeCreateNoWait(t *testing.T) {
 
 func TestVolumeResize(t *testing.T) {
 	const gi = 1 << 30
-	sized := func(size, resizingTo uint64, reason string, version uint64) *ballastv1.Volume {
+	sized := func(size, resizingTo uint64, reason string, version uint64, grown ...int) *ballastv1.Volume {
 		v := volumeAt(ballastv1.VolumeState_VOLUME_STATE_READY, 3, version)
 		v.SizeBytes, v.ResizingToBytes, v.ResizeFailureReason = size, resizingTo, reason
+		for i, r := range v.Replicas {
+			r.SizeBytes = size
+			if slices.Contains(grown, i) {
+				r.SizeBytes = resizingTo
+			}
+		}
 		return v
 	}
 	tests := []struct {
@@ -222,10 +229,13 @@ func TestVolumeResize(t *testing.T) {
 		wantStderr string
 	}{
 		{
-			name:       "grows",
-			script:     []*ballastv1.Volume{sized(10*gi, 20*gi, "", 21), sized(20*gi, 0, "", 23)},
+			name: "grows",
+			// Done when every replica has grown and the volume has the size,
+			// not when the first one has.
+			script:     []*ballastv1.Volume{sized(10*gi, 20*gi, "", 21), sized(10*gi, 20*gi, "", 22, 1), sized(20*gi, 0, "", 23)},
 			wantStdout: "Size:       20 GiB",
-			wantStderr: "waiting for volume db: ready, 3/3 replicas ready, resizing to 20 GiB\n",
+			wantStderr: "waiting for volume db: ready, 3/3 replicas ready, resizing to 20 GiB, 0/3 replicas grown\n" +
+				"waiting for volume db: ready, 3/3 replicas ready, resizing to 20 GiB, 1/3 replicas grown\n",
 		},
 		{
 			name:       "refused",

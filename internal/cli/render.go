@@ -91,14 +91,23 @@ func renderVolume(w io.Writer, f outputFormat, v *ballastv1.Volume) error {
 
 	fmt.Fprintln(w)
 	reasons := slices.ContainsFunc(v.GetReplicas(), func(r *ballastv1.Replica) bool { return r.GetFailureReason() != "" })
+	// While a resize is on its way, each replica's size shows which have
+	// grown.
+	sizes := v.GetResizingToBytes() != 0 && slices.ContainsFunc(v.GetReplicas(), func(r *ballastv1.Replica) bool { return r.GetSizeBytes() != 0 })
 	tw = newTable(w)
 	fmt.Fprint(tw, "NODE\tDISK\tZONE\tSTATE\tREPLICA")
+	if sizes {
+		fmt.Fprint(tw, "\tSIZE")
+	}
 	if reasons {
 		fmt.Fprint(tw, "\tREASON")
 	}
 	fmt.Fprintln(tw)
 	for _, r := range v.GetReplicas() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", r.GetNodeId(), r.GetDiskId(), r.GetZone(), replicaState(r.GetState()), r.GetId())
+		if sizes {
+			fmt.Fprintf(tw, "\t%s", size(r.GetSizeBytes()))
+		}
 		if reasons {
 			fmt.Fprintf(tw, "\t%s", r.GetFailureReason())
 		}

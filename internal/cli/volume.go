@@ -219,8 +219,9 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 }
 
 // resizeDone ends the wait for a resize to asked bytes: done when the volume
-// has that size and no resize is in progress; failed when the resize is over
-// with a reason and the size falls short.
+// has that size and no resize is in progress, which the server reports only
+// once every replica has grown; failed when the resize is over with a reason
+// and the size falls short.
 func resizeDone(asked uint64) func(*ballastv1.Volume) (bool, error) {
 	return func(v *ballastv1.Volume) (bool, error) {
 		switch {
@@ -402,6 +403,17 @@ func progressNote(v *ballastv1.Volume) string {
 	}
 	if r := v.GetResizingToBytes(); r != 0 {
 		note += ", resizing to " + size(r)
+		// A server that reports replicas' sizes shows how far the growth is.
+		grown, known := 0, false
+		for _, rep := range v.GetReplicas() {
+			known = known || rep.GetSizeBytes() != 0
+			if rep.GetSizeBytes() >= r {
+				grown++
+			}
+		}
+		if known {
+			note += fmt.Sprintf(", %d/%d replicas grown", grown, len(v.GetReplicas()))
+		}
 	}
 	return note
 }

@@ -307,3 +307,80 @@ func TestStaleReportsAboutAnEarlierIncarnationAreIgnored(t *testing.T) {
 		}
 	}
 }
+
+// ready creates name with three replicas and brings it to READY as
+// placement and the agents would; it returns the volume and its placements.
+func (e env) ready(name string) (*pb.Volume, []*pb.ReplicaPlacement) {
+	e.t.Helper()
+	v := e.create(name, spec(3), "create-"+name).GetVolume()
+	placements := []*pb.ReplicaPlacement{
+		{ReplicaId: v.GetId() + "-0", NodeId: "n1", DiskId: "n1-d0", Zone: "a"},
+		{ReplicaId: v.GetId() + "-1", NodeId: "n2", DiskId: "n2-d0", Zone: "b"},
+		{ReplicaId: v.GetId() + "-2", NodeId: "n3", DiskId: "n3-d0", Zone: "c"},
+	}
+	e.appendEvent(events.Placement.Subject(v.GetId()), "place-"+name, &pb.PlacementDecided{VolumeId: v.GetId(), VolumeName: name, SizeBytes: v.GetSizeBytes(), Placements: placements})
+	waitHistory(e.t, e, name, "replicas assigned", last[*pb.ReplicasAssigned])
+	for _, p := range placements {
+		e.appendEvent(events.Node.Subject(p.GetNodeId()), "provision-"+p.GetReplicaId(), &pb.ReplicaProvisioned{NodeId: p.GetNodeId(), ReplicaId: p.GetReplicaId(), VolumeId: v.GetId(), VolumeName: name, DiskId: p.GetDiskId(), SizeBytes: v.GetSizeBytes()})
+	}
+	waitHistory(e.t, e, name, "volume ready", last[*pb.VolumeReady])
+	return v, placements
+}
+
+func (e env) resize(name string, required uint64, requestID string) *pb.CommandReply {
+	e.t.Helper()
+	reply := &pb.CommandReply{}
+	req := &pb.ResizeVolumeRequest{Name: name, Capacity: &pb.CapacityRange{RequiredBytes: required}, RequestId: requestID}
+	if err := command.Request(context.Background(), e.conn.NC, command.VolumeResize, req, reply); err != nil {
+		e.t.Fatal(err)
+	}
+	return reply
+}
+
+// A resize is done when every replica has grown, not when placement
+// approves it: the volume follows each agent's ReplicaExpanded.
+func TestResizeIsDoneWhenEveryReplicaHasGrown(t *testing.T) {
+	e := start(t)
+	v, placements := e.ready("data")
+	const bigger = 20 << 30
+	if r := e.resize("data", bigger, "grow"); r.GetError() != nil || r.GetVolume().GetResizingToBytes() != bigger {
+		t.Fatalf("resize: %v", r)
+	}
+	e.appendEvent(events.Placement.Subject(v.GetId()), "approve", &pb.ResizeApproved{VolumeId: v.GetId(), VolumeName: "data", SizeBytes: bigger})
+	waitHistory(t, e, "data", "resize approved", last[*pb.VolumeResizeApproved])
+	for i, p := range placements {
+		e.appendEvent(events.Node.Subject(p.GetNodeId()), "expand-"+p.GetReplicaId(), &pb.ReplicaExpanded{NodeId: p.GetNodeId(), ReplicaId: p.GetReplicaId(), VolumeId: v.GetId(), VolumeName: "data", SizeBytes: bigger})
+		if i == len(placements)-1 {
+			break
+		}
+		h := waitHistory(t, e, "data", fmt.Sprintf("replica %d grown", i), func(h []proto.Message) bool {
+			n := 0
+			for _, m := range h {
+				if _, ok := m.(*pb.ReplicaGrown); ok {
+					n++
+				}
+			}
+			return n == i+1
+		})
+		if g, ok := h[len(h)-1].(*pb.ReplicaGrown); !ok || g.GetReplicaId() != p.GetReplicaId() || g.GetSizeBytes() != bigger {
+			t.Fatalf("recorded %v", g)
+		}
+		// Not done yet: the same resize asked again shows it on its way.
+		if r := e.resize("data", bigger, fmt.Sprintf("ask-%d", i)); r.GetVolume().GetSizeBytes() != v.GetSizeBytes() || r.GetVolume().GetResizingToBytes() != bigger {
+			t.Fatalf("after %d of 3 replicas grew: %v", i+1, r.GetVolume())
+		}
+	}
+	h := waitHistory(t, e, "data", "volume resized", last[*pb.VolumeResized])
+	if d := h[len(h)-1].(*pb.VolumeResized); d.GetSizeBytes() != bigger || d.GetReplicaId() != placements[2].GetReplicaId() {
+		t.Fatalf("completion %v", d)
+	}
+	r := e.resize("data", bigger, "ask-done")
+	if r.GetVolume().GetSizeBytes() != bigger || r.GetVolume().GetResizingToBytes() != 0 {
+		t.Fatalf("after every replica grew: %v", r.GetVolume())
+	}
+	for _, rep := range r.GetVolume().GetReplicas() {
+		if rep.GetSizeBytes() != bigger {
+			t.Fatalf("replica %v", rep)
+		}
+	}
+}

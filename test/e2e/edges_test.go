@@ -75,6 +75,30 @@ func TestEdgesOfWhatUsersAsk(t *testing.T) {
 			return reservedBytes(t, addr) == before+3<<30
 		})
 	})
+
+	t.Run("resize waits for every replica", func(t *testing.T) {
+		ballast(t, addr, 0, "volume", "resize", "db", "--size", "2GiB")
+		// Right after the command returns, with no wait: every replica has
+		// grown.
+		var v struct {
+			Size       string `json:"size_bytes"`
+			ResizingTo string `json:"resizing_to_bytes"`
+			Replicas   []struct {
+				Size string `json:"size_bytes"`
+			} `json:"replicas"`
+		}
+		if err := json.Unmarshal([]byte(ballast(t, addr, 0, "volume", "get", "db", "-o", "json")), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Size != "2147483648" || v.ResizingTo != "" || len(v.Replicas) != 3 {
+			t.Fatalf("after resize: %+v", v)
+		}
+		for _, r := range v.Replicas {
+			if r.Size != "2147483648" {
+				t.Fatalf("a replica has not grown: %+v", v)
+			}
+		}
+	})
 }
 
 // volumeField returns one field of a volume as `volume get -o json` prints it.

@@ -567,8 +567,10 @@ func (x *VolumeResizeRequested) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// VolumeResized: the volume grew; agents grow its replicas.
-type VolumeResized struct {
+// VolumeResizeApproved: placement found room for the new size on every disk
+// holding a replica; the agents grow the replicas. The resize is not done
+// until VolumeResized.
+type VolumeResizeApproved struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
 	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
@@ -578,9 +580,171 @@ type VolumeResized struct {
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *VolumeResizeApproved) Reset() {
+	*x = VolumeResizeApproved{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeResizeApproved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeResizeApproved) ProtoMessage() {}
+
+func (x *VolumeResizeApproved) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeResizeApproved.ProtoReflect.Descriptor instead.
+func (*VolumeResizeApproved) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VolumeResizeApproved) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *VolumeResizeApproved) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *VolumeResizeApproved) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *VolumeResizeApproved) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// ReplicaGrown: an agent grew a replica of a volume being resized, and other
+// replicas have yet to grow.
+type ReplicaGrown struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	ReplicaId  string                 `protobuf:"bytes,3,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId     string                 `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The replica's size now.
+	SizeBytes     uint64                 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaGrown) Reset() {
+	*x = ReplicaGrown{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaGrown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaGrown) ProtoMessage() {}
+
+func (x *ReplicaGrown) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaGrown.ProtoReflect.Descriptor instead.
+func (*ReplicaGrown) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReplicaGrown) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaGrown) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaGrown) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaGrown) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaGrown) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *ReplicaGrown) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// VolumeResized: the volume grew: every replica has size_bytes. It carries
+// the growth that completed the set (the replicas before it have a
+// ReplicaGrown each), so that completion is one append. Logs written before
+// VolumeResizeApproved existed have it at placement's approval, with no
+// replica_id, and the agents grew the replicas after it.
+type VolumeResized struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	SizeBytes     uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	ReplicaId     string                 `protobuf:"bytes,5,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId        string                 `protobuf:"bytes,6,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
 func (x *VolumeResized) Reset() {
 	*x = VolumeResized{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[7]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +756,7 @@ func (x *VolumeResized) String() string {
 func (*VolumeResized) ProtoMessage() {}
 
 func (x *VolumeResized) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[7]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +769,7 @@ func (x *VolumeResized) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeResized.ProtoReflect.Descriptor instead.
 func (*VolumeResized) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{7}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VolumeResized) GetVolumeId() string {
@@ -636,6 +800,20 @@ func (x *VolumeResized) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *VolumeResized) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *VolumeResized) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 // VolumeResizeFailed: the larger size could not be granted.
 type VolumeResizeFailed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -650,7 +828,7 @@ type VolumeResizeFailed struct {
 
 func (x *VolumeResizeFailed) Reset() {
 	*x = VolumeResizeFailed{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[8]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +840,7 @@ func (x *VolumeResizeFailed) String() string {
 func (*VolumeResizeFailed) ProtoMessage() {}
 
 func (x *VolumeResizeFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[8]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +853,7 @@ func (x *VolumeResizeFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeResizeFailed.ProtoReflect.Descriptor instead.
 func (*VolumeResizeFailed) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{8}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VolumeResizeFailed) GetVolumeId() string {
@@ -729,7 +907,7 @@ type VolumeDeleteRequested struct {
 
 func (x *VolumeDeleteRequested) Reset() {
 	*x = VolumeDeleteRequested{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[9]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +919,7 @@ func (x *VolumeDeleteRequested) String() string {
 func (*VolumeDeleteRequested) ProtoMessage() {}
 
 func (x *VolumeDeleteRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[9]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +932,7 @@ func (x *VolumeDeleteRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeDeleteRequested.ProtoReflect.Descriptor instead.
 func (*VolumeDeleteRequested) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{9}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VolumeDeleteRequested) GetVolumeId() string {
@@ -799,7 +977,7 @@ type ReplicaRemoved struct {
 
 func (x *ReplicaRemoved) Reset() {
 	*x = ReplicaRemoved{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[10]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +989,7 @@ func (x *ReplicaRemoved) String() string {
 func (*ReplicaRemoved) ProtoMessage() {}
 
 func (x *ReplicaRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[10]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1002,7 @@ func (x *ReplicaRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaRemoved.ProtoReflect.Descriptor instead.
 func (*ReplicaRemoved) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{10}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReplicaRemoved) GetVolumeId() string {
@@ -879,7 +1057,7 @@ type VolumeDeleted struct {
 
 func (x *VolumeDeleted) Reset() {
 	*x = VolumeDeleted{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[11]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1069,7 @@ func (x *VolumeDeleted) String() string {
 func (*VolumeDeleted) ProtoMessage() {}
 
 func (x *VolumeDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[11]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1082,7 @@ func (x *VolumeDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeDeleted.ProtoReflect.Descriptor instead.
 func (*VolumeDeleted) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{11}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *VolumeDeleted) GetVolumeId() string {
@@ -961,7 +1139,7 @@ type VolumeRepaired struct {
 
 func (x *VolumeRepaired) Reset() {
 	*x = VolumeRepaired{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1151,7 @@ func (x *VolumeRepaired) String() string {
 func (*VolumeRepaired) ProtoMessage() {}
 
 func (x *VolumeRepaired) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1164,7 @@ func (x *VolumeRepaired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeRepaired.ProtoReflect.Descriptor instead.
 func (*VolumeRepaired) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{12}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VolumeRepaired) GetVolumeId() string {
@@ -1091,7 +1269,26 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x129\n" +
 	"\n" +
-	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xa7\x01\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xae\x01\n" +
+	"\x14VolumeResizeApproved\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x129\n" +
+	"\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xde\x01\n" +
+	"\fReplicaGrown\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x03 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x04R\tsizeBytes\x129\n" +
+	"\n" +
+	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xdf\x01\n" +
 	"\rVolumeResized\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1099,7 +1296,10 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x129\n" +
 	"\n" +
-	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xc4\x01\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x05 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x06 \x01(\tR\x06nodeId\"\xc4\x01\n" +
 	"\x12VolumeResizeFailed\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1155,7 +1355,7 @@ func file_ballast_v1_volume_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_volume_events_proto_rawDescData
 }
 
-var file_ballast_v1_volume_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ballast_v1_volume_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*VolumeRequested)(nil),       // 0: ballast.v1.VolumeRequested
 	(*ReplicasAssigned)(nil),      // 1: ballast.v1.ReplicasAssigned
@@ -1164,40 +1364,44 @@ var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*VolumeReady)(nil),           // 4: ballast.v1.VolumeReady
 	(*VolumeFailed)(nil),          // 5: ballast.v1.VolumeFailed
 	(*VolumeResizeRequested)(nil), // 6: ballast.v1.VolumeResizeRequested
-	(*VolumeResized)(nil),         // 7: ballast.v1.VolumeResized
-	(*VolumeResizeFailed)(nil),    // 8: ballast.v1.VolumeResizeFailed
-	(*VolumeDeleteRequested)(nil), // 9: ballast.v1.VolumeDeleteRequested
-	(*ReplicaRemoved)(nil),        // 10: ballast.v1.ReplicaRemoved
-	(*VolumeDeleted)(nil),         // 11: ballast.v1.VolumeDeleted
-	(*VolumeRepaired)(nil),        // 12: ballast.v1.VolumeRepaired
-	(*VolumeSpec)(nil),            // 13: ballast.v1.VolumeSpec
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*Replica)(nil),               // 15: ballast.v1.Replica
-	(*Volume)(nil),                // 16: ballast.v1.Volume
+	(*VolumeResizeApproved)(nil),  // 7: ballast.v1.VolumeResizeApproved
+	(*ReplicaGrown)(nil),          // 8: ballast.v1.ReplicaGrown
+	(*VolumeResized)(nil),         // 9: ballast.v1.VolumeResized
+	(*VolumeResizeFailed)(nil),    // 10: ballast.v1.VolumeResizeFailed
+	(*VolumeDeleteRequested)(nil), // 11: ballast.v1.VolumeDeleteRequested
+	(*ReplicaRemoved)(nil),        // 12: ballast.v1.ReplicaRemoved
+	(*VolumeDeleted)(nil),         // 13: ballast.v1.VolumeDeleted
+	(*VolumeRepaired)(nil),        // 14: ballast.v1.VolumeRepaired
+	(*VolumeSpec)(nil),            // 15: ballast.v1.VolumeSpec
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*Replica)(nil),               // 17: ballast.v1.Replica
+	(*Volume)(nil),                // 18: ballast.v1.Volume
 }
 var file_ballast_v1_volume_events_proto_depIdxs = []int32{
-	13, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
-	14, // 1: ballast.v1.VolumeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	15, // 2: ballast.v1.ReplicasAssigned.replicas:type_name -> ballast.v1.Replica
-	14, // 3: ballast.v1.ReplicasAssigned.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 4: ballast.v1.ReplicaConfirmed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 5: ballast.v1.ReplicaFailed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 9: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 10: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	15, // 11: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
-	14, // 12: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 13: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 14: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 15: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
-	14, // 16: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
+	16, // 1: ballast.v1.VolumeRequested.occur_time:type_name -> google.protobuf.Timestamp
+	17, // 2: ballast.v1.ReplicasAssigned.replicas:type_name -> ballast.v1.Replica
+	16, // 3: ballast.v1.ReplicasAssigned.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 4: ballast.v1.ReplicaConfirmed.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 5: ballast.v1.ReplicaFailed.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 9: ballast.v1.VolumeResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 10: ballast.v1.ReplicaGrown.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 11: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 12: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	17, // 13: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
+	16, // 14: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 15: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 16: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 17: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
+	16, // 18: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_volume_events_proto_init() }
@@ -1212,7 +1416,7 @@ func file_ballast_v1_volume_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_volume_events_proto_rawDesc), len(file_ballast_v1_volume_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -46,7 +46,9 @@ type VolumeServiceClient interface {
 	GetVolume(ctx context.Context, in *GetVolumeRequest, opts ...grpc.CallOption) (*GetVolumeResponse, error)
 	// ListVolumes lists live volumes in name order.
 	ListVolumes(ctx context.Context, in *ListVolumesRequest, opts ...grpc.CallOption) (*ListVolumesResponse, error)
-	// ResizeVolume grows a volume; shrinking is INVALID_ARGUMENT.
+	// ResizeVolume grows a volume; shrinking is INVALID_ARGUMENT. The volume's
+	// size_bytes changes once every replica has grown; until then
+	// resizing_to_bytes shows the size on its way.
 	ResizeVolume(ctx context.Context, in *ResizeVolumeRequest, opts ...grpc.CallOption) (*ResizeVolumeResponse, error)
 	// DeleteVolume deletes a volume; FAILED_PRECONDITION while it is attached.
 	DeleteVolume(ctx context.Context, in *DeleteVolumeRequest, opts ...grpc.CallOption) (*DeleteVolumeResponse, error)
@@ -166,7 +168,9 @@ type VolumeServiceServer interface {
 	GetVolume(context.Context, *GetVolumeRequest) (*GetVolumeResponse, error)
 	// ListVolumes lists live volumes in name order.
 	ListVolumes(context.Context, *ListVolumesRequest) (*ListVolumesResponse, error)
-	// ResizeVolume grows a volume; shrinking is INVALID_ARGUMENT.
+	// ResizeVolume grows a volume; shrinking is INVALID_ARGUMENT. The volume's
+	// size_bytes changes once every replica has grown; until then
+	// resizing_to_bytes shows the size on its way.
 	ResizeVolume(context.Context, *ResizeVolumeRequest) (*ResizeVolumeResponse, error)
 	// DeleteVolume deletes a volume; FAILED_PRECONDITION while it is attached.
 	DeleteVolume(context.Context, *DeleteVolumeRequest) (*DeleteVolumeResponse, error)

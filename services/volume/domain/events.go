@@ -59,9 +59,30 @@ type ResizeRequested struct {
 	At        time.Time
 }
 
-// Resized: the volume grew.
+// ResizeApproved: every disk holding a replica has room for the larger size;
+// the agents grow the replicas.
+type ResizeApproved struct {
+	SizeBytes uint64
+	At        time.Time
+}
+
+// ReplicaGrown: an agent grew a replica of a volume being resized; others
+// have yet to grow.
+type ReplicaGrown struct {
+	ReplicaID string
+	NodeID    string
+	SizeBytes uint64
+	At        time.Time
+}
+
+// Resized: the volume grew: every replica has the size. It carries the
+// growth that completed the set, so that completion is a single append; in
+// histories written before replicas' growth was followed it has none, and
+// came at placement's approval.
 type Resized struct {
 	SizeBytes uint64
+	ReplicaID string
+	NodeID    string
 	At        time.Time
 }
 
@@ -110,6 +131,8 @@ func (ReplicaFailed) isVolumeEvent()    {}
 func (Ready) isVolumeEvent()            {}
 func (Failed) isVolumeEvent()           {}
 func (ResizeRequested) isVolumeEvent()  {}
+func (ResizeApproved) isVolumeEvent()   {}
+func (ReplicaGrown) isVolumeEvent()     {}
 func (Resized) isVolumeEvent()          {}
 func (ResizeFailed) isVolumeEvent()     {}
 func (DeleteRequested) isVolumeEvent()  {}

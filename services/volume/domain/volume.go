@@ -56,6 +56,8 @@ type Replica struct {
 	Zone          string
 	State         ReplicaState
 	FailureReason string
+	// SizeBytes is what the replica was provisioned with or has grown to.
+	SizeBytes uint64
 }
 
 // Volume is the aggregate: a replicated volume under one name. Build it by
@@ -71,9 +73,13 @@ type Volume struct {
 	failure       FailureKind
 	failureReason string
 	resizingTo    uint64
-	resizeFailure string
-	created       time.Time
-	updated       time.Time
+	// resizeApproved: placement has approved resizingTo, and the agents
+	// grow the replicas. A repair does not record it; an approval seen
+	// again after one is recorded again, which the agents take in stride.
+	resizeApproved bool
+	resizeFailure  string
+	created        time.Time
+	updated        time.Time
 	// unreadable are events of the history since the last repair that
 	// could not be read: while there are any, the volume refuses changes.
 	unreadable []Unreadable
@@ -214,7 +220,7 @@ func (v *Volume) Apply(e Event) {
 		v.size = e.SizeBytes
 		v.replicas = slices.Clone(e.Replicas)
 		for i := range v.replicas {
-			v.replicas[i].State = ReplicaStatePending
+			v.replicas[i].State, v.replicas[i].SizeBytes = ReplicaStatePending, e.SizeBytes
 		}
 		v.touch(e.At)
 	case ReplicaConfirmed:
@@ -231,17 +237,30 @@ func (v *Volume) Apply(e Event) {
 		v.state, v.failure, v.failureReason = StateFailed, e.Kind, e.Reason
 		v.touch(e.At)
 	case ResizeRequested:
-		v.resizingTo, v.resizeFailure = e.SizeBytes, ""
+		v.resizingTo, v.resizeApproved, v.resizeFailure = e.SizeBytes, false, ""
+		v.touch(e.At)
+	case ResizeApproved:
+		v.resizeApproved = true
+		v.touch(e.At)
+	case ReplicaGrown:
+		for i := range v.replicas {
+			if v.replicas[i].ID == e.ReplicaID {
+				v.replicas[i].SizeBytes = max(v.replicas[i].SizeBytes, e.SizeBytes)
+			}
+		}
 		v.touch(e.At)
 	case Resized:
-		v.size, v.resizingTo = e.SizeBytes, 0
+		v.size, v.resizingTo, v.resizeApproved = e.SizeBytes, 0, false
 		v.spec.Capacity = CapacityRange{RequiredBytes: e.SizeBytes}
+		for i := range v.replicas {
+			v.replicas[i].SizeBytes = max(v.replicas[i].SizeBytes, e.SizeBytes)
+		}
 		v.touch(e.At)
 	case ResizeFailed:
-		v.resizingTo, v.resizeFailure = 0, e.Reason
+		v.resizingTo, v.resizeApproved, v.resizeFailure = 0, false, e.Reason
 		v.touch(e.At)
 	case DeleteRequested:
-		v.state, v.resizingTo = StateDeleting, 0
+		v.state, v.resizingTo, v.resizeApproved = StateDeleting, 0, false
 		for _, r := range e.Replicas {
 			v.setReplica(r.ID, ReplicaStateRemoving, "")
 		}
@@ -432,12 +451,31 @@ func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) 
 	return []Event{ResizeRequested{SizeBytes: size, At: now}}, nil
 }
 
-// CompleteResize records that every replica's disk has room for size.
-func (v *Volume) CompleteResize(size uint64, now time.Time) []Event {
-	if v.resizingTo != size || v.state != StateReady {
+// ApproveResize records that every replica's disk has room for size: the
+// agents grow the replicas next. The resize is done when they all have.
+func (v *Volume) ApproveResize(size uint64, now time.Time) []Event {
+	if v.resizingTo != size || v.state != StateReady || v.resizeApproved {
 		return nil
 	}
-	return []Event{Resized{SizeBytes: size, At: now}}
+	return []Event{ResizeApproved{SizeBytes: size, At: now}}
+}
+
+// GrowReplica records that an agent grew a replica to size; the growth of
+// the last replica short of the size being resized to is the resize done.
+// Reports that do not reach that size, or of replicas grown already, change
+// nothing. Agents grow replicas only once the resize is approved, so a
+// report that reaches the size stands for the approval too.
+func (v *Volume) GrowReplica(replicaID, nodeID string, size uint64, now time.Time) []Event {
+	r, ok := v.replica(replicaID)
+	if v.state != StateReady || v.resizingTo == 0 || !ok || r.SizeBytes >= v.resizingTo || size < v.resizingTo {
+		return nil
+	}
+	for _, o := range v.replicas {
+		if o.ID != replicaID && o.SizeBytes < v.resizingTo {
+			return []Event{ReplicaGrown{ReplicaID: replicaID, NodeID: nodeID, SizeBytes: size, At: now}}
+		}
+	}
+	return []Event{Resized{SizeBytes: v.resizingTo, ReplicaID: replicaID, NodeID: nodeID, At: now}}
 }
 
 // RejectResize records that some disk lacks room for size.

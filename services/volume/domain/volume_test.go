@@ -223,7 +223,10 @@ func TestResize(t *testing.T) {
 	if _, err := v.RequestResize(CapacityRange{RequiredBytes: 30 * GiB}, t0); !errors.Is(err, ErrFailedPrecondition) {
 		t.Fatalf("second resize while one runs: %v", err)
 	}
-	apply(v, v.CompleteResize(20*GiB, t0))
+	apply(v, v.ApproveResize(20*GiB, t0))
+	for _, r := range threeReplicas() {
+		apply(v, v.GrowReplica(r.ID, r.NodeID, 20*GiB, t0))
+	}
 	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 {
 		t.Fatalf("after resize: %d, resizing to %d", v.SizeBytes(), v.ResizingTo())
 	}
@@ -232,6 +235,89 @@ func TestResize(t *testing.T) {
 	apply(v, v.RejectResize(40*GiB, "disk n2-d0 has 5 GiB free", t0))
 	if v.SizeBytes() != 20*GiB || v.ResizeFailure() == "" {
 		t.Fatalf("after rejection: %d %q", v.SizeBytes(), v.ResizeFailure())
+	}
+}
+
+// Placement's approval does not finish a resize: the agents grow the
+// replicas, and the volume has its new size when the last one has grown.
+func TestResizeIsDoneWhenEveryReplicaHasGrown(t *testing.T) {
+	v := mustReady(t)
+	apply(v, mustEvents(v.RequestResize(CapacityRange{RequiredBytes: 20 * GiB}, t0)))
+	approved := v.ApproveResize(20*GiB, t0)
+	if a, ok := approved[0].(ResizeApproved); len(approved) != 1 || !ok || a.SizeBytes != 20*GiB {
+		t.Fatalf("approval: %v, want one ResizeApproved", approved)
+	}
+	apply(v, approved)
+	if again := v.ApproveResize(20*GiB, t0); again != nil {
+		t.Fatalf("a second approval was recorded: %v", again)
+	}
+	if v.SizeBytes() != 10*GiB || v.ResizingTo() != 20*GiB {
+		t.Fatalf("after approval: size %d, resizing to %d; want 10 GiB, resizing to 20 GiB", v.SizeBytes(), v.ResizingTo())
+	}
+	done := false
+	for _, c := range []struct {
+		replica, node string
+		size          uint64
+		want          string // the event type decided, "" for none
+	}{
+		{"r1", "n1", 15 * GiB, ""}, // not grown far enough
+		{"r1", "n1", 20 * GiB, "ReplicaGrown"},
+		{"r1", "n1", 20 * GiB, ""}, // a report seen again
+		{"rx", "n9", 20 * GiB, ""}, // no such replica
+		{"r2", "n2", 20 * GiB, "ReplicaGrown"},
+		{"r3", "n3", 20 * GiB, "Resized"},
+		{"r3", "n3", 20 * GiB, ""},
+	} {
+		events := v.GrowReplica(c.replica, c.node, c.size, t0)
+		got := ""
+		if len(events) == 1 {
+			got = strings.TrimPrefix(fmt.Sprintf("%T", events[0]), "domain.")
+		}
+		if got != c.want || len(events) > 1 {
+			t.Fatalf("%s on %s grown to %d: %v, want %q", c.replica, c.node, c.size, events, c.want)
+		}
+		if !done && v.SizeBytes() != 10*GiB {
+			t.Fatalf("size %d before every replica grew", v.SizeBytes())
+		}
+		if c.want == "Resized" {
+			if d := events[0].(Resized); d.SizeBytes != 20*GiB || d.ReplicaID != "r3" || d.NodeID != "n3" {
+				t.Fatalf("completion %+v, want 20 GiB carrying r3 on n3", d)
+			}
+			done = true
+		}
+		apply(v, events)
+	}
+	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 || v.Spec().Capacity.RequiredBytes != 20*GiB {
+		t.Fatalf("after every replica grew: size %d, resizing to %d, spec %+v", v.SizeBytes(), v.ResizingTo(), v.Spec().Capacity)
+	}
+	for _, r := range v.Replicas() {
+		if r.SizeBytes != 20*GiB {
+			t.Fatalf("replica %s is %d bytes", r.ID, r.SizeBytes)
+		}
+	}
+}
+
+// Logs written before the volume followed each replica's growth have
+// VolumeResized at placement's approval: it still means the volume grew.
+func TestAnOldResizeHistoryStillReads(t *testing.T) {
+	v := Replay([]Event{
+		Requested{ID: "id-1", Name: "data", Spec: spec3(), SizeBytes: 10 * GiB, At: t0},
+		ReplicasAssigned{SizeBytes: 10 * GiB, Replicas: threeReplicas(), At: t0},
+		Ready{ReplicaID: "r3", NodeID: "n3", At: t0},
+		ResizeRequested{SizeBytes: 20 * GiB, At: t0},
+		Resized{SizeBytes: 20 * GiB, At: t0},
+	})
+	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 || v.State() != StateReady {
+		t.Fatalf("size %d, resizing to %d, %s", v.SizeBytes(), v.ResizingTo(), v.State())
+	}
+	for _, r := range v.Replicas() {
+		if r.SizeBytes != 20*GiB {
+			t.Fatalf("replica %s is %d bytes", r.ID, r.SizeBytes)
+		}
+	}
+	// Agents that grow a replica after it change nothing.
+	if e := v.GrowReplica("r1", "n1", 20*GiB, t0); e != nil {
+		t.Fatalf("late growth recorded: %v", e)
 	}
 }
 
