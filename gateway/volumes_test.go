@@ -215,13 +215,22 @@ func TestResizeFollowsEveryReplica(t *testing.T) {
 		t.Fatalf("one replica grown: size %d, resizing to %d, replicas %v", v.GetSizeBytes(), v.GetResizingToBytes(), sizes(v))
 	}
 	e.log.volume("new", &ballastv1.ReplicaGrown{VolumeId: "id-new", VolumeName: "new", ReplicaId: "r0", NodeId: "n0", SizeBytes: 2 << 30, OccurTime: at(6)})
-	e.log.volume("new", &ballastv1.VolumeResized{VolumeId: "id-new", VolumeName: "new", SizeBytes: 2 << 30, ReplicaId: "r2", NodeId: "n2", OccurTime: at(7)})
+	e.log.volume("new", &ballastv1.VolumeResized{VolumeId: "id-new", VolumeName: "new", SizeBytes: 2 << 30, ReplicaId: "r2", NodeId: "n2", OccurTime: at(7),
+		Capacity: &ballastv1.CapacityRange{RequiredBytes: 2_000_000_000}})
 	e.log.volume("old", &ballastv1.VolumeResized{VolumeId: "id-old", VolumeName: "old", SizeBytes: 2 << 30, OccurTime: at(4)})
 	for _, name := range []string{"new", "old"} {
 		v := e.get(name)
 		if v.GetSizeBytes() != 2<<30 || v.GetResizingToBytes() != 0 || !slices.Equal(sizes(v), []uint64{2 << 30, 2 << 30, 2 << 30}) {
 			t.Fatalf("%s resized: size %d, resizing to %d, replicas %v", name, v.GetSizeBytes(), v.GetResizingToBytes(), sizes(v))
 		}
+	}
+	// The spec asks for what the resize asked for; an older log's resize
+	// recorded none, and it asks for the size.
+	if c := e.get("new").GetSpec().GetCapacity(); c.GetRequiredBytes() != 2_000_000_000 {
+		t.Fatalf("new spec capacity %v, want what was asked", c)
+	}
+	if c := e.get("old").GetSpec().GetCapacity(); c.GetRequiredBytes() != 2<<30 {
+		t.Fatalf("old spec capacity %v, want the size", c)
 	}
 }
 

@@ -41,8 +41,8 @@ func (s *VolumeService) ResizeVolume(ctx context.Context, req *ballastv1.ResizeV
 	if err := required("name", req.GetName()); err != nil {
 		return nil, s.status(err)
 	}
-	if req.GetCapacity().GetRequiredBytes() == 0 && req.GetCapacity().GetLimitBytes() == 0 {
-		return nil, s.status(badField("capacity", "capacity.required_bytes or capacity.limit_bytes is required"))
+	if req.GetCapacity().GetRequiredBytes() == 0 {
+		return nil, s.status(badField("capacity.required_bytes", "capacity.required_bytes is required"))
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()

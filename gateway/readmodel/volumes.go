@@ -91,11 +91,15 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 		for _, r := range n.Replicas {
 			r.SizeBytes = max(r.GetSizeBytes(), e.GetSizeBytes())
 		}
-		// As in the aggregate: the spec now asks for the size granted.
+		// As in the aggregate: the spec now asks for what the resize asked
+		// for, or, in older logs that did not record it, the size granted.
 		if n.Spec == nil {
 			n.Spec = &ballastv1.VolumeSpec{}
 		}
-		n.Spec.Capacity = &ballastv1.CapacityRange{RequiredBytes: e.GetSizeBytes()}
+		n.Spec.Capacity = proto.CloneOf(e.GetCapacity())
+		if n.Spec.Capacity == nil {
+			n.Spec.Capacity = &ballastv1.CapacityRange{RequiredBytes: e.GetSizeBytes()}
+		}
 	case *ballastv1.VolumeResizeFailed:
 		n.ResizingToBytes, n.ResizeFailureReason = 0, e.GetReason()
 	case *ballastv1.VolumeDeleteRequested:

@@ -235,6 +235,17 @@ func newTable(w io.Writer) *tabwriter.Writer {
 // size humanises bytes in binary units: 10 GiB.
 func size(b uint64) string { return humanize.IBytes(b) }
 
+// exactSize is size with the exact count of bytes beside it when size rounds
+// it: 10 GiB, but 18.6 GiB (20000000000 bytes). Messages about what a user
+// asked for use it, so that the rounding hides nothing.
+func exactSize(b uint64) string {
+	s := size(b)
+	if n, err := humanize.ParseBytes(s); err == nil && n == b {
+		return s
+	}
+	return fmt.Sprintf("%s (%d bytes)", s, b)
+}
+
 func usage(used, capacity uint64) string {
 	if capacity == 0 {
 		return size(used) + " / -"

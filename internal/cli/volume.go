@@ -75,6 +75,12 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 		if err := c.reachable(ctx); err != nil {
 			return err
 		}
+		capacityFlag := "--size"
+		if limit != 0 {
+			capacityFlag = "--size/--limit"
+		}
+		flags := map[string]string{"name": "NAME", "spec.capacity": capacityFlag, "spec.replicas": "--replicas",
+			"spec.tier": "--tier", "spec.spread": "--spread", "spec.labels": "--label"}
 		resp, err := c.volumes.CreateVolume(ctx, &ballastv1.CreateVolumeRequest{
 			Name: name,
 			Spec: &ballastv1.VolumeSpec{
@@ -86,7 +92,7 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 			},
 		}, ch.opts()...)
 		if err != nil {
-			return ch.failed(err)
+			return ch.failed(inFlags(err, flags))
 		}
 		v := resp.GetVolume()
 		if !noWait {
@@ -181,8 +187,12 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 		noWait bool
 	)
 	cmd := &cobra.Command{
-		Use:     "resize NAME --size SIZE",
-		Short:   "Grow a volume and wait until every replica has grown",
+		Use:   "resize NAME --size SIZE",
+		Short: "Grow a volume and wait until every replica has grown",
+		Long: `Grow a volume to at least --size and wait until every replica has grown.
+
+The size is rounded up to whole MiB, as the volume is provisioned. Volumes only
+grow: a size less than the volume was last asked to be is refused.`,
 		Example: `  ballast volume resize db --size 20GiB`,
 		Args:    exactArgs(1, "a volume name or id"),
 	}
@@ -199,14 +209,19 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 		}
 		resp, err := c.volumes.ResizeVolume(ctx, &ballastv1.ResizeVolumeRequest{
 			Name: args[0],
-			// Both bounds: the user asks for exactly this size, so a smaller
-			// one is refused (volumes only grow) rather than satisfied.
-			Capacity: &ballastv1.CapacityRange{RequiredBytes: asked, LimitBytes: asked},
+			// At least the size asked: the server rounds it up to its
+			// allocation unit, as a CSI driver does. A limit of the same
+			// size would refuse that rounding for every size that is not
+			// a whole unit.
+			Capacity: &ballastv1.CapacityRange{RequiredBytes: asked},
 		}, ch.opts()...)
 		if err != nil {
-			return ch.failed(err)
+			return ch.failed(inFlags(err, map[string]string{"name": "NAME", "capacity": "--size"}))
 		}
 		v := resp.GetVolume()
+		if err := checkGrows(v, asked); err != nil {
+			return err
+		}
 		if !noWait {
 			v, err = watchVolume(ctx, c, v, cmd.ErrOrStderr(), resizeDone(asked))
 			if err != nil {
@@ -216,6 +231,24 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 		return renderVolume(cmd.OutOrStdout(), *out, v)
 	})
 	return cmd
+}
+
+// checkGrows refuses a resize to less than the volume was last asked to be.
+// The server takes "at least asked", which a larger volume already is, so it
+// changes nothing; but the user asked for a smaller volume, and volumes only
+// grow. Comparing with what was asked before, not with the size the server
+// rounded it up to, lets the same size be asked again, as Kubernetes
+// compares a claim's new request with its old one.
+func checkGrows(v *ballastv1.Volume, asked uint64) error {
+	before := v.GetSpec().GetCapacity().GetRequiredBytes()
+	if before == 0 {
+		before = v.GetSizeBytes() // created with the default size
+	}
+	if asked >= before {
+		return nil
+	}
+	return status.Errorf(codes.InvalidArgument, "--size: volumes only grow: volume %s was asked to be %s; %s is less",
+		v.GetName(), exactSize(before), exactSize(asked))
 }
 
 // resizeDone ends the wait for a resize to asked bytes: done when the volume
@@ -228,7 +261,7 @@ func resizeDone(asked uint64) func(*ballastv1.Volume) (bool, error) {
 		case v.GetSizeBytes() >= asked && v.GetResizingToBytes() == 0:
 			return true, nil
 		case v.GetResizeFailureReason() != "" && v.GetResizingToBytes() == 0:
-			return true, fmt.Errorf("resize of volume %s to %s failed: %s", v.GetName(), size(asked), v.GetResizeFailureReason())
+			return true, fmt.Errorf("resize of volume %s to %s failed: %s", v.GetName(), exactSize(asked), v.GetResizeFailureReason())
 		case v.GetState() != ballastv1.VolumeState_VOLUME_STATE_READY && v.GetState() != ballastv1.VolumeState_VOLUME_STATE_CREATING:
 			return true, fmt.Errorf("volume %s is %s; the resize to %s will not finish", v.GetName(), volumeState(v.GetState()), size(asked))
 		}

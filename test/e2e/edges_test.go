@@ -99,6 +99,26 @@ func TestEdgesOfWhatUsersAsk(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("resize to a size that is not a whole MiB", func(t *testing.T) {
+		// 3 GB is 2861.02 MiB: rounded up to 2862 MiB, as CSI drivers round
+		// up to their allocation unit.
+		ballast(t, addr, 0, "volume", "resize", "db", "--size", "3GB")
+		if got := volumeField(t, addr, "db", "size_bytes"); got != "3001024512" {
+			t.Fatalf("size %s after a resize to 3 GB, want 3001024512", got)
+		}
+		// The same size again is nothing to do; less is refused, naming
+		// the flag the user gave.
+		ballast(t, addr, 0, "volume", "resize", "db", "--size", "3GB")
+		out := ballast(t, addr, 1, "volume", "resize", "db", "--size", "2999999999")
+		if !strings.Contains(out, "INVALID_ARGUMENT: --size: volumes only grow") {
+			t.Fatalf("resize to less than asked before:\n%s", out)
+		}
+		out = ballast(t, addr, 1, "volume", "resize", "db", "--size", "65TiB")
+		if !strings.Contains(out, "INVALID_ARGUMENT: --size:") || strings.Contains(out, "spec.capacity") {
+			t.Fatalf("resize past the largest volume:\n%s", out)
+		}
+	})
 }
 
 // volumeField returns one field of a volume as `volume get -o json` prints it.

@@ -500,11 +500,14 @@ func (x *VolumeFailed) GetOccurTime() *timestamppb.Timestamp {
 
 // VolumeResizeRequested: a larger size was asked for.
 type VolumeResizeRequested struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
-	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
-	SizeBytes     uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
-	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	// The size chosen from capacity.
+	SizeBytes uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	OccurTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	// The range asked for. Unset in logs written before it was recorded.
+	Capacity      *CapacityRange `protobuf:"bytes,5,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -563,6 +566,13 @@ func (x *VolumeResizeRequested) GetSizeBytes() uint64 {
 func (x *VolumeResizeRequested) GetOccurTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.OccurTime
+	}
+	return nil
+}
+
+func (x *VolumeResizeRequested) GetCapacity() *CapacityRange {
+	if x != nil {
+		return x.Capacity
 	}
 	return nil
 }
@@ -731,13 +741,16 @@ func (x *ReplicaGrown) GetOccurTime() *timestamppb.Timestamp {
 // VolumeResizeApproved existed have it at placement's approval, with no
 // replica_id, and the agents grew the replicas after it.
 type VolumeResized struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
-	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
-	SizeBytes     uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
-	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
-	ReplicaId     string                 `protobuf:"bytes,5,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
-	NodeId        string                 `protobuf:"bytes,6,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	SizeBytes  uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	OccurTime  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	ReplicaId  string                 `protobuf:"bytes,5,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId     string                 `protobuf:"bytes,6,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The range the resize asked for: the volume's spec asks for it from now
+	// on. Unset in older logs, where the spec asks for size_bytes.
+	Capacity      *CapacityRange `protobuf:"bytes,7,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -812,6 +825,13 @@ func (x *VolumeResized) GetNodeId() string {
 		return x.NodeId
 	}
 	return ""
+}
+
+func (x *VolumeResized) GetCapacity() *CapacityRange {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
 }
 
 // VolumeResizeFailed: the larger size could not be granted.
@@ -1261,7 +1281,7 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xaf\x01\n" +
+	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xe6\x01\n" +
 	"\x15VolumeResizeRequested\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1269,7 +1289,8 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x129\n" +
 	"\n" +
-	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xae\x01\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x125\n" +
+	"\bcapacity\x18\x05 \x01(\v2\x19.ballast.v1.CapacityRangeR\bcapacity\"\xae\x01\n" +
 	"\x14VolumeResizeApproved\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1288,7 +1309,7 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x05 \x01(\x04R\tsizeBytes\x129\n" +
 	"\n" +
-	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xdf\x01\n" +
+	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\x96\x02\n" +
 	"\rVolumeResized\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1299,7 +1320,8 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x05 \x01(\tR\treplicaId\x12\x17\n" +
-	"\anode_id\x18\x06 \x01(\tR\x06nodeId\"\xc4\x01\n" +
+	"\anode_id\x18\x06 \x01(\tR\x06nodeId\x125\n" +
+	"\bcapacity\x18\a \x01(\v2\x19.ballast.v1.CapacityRangeR\bcapacity\"\xc4\x01\n" +
 	"\x12VolumeResizeFailed\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1375,7 +1397,8 @@ var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*VolumeSpec)(nil),            // 15: ballast.v1.VolumeSpec
 	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 	(*Replica)(nil),               // 17: ballast.v1.Replica
-	(*Volume)(nil),                // 18: ballast.v1.Volume
+	(*CapacityRange)(nil),         // 18: ballast.v1.CapacityRange
+	(*Volume)(nil),                // 19: ballast.v1.Volume
 }
 var file_ballast_v1_volume_events_proto_depIdxs = []int32{
 	15, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
@@ -1387,21 +1410,23 @@ var file_ballast_v1_volume_events_proto_depIdxs = []int32{
 	16, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
 	16, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
 	16, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 9: ballast.v1.VolumeResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 10: ballast.v1.ReplicaGrown.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 11: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 12: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	17, // 13: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
-	16, // 14: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 15: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 16: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 17: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
-	16, // 18: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	18, // 9: ballast.v1.VolumeResizeRequested.capacity:type_name -> ballast.v1.CapacityRange
+	16, // 10: ballast.v1.VolumeResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 11: ballast.v1.ReplicaGrown.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 12: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 13: ballast.v1.VolumeResized.capacity:type_name -> ballast.v1.CapacityRange
+	16, // 14: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	17, // 15: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
+	16, // 16: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 17: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 18: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 19: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
+	16, // 20: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_volume_events_proto_init() }

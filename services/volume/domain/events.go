@@ -53,9 +53,12 @@ type Failed struct {
 	At     time.Time
 }
 
-// ResizeRequested: a larger size was asked for.
+// ResizeRequested: a larger size was asked for: Capacity, of which SizeBytes
+// is the size chosen. Histories written before the range was recorded have
+// none.
 type ResizeRequested struct {
 	SizeBytes uint64
+	Capacity  CapacityRange
 	At        time.Time
 }
 
@@ -79,8 +82,12 @@ type ReplicaGrown struct {
 // growth that completed the set, so that completion is a single append; in
 // histories written before replicas' growth was followed it has none, and
 // came at placement's approval.
+//
+// Capacity is the range the resize asked for, which the spec asks for from
+// then on; older histories have none, and the spec asks for SizeBytes.
 type Resized struct {
 	SizeBytes uint64
+	Capacity  CapacityRange
 	ReplicaID string
 	NodeID    string
 	At        time.Time

@@ -73,9 +73,14 @@ type Volume struct {
 	failure       FailureKind
 	failureReason string
 	resizingTo    uint64
+	// resizeAsked is the range of the resize in progress; the spec asks
+	// for it once the resize is done.
+	resizeAsked CapacityRange
 	// resizeApproved: placement has approved resizingTo, and the agents
-	// grow the replicas. A repair does not record it; an approval seen
-	// again after one is recorded again, which the agents take in stride.
+	// grow the replicas. A repair records neither (the volume it records
+	// has no place for them): after one, an approval seen again is
+	// recorded again, which the agents take in stride, and the spec of a
+	// resize done asks for its size.
 	resizeApproved bool
 	resizeFailure  string
 	created        time.Time
@@ -237,7 +242,7 @@ func (v *Volume) Apply(e Event) {
 		v.state, v.failure, v.failureReason = StateFailed, e.Kind, e.Reason
 		v.touch(e.At)
 	case ResizeRequested:
-		v.resizingTo, v.resizeApproved, v.resizeFailure = e.SizeBytes, false, ""
+		v.resizingTo, v.resizeAsked, v.resizeApproved, v.resizeFailure = e.SizeBytes, e.Capacity, false, ""
 		v.touch(e.At)
 	case ResizeApproved:
 		v.resizeApproved = true
@@ -250,17 +255,21 @@ func (v *Volume) Apply(e Event) {
 		}
 		v.touch(e.At)
 	case Resized:
-		v.size, v.resizingTo, v.resizeApproved = e.SizeBytes, 0, false
-		v.spec.Capacity = CapacityRange{RequiredBytes: e.SizeBytes}
+		v.size, v.resizingTo, v.resizeAsked, v.resizeApproved = e.SizeBytes, 0, CapacityRange{}, false
+		// The spec is what the volume was asked to be.
+		v.spec.Capacity = e.Capacity
+		if v.spec.Capacity == (CapacityRange{}) {
+			v.spec.Capacity = CapacityRange{RequiredBytes: e.SizeBytes}
+		}
 		for i := range v.replicas {
 			v.replicas[i].SizeBytes = max(v.replicas[i].SizeBytes, e.SizeBytes)
 		}
 		v.touch(e.At)
 	case ResizeFailed:
-		v.resizingTo, v.resizeApproved, v.resizeFailure = 0, false, e.Reason
+		v.resizingTo, v.resizeAsked, v.resizeApproved, v.resizeFailure = 0, CapacityRange{}, false, e.Reason
 		v.touch(e.At)
 	case DeleteRequested:
-		v.state, v.resizingTo, v.resizeApproved = StateDeleting, 0, false
+		v.state, v.resizingTo, v.resizeAsked, v.resizeApproved = StateDeleting, 0, CapacityRange{}, false
 		for _, r := range e.Replicas {
 			v.setReplica(r.ID, ReplicaStateRemoving, "")
 		}
@@ -416,9 +425,11 @@ func (v *Volume) FailReplica(replicaID, nodeID, reason string, now time.Time) []
 	}
 }
 
-// RequestResize decides a resize to the capacity range c. Volumes only grow:
-// a range that excludes the current size from above is refused. A range the
-// volume already satisfies changes nothing.
+// RequestResize decides a resize to the capacity range c, as CSI's
+// ControllerExpandVolume has it: the size is the smallest whole MiB in the
+// range (rounded up, as a driver rounds up to its allocation unit). Volumes
+// only grow: a range that excludes the current size from above is refused. A
+// range the volume already satisfies changes nothing.
 func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) {
 	if err := v.Damaged(); err != nil {
 		return nil, err
@@ -448,7 +459,7 @@ func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) 
 	if v.resizingTo != 0 {
 		return nil, fmt.Errorf("volume %q is already being resized to %s: %w", v.name, formatBytes(v.resizingTo), ErrFailedPrecondition)
 	}
-	return []Event{ResizeRequested{SizeBytes: size, At: now}}, nil
+	return []Event{ResizeRequested{SizeBytes: size, Capacity: c, At: now}}, nil
 }
 
 // ApproveResize records that every replica's disk has room for size: the
@@ -475,7 +486,7 @@ func (v *Volume) GrowReplica(replicaID, nodeID string, size uint64, now time.Tim
 			return []Event{ReplicaGrown{ReplicaID: replicaID, NodeID: nodeID, SizeBytes: size, At: now}}
 		}
 	}
-	return []Event{Resized{SizeBytes: v.resizingTo, ReplicaID: replicaID, NodeID: nodeID, At: now}}
+	return []Event{Resized{SizeBytes: v.resizingTo, Capacity: v.resizeAsked, ReplicaID: replicaID, NodeID: nodeID, At: now}}
 }
 
 // RejectResize records that some disk lacks room for size.

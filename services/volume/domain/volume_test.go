@@ -297,6 +297,38 @@ func TestResizeIsDoneWhenEveryReplicaHasGrown(t *testing.T) {
 	}
 }
 
+// A size that is not a whole MiB is rounded up, as CSI drivers round up to
+// their allocation unit, and the spec records what was asked: asking the
+// same again is satisfied, not a shrink.
+func TestResizeRoundsUpAndRecordsWhatWasAsked(t *testing.T) {
+	const gb20 = 20_000_000_000
+	v := mustReady(t)
+	events, err := v.RequestResize(CapacityRange{RequiredBytes: gb20}, t0)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("resize to 20 GB: %v %v", events, err)
+	}
+	rr := events[0].(ResizeRequested)
+	if rr.SizeBytes != 19074*MiB || rr.Capacity != (CapacityRange{RequiredBytes: gb20}) {
+		t.Fatalf("requested %+v, want 19074 MiB asked as 20 GB", rr)
+	}
+	apply(v, events)
+	apply(v, v.ApproveResize(19074*MiB, t0))
+	var last []Event
+	for _, r := range threeReplicas() {
+		last = v.GrowReplica(r.ID, r.NodeID, 19074*MiB, t0)
+		apply(v, last)
+	}
+	if d, ok := last[0].(Resized); !ok || d.Capacity != (CapacityRange{RequiredBytes: gb20}) {
+		t.Fatalf("completion %v, want it to carry the range asked", last)
+	}
+	if v.SizeBytes() != 19074*MiB || v.Spec().Capacity != (CapacityRange{RequiredBytes: gb20}) {
+		t.Fatalf("size %d, spec %+v", v.SizeBytes(), v.Spec().Capacity)
+	}
+	if again, err := v.RequestResize(CapacityRange{RequiredBytes: gb20}, t0); err != nil || again != nil {
+		t.Fatalf("the same size again: %v %v", again, err)
+	}
+}
+
 // Logs written before the volume followed each replica's growth have
 // VolumeResized at placement's approval: it still means the volume grew.
 func TestAnOldResizeHistoryStillReads(t *testing.T) {
@@ -307,8 +339,8 @@ func TestAnOldResizeHistoryStillReads(t *testing.T) {
 		ResizeRequested{SizeBytes: 20 * GiB, At: t0},
 		Resized{SizeBytes: 20 * GiB, At: t0},
 	})
-	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 || v.State() != StateReady {
-		t.Fatalf("size %d, resizing to %d, %s", v.SizeBytes(), v.ResizingTo(), v.State())
+	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 || v.State() != StateReady || v.Spec().Capacity != (CapacityRange{RequiredBytes: 20 * GiB}) {
+		t.Fatalf("size %d, resizing to %d, %s, spec %+v", v.SizeBytes(), v.ResizingTo(), v.State(), v.Spec().Capacity)
 	}
 	for _, r := range v.Replicas() {
 		if r.SizeBytes != 20*GiB {
