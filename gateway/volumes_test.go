@@ -234,6 +234,22 @@ func TestResizeFollowsEveryReplica(t *testing.T) {
 	}
 }
 
+// NOT_FOUND reads `volume "x" not found` whoever answers: the read model for
+// a get, or a resize or delete resolved through it.
+func TestNotFoundIsSpelledOneWay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const want = `volume "ghost" not found`
+	_, getErr := e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "ghost"})
+	_, resizeErr := e.volumes.ResizeVolume(testCtx(t), &ballastv1.ResizeVolumeRequest{Name: "ghost", Capacity: &ballastv1.CapacityRange{RequiredBytes: 1}})
+	_, deleteErr := e.volumes.DeleteVolume(testCtx(t), &ballastv1.DeleteVolumeRequest{Name: "ghost"})
+	for _, err := range []error{getErr, resizeErr, deleteErr} {
+		if status.Code(err) != codes.NotFound || status.Convert(err).Message() != want {
+			t.Errorf("got %v, want NOT_FOUND %s", err, want)
+		}
+	}
+}
+
 func TestLinearizableRead(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

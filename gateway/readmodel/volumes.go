@@ -277,7 +277,7 @@ func (s *MemoryVolumes) Incarnation(_ context.Context, id string) (*ballastv1.Vo
 	if v, ok := s.tombstones[id]; ok {
 		return proto.CloneOf(v), nil
 	}
-	return nil, &NotFoundError{Kind: "volume id", Key: id}
+	return nil, &NotFoundError{Kind: "volume", Key: id}
 }
 
 // Volumes lists live volumes in name order.

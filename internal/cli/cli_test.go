@@ -281,6 +281,8 @@ func TestVolumeResize(t *testing.T) {
 			reply:    sized(10*gi, gb20, "", 20),
 			script:   []*ballastv1.Volume{sized(gb20, 0, "", 23)},
 			wantSent: 20_000_000_000,
+			// Rounded for reading, exact beside it.
+			wantStdout: "Size:       19 GiB (20000538624 bytes)",
 		},
 		{
 			// Asked again once done: nothing to do, not a shrink.

@@ -76,6 +76,7 @@ func TestFlagValidation(t *testing.T) {
 		{"size negative", []string{"volume", "create", "db", "--size", "-1GiB"}, `"--size" flag: "-1GiB" is negative`},
 		{"size zero", []string{"volume", "create", "db", "--size", "0"}, `"--size" flag: must be more than zero bytes`},
 		{"limit below size", []string{"volume", "create", "db", "--size", "10GiB", "--limit", "5GiB"}, "--limit 5.0 GiB is less than --size 10 GiB"},
+		{"limit below size, rounded", []string{"volume", "create", "db", "--size", "20GB", "--limit", "19GB"}, "--limit 18 GiB (19000000000 bytes) is less than --size 19 GiB (20000000000 bytes)"},
 		{"bad tier", []string{"volume", "create", "db", "--size", "1GiB", "--tier", "tape"}, `"--tier" flag: must be one of nvme, ssd, hdd`},
 		{"bad spread", []string{"volume", "create", "db", "--size", "1GiB", "--spread", "rack"}, `"--spread" flag: must be one of zone, node`},
 		{"replicas zero", []string{"volume", "create", "db", "--size", "1GiB", "--replicas", "0"}, `"--replicas" flag: must be at least 1, got 0`},

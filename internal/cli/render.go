@@ -62,16 +62,17 @@ func renderVolume(w io.Writer, f outputFormat, v *ballastv1.Volume) error {
 	if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_FAILED {
 		row("Failure", codeName(v.GetFailureCode())+": "+v.GetFailureReason())
 	}
-	row("Size", size(v.GetSizeBytes()))
+	// The exact bytes beside a rounded size: it is what the volume has.
+	row("Size", exactSize(v.GetSizeBytes()))
 	if v.GetResizingToBytes() != 0 {
-		row("Resizing to", size(v.GetResizingToBytes()))
+		row("Resizing to", exactSize(v.GetResizingToBytes()))
 	}
 	if r := v.GetResizeFailureReason(); r != "" {
 		row("Resize failed", r)
 	}
 	spec := v.GetSpec()
 	if l := spec.GetCapacity().GetLimitBytes(); l != 0 {
-		row("Limit", size(l))
+		row("Limit", exactSize(l))
 	}
 	row("Replicas", fmt.Sprintf("%d/%d ready", readyReplicas(v), spec.GetReplicas()))
 	row("Tier", tier(spec.GetTier()))

@@ -68,7 +68,7 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 		case sz == 0:
 			return usageErrorf("--size is required, e.g. --size 10GiB")
 		case limit != 0 && limit < sz:
-			return usageErrorf("--limit %s is less than --size %s", limit.String(), sz.String())
+			return usageErrorf("--limit %s is less than --size %s", exactSize(uint64(limit)), exactSize(uint64(sz)))
 		}
 		name := args[0]
 		ch := newChange("creating volume "+name, "ballast volume get "+name)

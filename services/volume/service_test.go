@@ -384,3 +384,19 @@ func TestResizeIsDoneWhenEveryReplicaHasGrown(t *testing.T) {
 		}
 	}
 }
+
+// A command on a name with no volume is NOT_FOUND spelled as the gateway's
+// read model spells it, whichever answers.
+func TestNotFoundIsSpelledOneWay(t *testing.T) {
+	e := start(t)
+	reply := &pb.CommandReply{}
+	if err := command.Request(context.Background(), e.conn.NC, command.VolumeDelete, &pb.DeleteVolumeRequest{Name: "ghost", RequestId: "d1"}, reply); err != nil {
+		t.Fatal(err)
+	}
+	if codes.Code(reply.GetError().GetCode()) != codes.NotFound || reply.GetError().GetMessage() != `volume "ghost" not found` {
+		t.Fatalf("delete of an unknown volume: %v", reply.GetError())
+	}
+	if r := e.resize("ghost", 1<<30, "r1"); codes.Code(r.GetError().GetCode()) != codes.NotFound || r.GetError().GetMessage() != `volume "ghost" not found` {
+		t.Fatalf("resize of an unknown volume: %v", r.GetError())
+	}
+}

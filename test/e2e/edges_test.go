@@ -119,6 +119,20 @@ func TestEdgesOfWhatUsersAsk(t *testing.T) {
 			t.Fatalf("resize past the largest volume:\n%s", out)
 		}
 	})
+
+	t.Run("messages", func(t *testing.T) {
+		long := strings.Repeat("x", 129)
+		if out := ballast(t, addr, 1, "volume", "create", long, "--size", "1GiB"); !strings.Contains(out, "INVALID_ARGUMENT: NAME: is 129 bytes long; at most 128 bytes") {
+			t.Fatalf("create of a long name:\n%s", out)
+		}
+		for _, args := range [][]string{{"get", "ghost"}, {"resize", "ghost", "--size", "2GiB"}, {"delete", "ghost"}} {
+			out := ballast(t, addr, 1, append([]string{"volume"}, args...)...)
+			if out != "error: NOT_FOUND: volume \"ghost\" not found\n" {
+				t.Fatalf("volume %s:\n%s", strings.Join(args, " "), out)
+			}
+		}
+	})
+	// More subtests go above.
 }
 
 // volumeField returns one field of a volume as `volume get -o json` prints it.

@@ -92,7 +92,7 @@ func (c CapacityRange) resolve(field string) (uint64, error) {
 	}
 	// Before rounding up: a size within a MiB of 2^64 would wrap around.
 	if c.RequiredBytes > MaxSizeBytes {
-		return 0, fieldErr(field, "required_bytes %d is more than the largest volume, %d bytes (64 TiB)", c.RequiredBytes, MaxSizeBytes)
+		return 0, fieldErr(field, "asks for at least %s; the largest volume is %s", formatBytes(c.RequiredBytes), formatBytes(MaxSizeBytes))
 	}
 	size := c.RequiredBytes
 	if size == 0 {
@@ -145,7 +145,7 @@ func ValidateName(name string) error {
 	case name == "":
 		return fieldErr("name", "is required")
 	case len(name) > maxNameLen:
-		return fieldErr("name", "is %d characters; at most %d", len(name), maxNameLen)
+		return fieldErr("name", "is %d bytes long; at most %d bytes", len(name), maxNameLen)
 	case !nameRE.MatchString(name):
 		return fieldErr("name", "%q may hold only letters, digits, '-' and '_', and must start with a letter or digit", name)
 	}
@@ -188,16 +188,22 @@ func (s Spec) sameIntent(other Spec, size uint64) bool {
 		maps.Equal(s.Labels, other.Labels)
 }
 
-// formatBytes writes a size in binary units, as operators read them.
+// formatBytes writes a size in binary units, as operators read them, with
+// the exact count of bytes beside it when the units round it: a message
+// must not hide what was asked.
 func formatBytes(n uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	v, i := float64(n), 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	i, div := 0, uint64(1)
+	for n/div >= 1024 && i < len(units)-1 {
+		div *= 1024
 		i++
 	}
-	if v == float64(uint64(v)) {
-		return fmt.Sprintf("%d %s", uint64(v), units[i])
+	v := float64(n) / float64(div)
+	switch {
+	case n%div == 0:
+		return fmt.Sprintf("%d %s", n/div, units[i])
+	case n%(div/2) == 0: // one decimal says it all: x.5
+		return fmt.Sprintf("%.1f %s", v, units[i])
 	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
+	return fmt.Sprintf("%.1f %s (%d bytes)", v, units[i], n)
 }

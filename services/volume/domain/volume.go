@@ -202,9 +202,10 @@ func (v *Volume) UpdatedAt() time.Time { return v.updated }
 // deleted).
 func (v *Volume) Live() bool { return v.state != StateNone && v.state != StateDeleted }
 
-// Replay builds a volume from its history.
-func Replay(history []Event) *Volume {
-	v := &Volume{}
+// Replay builds the volume under name from its history.
+func Replay(name string, history []Event) *Volume {
+	// The name keys the history: a name with none still has its name.
+	v := &Volume{name: name}
 	for _, e := range history {
 		v.Apply(e)
 	}
@@ -435,7 +436,7 @@ func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) 
 		return nil, err
 	}
 	if !v.Live() || v.state == StateDeleting {
-		return nil, fmt.Errorf("volume %q: %w", v.name, ErrNotFound)
+		return nil, v.notFound()
 	}
 	if c.RequiredBytes == 0 {
 		return nil, fieldErr("capacity.required_bytes", "is required")
@@ -504,7 +505,7 @@ func (v *Volume) RequestDelete(now time.Time) ([]Event, error) {
 		return nil, err
 	}
 	if !v.Live() {
-		return nil, fmt.Errorf("volume %q: %w", v.name, ErrNotFound)
+		return nil, v.notFound()
 	}
 	if v.state == StateDeleting {
 		return nil, nil
@@ -530,6 +531,10 @@ func (v *Volume) ConfirmRemoved(replicaID, nodeID string, now time.Time) []Event
 	}
 	return []Event{Deleted{ReplicaID: replicaID, NodeID: nodeID, At: now}}
 }
+
+// notFound refuses a change of a name with no live volume, spelled as the
+// gateway's read model spells it.
+func (v *Volume) notFound() error { return fmt.Errorf("volume %q %w", v.name, ErrNotFound) }
 
 // Clone returns a copy that shares nothing with v.
 func (v *Volume) Clone() *Volume {

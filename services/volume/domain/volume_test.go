@@ -118,6 +118,56 @@ func TestCapacityResolve(t *testing.T) {
 	}
 }
 
+// Messages count bytes as bytes, show exact bytes beside a rounded size, and
+// spell NOT_FOUND one way: as the gateway's read model does.
+func TestMessages(t *testing.T) {
+	long := strings.Repeat("é", 65) // 65 characters, 130 bytes
+	if err := ValidateName(long); err == nil || !strings.Contains(err.Error(), "is 130 bytes long; at most 128 bytes") {
+		t.Errorf("long name: %v", err)
+	}
+	for _, c := range []struct {
+		n    uint64
+		want string
+	}{
+		{0, "0 B"},
+		{1, "1 B"},
+		{10 * GiB, "10 GiB"},
+		{1536 * MiB, "1.5 GiB"},
+		{19074 * MiB, "18.6 GiB (20000538624 bytes)"},
+		{MaxSizeBytes, "64 TiB"},
+		{math.MaxUint64, "16.0 EiB (18446744073709551615 bytes)"},
+	} {
+		if got := formatBytes(c.n); got != c.want {
+			t.Errorf("formatBytes(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+
+	v := mustReady(t)
+	apply(v, mustEvents(v.RequestResize(CapacityRange{RequiredBytes: 20_000_000_000}, t0)))
+	apply(v, v.ApproveResize(19074*MiB, t0))
+	for _, r := range threeReplicas() {
+		apply(v, v.GrowReplica(r.ID, r.NodeID, 19074*MiB, t0))
+	}
+	_, err := v.RequestResize(CapacityRange{RequiredBytes: 10 * GiB, LimitBytes: 10 * GiB}, t0)
+	if err == nil || !strings.Contains(err.Error(), "volumes only grow: 10 GiB is less than the current 18.6 GiB (20000538624 bytes)") {
+		t.Errorf("shrink: %v", err)
+	}
+	other := spec3()
+	other.Replicas = 1
+	if _, err := v.Create("id-2", "data", other, t0); err == nil || !strings.Contains(err.Error(), "(18.6 GiB (20000538624 bytes), 3 replicas") {
+		t.Errorf("conflicting create: %v", err)
+	}
+
+	ghost := Replay("ghost", nil)
+	_, resizeErr := ghost.RequestResize(CapacityRange{RequiredBytes: GiB}, t0)
+	_, deleteErr := ghost.RequestDelete(t0)
+	for _, err := range []error{resizeErr, deleteErr} {
+		if !errors.Is(err, ErrNotFound) || err.Error() != `volume "ghost" not found` {
+			t.Errorf("unknown volume: %v, want volume \"ghost\" not found", err)
+		}
+	}
+}
+
 func TestValidateName(t *testing.T) {
 	for _, ok := range []string{"data", "pvc-0f3a", "sanity-Node-Full_1"} {
 		if err := ValidateName(ok); err != nil {
@@ -332,7 +382,7 @@ func TestResizeRoundsUpAndRecordsWhatWasAsked(t *testing.T) {
 // Logs written before the volume followed each replica's growth have
 // VolumeResized at placement's approval: it still means the volume grew.
 func TestAnOldResizeHistoryStillReads(t *testing.T) {
-	v := Replay([]Event{
+	v := Replay("data", []Event{
 		Requested{ID: "id-1", Name: "data", Spec: spec3(), SizeBytes: 10 * GiB, At: t0},
 		ReplicasAssigned{SizeBytes: 10 * GiB, Replicas: threeReplicas(), At: t0},
 		Ready{ReplicaID: "r3", NodeID: "n3", At: t0},
@@ -520,7 +570,7 @@ func TestCreateAgainAfterDeleteIsANewIncarnation(t *testing.T) {
 func TestADamagedVolumeRefusesChangesUntilRepaired(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	spec := Spec{Capacity: CapacityRange{RequiredBytes: GiB}, Replicas: 1, Tier: TierSSD, Spread: SpreadZone}
-	v := Replay([]Event{
+	v := Replay("db", []Event{
 		Requested{ID: "v1", Name: "db", Spec: spec, SizeBytes: GiB, At: now},
 		ReplicasAssigned{SizeBytes: GiB, Replicas: []Replica{{ID: "r1", NodeID: "n1", DiskID: "d1", Zone: "z1"}}, At: now},
 		Ready{ReplicaID: "r1", NodeID: "n1", At: now},
@@ -550,7 +600,7 @@ func TestADamagedVolumeRefusesChangesUntilRepaired(t *testing.T) {
 	}
 	// The repaired history folds from the repair on: the volume is whole
 	// again, and can be changed.
-	fixed := Replay([]Event{rep})
+	fixed := Replay("db", []Event{rep})
 	if fixed.Damaged() != nil || fixed.State() != StateReady || len(fixed.Replicas()) != 1 || fixed.ID() != "v1" {
 		t.Fatalf("repaired volume %+v", fixed.Fields())
 	}
