@@ -214,6 +214,11 @@ func (s *VolumeService) send(ctx context.Context, subject string, req proto.Mess
 	if *requestID == "" {
 		*requestID = uuid.NewString()
 	}
+	// It becomes a NATS header and part of event ids: checked before
+	// either.
+	if err := command.CheckRequestID(*requestID); err != nil {
+		return nil, nil, badField("request_id", err.Error())
+	}
 	ctx = eventstore.WithCorrelationID(ctx, *requestID)
 	reply := &ballastv1.CommandReply{}
 	if err := command.Request(ctx, s.cfg.NC, subject, req, reply); err != nil {

@@ -400,3 +400,21 @@ func TestNotFoundIsSpelledOneWay(t *testing.T) {
 		t.Fatalf("resize of an unknown volume: %v", r.GetError())
 	}
 }
+
+// The volume service takes a command only with a request id the command
+// protocol allows: every change's cause is built from it.
+func TestRequestIDIsRequiredAndBounded(t *testing.T) {
+	e := start(t)
+	for _, id := range []string{"", "two words", strings.Repeat("r", 129), "a/b"} {
+		r := e.create("data", spec(3), id)
+		if codes.Code(r.GetError().GetCode()) != codes.InvalidArgument || r.GetError().GetField() != "request_id" {
+			t.Fatalf("request id %q: %v", id, r)
+		}
+		if r := e.resize("data", 1<<30, id); r.GetError().GetField() != "request_id" {
+			t.Fatalf("resize with request id %q: %v", id, r)
+		}
+	}
+	if h := e.history("data"); len(h) != 0 {
+		t.Fatalf("history %v", h)
+	}
+}
