@@ -152,6 +152,11 @@ func (s *VolumeService) WatchVolume(req *ballastv1.WatchVolumeRequest, stream ba
 	if err := required("name", req.GetName()); err != nil {
 		return s.status(err)
 	}
+	release, err := s.cfg.VolumeWatches.acquire()
+	if err != nil {
+		return s.status(err)
+	}
+	defer release()
 	if err := s.sync(ctx); err != nil {
 		return s.status(err)
 	}

@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +20,8 @@ import (
 func TestEdgesOfWhatUsersAsk(t *testing.T) {
 	// Overcommit lets placement promise more than the simulated disks hold,
 	// so that an agent can fail to provision a replica placement reserved.
-	_, addr := up(t, t.TempDir(), "--overcommit", "3")
+	// One events watch at a time, so that the bound on watches shows.
+	_, addr := up(t, t.TempDir(), "--overcommit", "3", "--max-event-watches", "1")
 	ballast(t, addr, 0, "volume", "create", "db", "--size", "1GiB", "--replicas", "3")
 
 	t.Run("sizes that would wrap around", func(t *testing.T) {
@@ -132,7 +137,46 @@ func TestEdgesOfWhatUsersAsk(t *testing.T) {
 			}
 		}
 	})
+	t.Run("watches are bounded", func(t *testing.T) {
+		w := start(t, "events watch", "events", "watch", "--addr", addr)
+		// The watch is in place once it prints what is appended after it.
+		i := 0
+		waitfor.Condition(t, 30*time.Second, "the events watch in place", func() bool {
+			i++
+			ballast(t, addr, 0, "volume", "create", fmt.Sprintf("watched-%d", i), "--size", "1MiB", "--replicas", "1")
+			return strings.Contains(w.output(), "watched-")
+		})
+		// It holds the gateway's only place: the next is refused, naming
+		// the limit.
+		code, out := ballastExit(t, addr, "events", "watch", "--timeout", "10s")
+		if code != 1 || !strings.Contains(out, "RESOURCE_EXHAUSTED") || !strings.Contains(out, "--max-event-watches") {
+			t.Fatalf("a second events watch: exit %d\n%s", code, out)
+		}
+		w.stop()
+		waitfor.Condition(t, 20*time.Second, "the place given back", func() bool {
+			_, out := ballastExit(t, addr, "events", "watch", "--timeout", "1s")
+			return !strings.Contains(out, "RESOURCE_EXHAUSTED")
+		})
+	})
 	// More subtests go above.
+}
+
+// ballastExit runs one CLI command against addr and returns its exit code
+// and output, whatever the code.
+func ballastExit(t *testing.T, addr string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append(args, "--addr", addr)...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	case err != nil:
+		t.Fatalf("ballast %s: %v", strings.Join(args, " "), err)
+	}
+	return 0, string(out)
 }
 
 // volumeField returns one field of a volume as `volume get -o json` prints it.
