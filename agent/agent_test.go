@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -429,4 +430,50 @@ func TestRestartFromASnapshotMatchesTheLog(t *testing.T) {
 			t.Fatalf("node %s: from the snapshot %+v, from the log %+v", id, rs, got[id])
 		}
 	}
+}
+
+// What an agent does to each replica is routine: DEBUG, not one INFO line
+// per replica (three per volume), which would bury what an operator needs.
+func TestRoutineReplicaWorkLogsAtDebug(t *testing.T) {
+	e := setup(t)
+	a := e.start(t, agent.Config{Nodes: 3})
+	before := len(e.logs.at(slog.LevelInfo))
+	var replicas []*ballastv1.Replica
+	for i, node := range []string{"node-001", "node-002", "node-003"} {
+		d, _ := disk(t, a, node, 0)
+		replicas = append(replicas, replica(fmt.Sprintf("r%d", i), node, d))
+	}
+	e.appendVolume(t, "vol", &ballastv1.ReplicasAssigned{VolumeId: "vid", VolumeName: "vol", SizeBytes: gib, Replicas: replicas})
+	for _, r := range replicas {
+		waitEvents[*ballastv1.ReplicaProvisioned](t, e, r.GetNodeId(), 1)
+	}
+	e.appendVolume(t, "vol", &ballastv1.VolumeResizeApproved{VolumeId: "vid", VolumeName: "vol", SizeBytes: 2 * gib})
+	for _, r := range replicas {
+		waitEvents[*ballastv1.ReplicaExpanded](t, e, r.GetNodeId(), 1)
+	}
+	seq := e.appendVolume(t, "vol", &ballastv1.VolumeDeleteRequested{VolumeId: "vid", VolumeName: "vol", Replicas: replicas})
+	for _, r := range replicas {
+		waitEvents[*ballastv1.ReplicaDeleted](t, e, r.GetNodeId(), 1)
+	}
+	e.waitHandled(t, "sim", seq)
+	if got := e.logs.at(slog.LevelInfo)[before:]; len(got) != 0 {
+		t.Fatalf("routine replica work logged at INFO or above: %q", got)
+	}
+	// Still there for whoever asks for DEBUG.
+	debug := e.logs.at(slog.LevelDebug)
+	for _, msg := range []string{"replica provisioned", "replica expanded", "replica deleted"} {
+		if n := countOf(debug, msg); n != 3 {
+			t.Errorf("%q logged %d times at DEBUG, want 3", msg, n)
+		}
+	}
+}
+
+func countOf(msgs []string, msg string) int {
+	n := 0
+	for _, m := range msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
 }

@@ -78,7 +78,7 @@ func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, m *ballast
 		return err
 	}
 	a.recordProvisioned(n, id, loggedReplica{volumeID: m.GetVolumeId(), disk: r.GetDiskId(), size: m.GetSizeBytes()})
-	log.Info("replica provisioned", "size_bytes", m.GetSizeBytes())
+	log.Debug("replica provisioned", "size_bytes", m.GetSizeBytes())
 	return nil
 }
 
@@ -145,7 +145,7 @@ func (a *Agent) expand(ctx context.Context, ev bus.Event, n *node, id, volumeID,
 	}
 	r.size = size
 	n.replicas[id] = r
-	log.Info("replica expanded")
+	log.Debug("replica expanded")
 	return nil
 }
 
@@ -190,7 +190,7 @@ func (a *Agent) remove(ctx context.Context, ev bus.Event, n *node, id string, m 
 		return err
 	}
 	a.recordDeleted(n, id)
-	a.log.Info("replica deleted", "node", n.sim.ID(), "replica", id, "volume", m.GetVolumeId())
+	a.log.Debug("replica deleted", "node", n.sim.ID(), "replica", id, "volume", m.GetVolumeId())
 	return nil
 }
 

@@ -20,8 +20,9 @@ import (
 func TestEdgesOfWhatUsersAsk(t *testing.T) {
 	// Overcommit lets placement promise more than the simulated disks hold,
 	// so that an agent can fail to provision a replica placement reserved.
-	// One events watch at a time, so that the bound on watches shows.
-	_, addr := up(t, t.TempDir(), "--overcommit", "3", "--max-event-watches", "1")
+	// One events watch at a time, so that the bound on watches shows; INFO
+	// logs, to see what an operator reads.
+	p, addr := up(t, t.TempDir(), "--overcommit", "3", "--max-event-watches", "1", "--log-level", "info")
 	ballast(t, addr, 0, "volume", "create", "db", "--size", "1GiB", "--replicas", "3")
 
 	t.Run("sizes that would wrap around", func(t *testing.T) {
@@ -157,6 +158,18 @@ func TestEdgesOfWhatUsersAsk(t *testing.T) {
 			_, out := ballastExit(t, addr, "events", "watch", "--timeout", "1s")
 			return !strings.Contains(out, "RESOURCE_EXHAUSTED")
 		})
+	})
+	t.Run("routine work is quiet at INFO", func(t *testing.T) {
+		ballast(t, addr, 0, "volume", "create", "quiet", "--size", "1GiB", "--replicas", "3")
+		ballast(t, addr, 0, "volume", "resize", "quiet", "--size", "2GiB")
+		ballast(t, addr, 0, "volume", "delete", "quiet")
+		for _, line := range strings.Split(p.output(), "\n") {
+			for _, routine := range []string{"replica provisioned", "replica expanded", "replica deleted"} {
+				if strings.Contains(line, routine) {
+					t.Fatalf("a line per replica at INFO: %s", line)
+				}
+			}
+		}
 	})
 	// More subtests go above.
 }
