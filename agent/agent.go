@@ -186,6 +186,7 @@ func (a *Agent) startHandlers(ctx, runCtx context.Context) error {
 	}
 	mux := &bus.Mux{}
 	bus.On(mux, a.onReplicasAssigned)
+	bus.On(mux, a.onVolumeResizeApproved)
 	bus.On(mux, a.onVolumeResized)
 	bus.On(mux, a.onVolumeDeleteRequested)
 	if err := router.Handle(ctx, bus.Consumer{

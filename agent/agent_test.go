@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -204,35 +205,56 @@ func TestReplicaTooBigFailsNamingTheDisk(t *testing.T) {
 	}
 }
 
-func TestVolumeResizedExpandsOurReplicas(t *testing.T) {
-	e := setup(t)
-	a := e.start(t, agent.Config{Nodes: 3})
-	d1, _ := disk(t, a, "node-001", 0)
-	d2, _ := disk(t, a, "node-002", 0)
-	e.appendVolume(t, "vol-a", &ballastv1.ReplicasAssigned{VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 4 * gib,
-		Replicas: []*ballastv1.Replica{replica("r1", "node-001", d1), replica("r2", "node-002", d2)}})
-	waitEvents[*ballastv1.ReplicaProvisioned](t, e, "node-001", 1)
-	waitEvents[*ballastv1.ReplicaProvisioned](t, e, "node-002", 1)
+// The agents grow a volume's replicas when the resize is approved; a log
+// written before the approval was recorded has only VolumeResized, which
+// still grows them.
+func TestAResizeExpandsOurReplicas(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		resize func(id, name string, size uint64) proto.Message
+	}{
+		{"approved", func(id, name string, size uint64) proto.Message {
+			return &ballastv1.VolumeResizeApproved{VolumeId: id, VolumeName: name, SizeBytes: size}
+		}},
+		{"resized, in an older log", func(id, name string, size uint64) proto.Message {
+			return &ballastv1.VolumeResized{VolumeId: id, VolumeName: name, SizeBytes: size}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := setup(t)
+			a := e.start(t, agent.Config{Nodes: 3})
+			d1, _ := disk(t, a, "node-001", 0)
+			d2, _ := disk(t, a, "node-002", 0)
+			e.appendVolume(t, "vol-a", &ballastv1.ReplicasAssigned{VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 4 * gib,
+				Replicas: []*ballastv1.Replica{replica("r1", "node-001", d1), replica("r2", "node-002", d2)}})
+			waitEvents[*ballastv1.ReplicaProvisioned](t, e, "node-001", 1)
+			waitEvents[*ballastv1.ReplicaProvisioned](t, e, "node-002", 1)
 
-	e.appendVolume(t, "vol-a", &ballastv1.VolumeResized{VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 6 * gib})
-	for _, w := range []struct{ node, replica string }{{"node-001", "r1"}, {"node-002", "r2"}} {
-		got := waitEvents[*ballastv1.ReplicaExpanded](t, e, w.node, 1)[0]
-		got.OccurTime = nil
-		want := &ballastv1.ReplicaExpanded{NodeId: w.node, ReplicaId: w.replica, VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 6 * gib}
-		if !proto.Equal(got, want) {
-			t.Fatalf("got %v, want %v", got, want)
-		}
-		n, _ := a.SimNode(w.node)
-		if r := n.Replicas(); r[0].SizeBytes != 6*gib || n.Disks()[0].UsedBytes != 6*gib {
-			t.Fatalf("%s after resize: %+v, disks %+v", w.node, r, n.Disks())
-		}
-	}
+			e.appendVolume(t, "vol-a", c.resize("vid-a", "vol-a", 6*gib))
+			for _, w := range []struct{ node, replica string }{{"node-001", "r1"}, {"node-002", "r2"}} {
+				got := waitEvents[*ballastv1.ReplicaExpanded](t, e, w.node, 1)[0]
+				got.OccurTime = nil
+				want := &ballastv1.ReplicaExpanded{NodeId: w.node, ReplicaId: w.replica, VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 6 * gib}
+				if !proto.Equal(got, want) {
+					t.Fatalf("got %v, want %v", got, want)
+				}
+				n, _ := a.SimNode(w.node)
+				if r := n.Replicas(); r[0].SizeBytes != 6*gib || n.Disks()[0].UsedBytes != 6*gib {
+					t.Fatalf("%s after resize: %+v, disks %+v", w.node, r, n.Disks())
+				}
+			}
 
-	// Another volume's resize does not touch ours.
-	seq := e.appendVolume(t, "vol-x", &ballastv1.VolumeResized{VolumeId: "vid-x", VolumeName: "vol-x", SizeBytes: 9 * gib})
-	e.waitHandled(t, "sim", seq)
-	if n := len(ofType[*ballastv1.ReplicaExpanded](e.nodeEvents(t, "node-001"))); n != 1 {
-		t.Fatalf("node-001 has %d ReplicaExpanded", n)
+			// The completion that follows an approval grows nothing more;
+			// another volume's resize does not touch ours.
+			e.appendVolume(t, "vol-a", &ballastv1.VolumeResized{VolumeId: "vid-a", VolumeName: "vol-a", SizeBytes: 6 * gib, ReplicaId: "r2", NodeId: "node-002"})
+			seq := e.appendVolume(t, "vol-x", c.resize("vid-x", "vol-x", 9*gib))
+			e.waitHandled(t, "sim", seq)
+			for _, node := range []string{"node-001", "node-002"} {
+				if n := len(ofType[*ballastv1.ReplicaExpanded](e.nodeEvents(t, node))); n != 1 {
+					t.Fatalf("%s has %d ReplicaExpanded", node, n)
+				}
+			}
+		})
 	}
 }
 
@@ -408,4 +430,50 @@ func TestRestartFromASnapshotMatchesTheLog(t *testing.T) {
 			t.Fatalf("node %s: from the snapshot %+v, from the log %+v", id, rs, got[id])
 		}
 	}
+}
+
+// What an agent does to each replica is routine: DEBUG, not one INFO line
+// per replica (three per volume), which would bury what an operator needs.
+func TestRoutineReplicaWorkLogsAtDebug(t *testing.T) {
+	e := setup(t)
+	a := e.start(t, agent.Config{Nodes: 3})
+	before := len(e.logs.at(slog.LevelInfo))
+	var replicas []*ballastv1.Replica
+	for i, node := range []string{"node-001", "node-002", "node-003"} {
+		d, _ := disk(t, a, node, 0)
+		replicas = append(replicas, replica(fmt.Sprintf("r%d", i), node, d))
+	}
+	e.appendVolume(t, "vol", &ballastv1.ReplicasAssigned{VolumeId: "vid", VolumeName: "vol", SizeBytes: gib, Replicas: replicas})
+	for _, r := range replicas {
+		waitEvents[*ballastv1.ReplicaProvisioned](t, e, r.GetNodeId(), 1)
+	}
+	e.appendVolume(t, "vol", &ballastv1.VolumeResizeApproved{VolumeId: "vid", VolumeName: "vol", SizeBytes: 2 * gib})
+	for _, r := range replicas {
+		waitEvents[*ballastv1.ReplicaExpanded](t, e, r.GetNodeId(), 1)
+	}
+	seq := e.appendVolume(t, "vol", &ballastv1.VolumeDeleteRequested{VolumeId: "vid", VolumeName: "vol", Replicas: replicas})
+	for _, r := range replicas {
+		waitEvents[*ballastv1.ReplicaDeleted](t, e, r.GetNodeId(), 1)
+	}
+	e.waitHandled(t, "sim", seq)
+	if got := e.logs.at(slog.LevelInfo)[before:]; len(got) != 0 {
+		t.Fatalf("routine replica work logged at INFO or above: %q", got)
+	}
+	// Still there for whoever asks for DEBUG.
+	debug := e.logs.at(slog.LevelDebug)
+	for _, msg := range []string{"replica provisioned", "replica expanded", "replica deleted"} {
+		if n := countOf(debug, msg); n != 3 {
+			t.Errorf("%q logged %d times at DEBUG, want 3", msg, n)
+		}
+	}
+}
+
+func countOf(msgs []string, msg string) int {
+	n := 0
+	for _, m := range msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
 }

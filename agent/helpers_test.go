@@ -174,27 +174,41 @@ func disk(t *testing.T, a *agent.Agent, node string, i int) (string, uint64) {
 
 const gib = 1 << 30
 
-// logRecorder keeps the messages logged at Info and above, so tests can
-// see which path the agent took.
+// logRecorder keeps every message logged and its level, so tests can see
+// which path the agent took and what an operator at each level would read.
 type logRecorder struct {
 	mu   sync.Mutex
 	msgs []string
+	lvls []slog.Level
 }
 
-func (l *logRecorder) Enabled(_ context.Context, lvl slog.Level) bool { return lvl >= slog.LevelInfo }
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 
 func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.msgs = append(l.msgs, r.Message)
+	l.lvls = append(l.lvls, r.Level)
 	return nil
 }
 
 func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
 
+// has reports whether msg was logged at Info or above.
 func (l *logRecorder) has(msg string) bool {
+	return slices.Contains(l.at(slog.LevelInfo), msg)
+}
+
+// at returns the messages logged at lvl or above, in order.
+func (l *logRecorder) at(lvl slog.Level) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Contains(l.msgs, msg)
+	var out []string
+	for i, m := range l.msgs {
+		if l.lvls[i] >= lvl {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -78,7 +78,7 @@ func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, m *ballast
 		return err
 	}
 	a.recordProvisioned(n, id, loggedReplica{volumeID: m.GetVolumeId(), disk: r.GetDiskId(), size: m.GetSizeBytes()})
-	log.Info("replica provisioned", "size_bytes", m.GetSizeBytes())
+	log.Debug("replica provisioned", "size_bytes", m.GetSizeBytes())
 	return nil
 }
 
@@ -93,26 +93,38 @@ func provisionFailure(n *node, replicaID string, err error) string {
 	return err.Error()
 }
 
-// onVolumeResized grows our replicas of the volume.
+// onVolumeResizeApproved grows our replicas of the volume; the volume
+// service records the resize done once every replica's ReplicaExpanded is in.
+func (a *Agent) onVolumeResizeApproved(ctx context.Context, ev bus.Event, m *ballastv1.VolumeResizeApproved) error {
+	return a.grow(ctx, ev, m.GetVolumeId(), m.GetVolumeName(), m.GetSizeBytes())
+}
+
+// onVolumeResized grows our replicas of the volume too: logs written before
+// VolumeResizeApproved have only this. In newer ones it follows our
+// ReplicaExpanded, and finds every replica grown already.
 func (a *Agent) onVolumeResized(ctx context.Context, ev bus.Event, m *ballastv1.VolumeResized) error {
+	return a.grow(ctx, ev, m.GetVolumeId(), m.GetVolumeName(), m.GetSizeBytes())
+}
+
+func (a *Agent) grow(ctx context.Context, ev bus.Event, volumeID, volumeName string, size uint64) error {
 	var errs []error
-	for _, ref := range a.volumeReplicas(m.GetVolumeId()) {
-		errs = append(errs, a.expand(ctx, ev, a.nodes[ref.node], ref.replica, m))
+	for _, ref := range a.volumeReplicas(volumeID) {
+		errs = append(errs, a.expand(ctx, ev, a.nodes[ref.node], ref.replica, volumeID, volumeName, size))
 	}
 	return combine(errs)
 }
 
-func (a *Agent) expand(ctx context.Context, ev bus.Event, n *node, id string, m *ballastv1.VolumeResized) error {
+func (a *Agent) expand(ctx context.Context, ev bus.Event, n *node, id, volumeID, volumeName string, size uint64) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r, ok := n.replicas[id]
-	if !ok || r.size >= m.GetSizeBytes() {
+	if !ok || r.size >= size {
 		return nil // deleted meanwhile, or already this large
 	}
-	log := a.log.With("node", n.sim.ID(), "replica", id, "volume", m.GetVolumeId(), "size_bytes", m.GetSizeBytes())
-	if err := n.sim.ResizeReplica(id, m.GetSizeBytes()); err != nil {
-		// The volume service checks every disk's room before it resizes,
-		// and the contract has no failed expansion: this is a disagreement
+	log := a.log.With("node", n.sim.ID(), "replica", id, "volume", volumeID, "size_bytes", size)
+	if err := n.sim.ResizeReplica(id, size); err != nil {
+		// Placement checks every disk's room before it approves, and the
+		// contract has no failed expansion: this is a disagreement
 		// between the cluster model and the node, for an operator to see
 		// in the dead letters rather than for retries to hide.
 		log.Error("replica not expanded", "err", err)
@@ -121,9 +133,9 @@ func (a *Agent) expand(ctx context.Context, ev bus.Event, n *node, id string, m 
 	err := a.appendNode(ctx, n, eventID(ev, id), &ballastv1.ReplicaExpanded{
 		NodeId:     n.sim.ID(),
 		ReplicaId:  id,
-		VolumeId:   m.GetVolumeId(),
-		VolumeName: m.GetVolumeName(),
-		SizeBytes:  m.GetSizeBytes(),
+		VolumeId:   volumeID,
+		VolumeName: volumeName,
+		SizeBytes:  size,
 		OccurTime:  now(),
 	})
 	if err != nil {
@@ -131,9 +143,9 @@ func (a *Agent) expand(ctx context.Context, ev bus.Event, n *node, id string, m 
 		// retry finds the size there and appends what is missing.
 		return err
 	}
-	r.size = m.GetSizeBytes()
+	r.size = size
 	n.replicas[id] = r
-	log.Info("replica expanded")
+	log.Debug("replica expanded")
 	return nil
 }
 
@@ -178,7 +190,7 @@ func (a *Agent) remove(ctx context.Context, ev bus.Event, n *node, id string, m 
 		return err
 	}
 	a.recordDeleted(n, id)
-	a.log.Info("replica deleted", "node", n.sim.ID(), "replica", id, "volume", m.GetVolumeId())
+	a.log.Debug("replica deleted", "node", n.sim.ID(), "replica", id, "volume", m.GetVolumeId())
 	return nil
 }
 

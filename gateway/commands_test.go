@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -238,4 +239,41 @@ func TestCommands(t *testing.T) {
 	}
 	_, err = e.volumes.DeleteVolume(testCtx(t), &ballastv1.DeleteVolumeRequest{Name: "data"})
 	wantCode(t, err, codes.NotFound, "data")
+}
+
+// A request id rides in NATS headers and event ids: one too long or with
+// characters beyond the plain set is refused before anything is sent.
+func TestRequestIDIsBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	f := startFakeVolumeService(t, e)
+	spec := &ballastv1.VolumeSpec{Capacity: &ballastv1.CapacityRange{RequiredBytes: gib}, Replicas: 3}
+	e.log.volume("data", requested("id-data", "data", gib, 0))
+	for _, id := range []string{strings.Repeat("r", 129), "two words", "line\r\nbreak", "a/b", "ü"} {
+		_, err := e.volumes.CreateVolume(testCtx(t), &ballastv1.CreateVolumeRequest{Name: "x", Spec: spec, RequestId: id})
+		wantField(t, err, "request_id")
+		_, err = e.volumes.ResizeVolume(testCtx(t), &ballastv1.ResizeVolumeRequest{Name: "data", Capacity: &ballastv1.CapacityRange{RequiredBytes: 2 * gib}, RequestId: id})
+		wantField(t, err, "request_id")
+		_, err = e.volumes.DeleteVolume(testCtx(t), &ballastv1.DeleteVolumeRequest{Name: "data", RequestId: id})
+		wantField(t, err, "request_id")
+	}
+	if _, reqIDs, _ := f.seen(); len(reqIDs) != 0 {
+		t.Fatalf("commands sent with bad request ids: %q", reqIDs)
+	}
+	if _, err := e.volumes.CreateVolume(testCtx(t), &ballastv1.CreateVolumeRequest{Name: "x", Spec: spec, RequestId: strings.Repeat("r", 128)}); err != nil {
+		t.Fatalf("a request id of 128 bytes: %v", err)
+	}
+}
+
+// wantField checks that err is INVALID_ARGUMENT naming field, in its message
+// and its BadRequest detail.
+func wantField(t *testing.T, err error, field string) {
+	t.Helper()
+	wantCode(t, err, codes.InvalidArgument, field)
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 && br.GetFieldViolations()[0].GetField() == field {
+			return
+		}
+	}
+	t.Fatalf("%v has no field violation for %s", err, field)
 }

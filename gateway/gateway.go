@@ -41,7 +41,20 @@ type Config struct {
 	// Snapshots says how often the read models are snapshotted; zero is
 	// snapshot.DefaultPolicy.
 	Snapshots snapshot.Policy
+	// MaxVolumeWatches and MaxEventWatches bound the WatchVolume and
+	// WatchEvents streams the gateway serves at once; beyond them a watch is
+	// RESOURCE_EXHAUSTED. Zero means DefaultMaxVolumeWatches and
+	// DefaultMaxEventWatches.
+	MaxVolumeWatches, MaxEventWatches int
 }
+
+// Defaults of the bounds on concurrent watches. A volume watch costs a
+// goroutine; an events watch also holds a JetStream consumer per aggregate
+// kind it follows, so far fewer of those are allowed.
+const (
+	DefaultMaxVolumeWatches = 4096
+	DefaultMaxEventWatches  = 64
+)
 
 // Gateway serves the public API.
 type Gateway struct {
@@ -55,6 +68,9 @@ type Gateway struct {
 	stopSnapshots context.CancelFunc
 	snapshotting  sync.WaitGroup
 	health        *health.Server
+	// The bounds on watches hold for the gateway, whatever servers it is
+	// registered on.
+	volumeWatches, eventWatches *grpcapi.WatchLimit
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -73,6 +89,15 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxVolumeWatches < 0 || cfg.MaxEventWatches < 0 {
+		return nil, fmt.Errorf("gateway: watch bounds %d and %d: want 0 (the default) or more", cfg.MaxVolumeWatches, cfg.MaxEventWatches)
+	}
+	if cfg.MaxVolumeWatches == 0 {
+		cfg.MaxVolumeWatches = DefaultMaxVolumeWatches
+	}
+	if cfg.MaxEventWatches == 0 {
+		cfg.MaxEventWatches = DefaultMaxEventWatches
+	}
 	g := &Gateway{
 		conn:    cfg.Conn,
 		logger:  cfg.Logger,
@@ -80,6 +105,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		nodes:   readmodel.NewMemoryNodes(),
 		health:  health.NewServer(),
 		done:    make(chan struct{}),
+
+		volumeWatches: grpcapi.NewWatchLimit("WatchVolume", "--max-volume-watches", cfg.MaxVolumeWatches),
+		eventWatches:  grpcapi.NewWatchLimit("WatchEvents", "--max-event-watches", cfg.MaxEventWatches),
 	}
 	// Snapshots first: the projector resumes from what they cover, so a
 	// start replays only the tail of the log.
@@ -159,6 +187,9 @@ func (g *Gateway) register(s *grpc.Server, done <-chan struct{}) {
 		Nodes:   g.nodes,
 		Done:    done,
 		Logger:  g.logger,
+
+		VolumeWatches: g.volumeWatches,
+		EventWatches:  g.eventWatches,
 	})
 	healthpb.RegisterHealthServer(s, g.health)
 	reflection.Register(s)

@@ -30,6 +30,7 @@ type env struct {
 	t    *testing.T
 	ns   *natsserver.Server
 	conn *natsconn.Conn
+	cfg  gateway.Config
 	log  *logWriter
 	gw   *gateway.Gateway
 	cc   *grpc.ClientConn
@@ -47,13 +48,20 @@ func testCtx(t *testing.T) context.Context {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, gateway.Config{})
+}
+
+// newEnvWith is newEnv with a gateway configured as cfg (its Conn is set).
+func newEnvWith(t *testing.T, cfg gateway.Config) *env {
+	t.Helper()
 	ns := natstest.StartServer(t)
 	conn, err := natsconn.Dial(testCtx(t), natsconn.Options{URL: ns.ClientURL(), Name: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	e := &env{t: t, ns: ns, conn: conn, log: &logWriter{t: t, conn: conn, last: map[string]uint64{}}}
+	cfg.Conn = conn
+	e := &env{t: t, ns: ns, conn: conn, cfg: cfg, log: &logWriter{t: t, conn: conn, last: map[string]uint64{}}}
 	e.restart()
 	return e
 }
@@ -62,7 +70,7 @@ func newEnv(t *testing.T) *env {
 // left running until the test ends.
 func (e *env) restart() *gateway.Gateway {
 	e.t.Helper()
-	gw, err := gateway.New(testCtx(e.t), gateway.Config{Conn: e.conn})
+	gw, err := gateway.New(testCtx(e.t), e.cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,13 +137,117 @@ func TestFailedVolume(t *testing.T) {
 		v.GetReplicas()[0].GetState() != ballastv1.ReplicaState_REPLICA_STATE_FAILED {
 		t.Fatalf("failed volume: %v", v)
 	}
-	// A failed volume may be asked for again without a delete.
+	// A create of the failed name, as the volume service records it: the
+	// failed incarnation deleted, then the new one requested. A watcher of
+	// the failed one sees it end; the name shows the new one.
+	stream, err := e.volumes.WatchVolume(testCtx(t), &ballastv1.WatchVolumeRequest{Name: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || resp.GetVolume().GetState() != ballastv1.VolumeState_VOLUME_STATE_FAILED {
+		t.Fatalf("watch of the failed volume: %v %v", resp, err)
+	}
+	e.log.volume("f", &ballastv1.VolumeDeleteRequested{VolumeId: "vf", VolumeName: "f", Replicas: replicas(2), OccurTime: at(4)})
+	e.log.volume("f", &ballastv1.VolumeDeleted{VolumeId: "vf", VolumeName: "f", OccurTime: at(4)})
 	e.log.volume("f", requested("vf2", "f", 1<<20, 4))
-	if v := e.get("f"); v.GetId() != "vf2" {
+	var lastSeen *ballastv1.Volume
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastSeen = resp.GetVolume()
+	}
+	if lastSeen.GetId() != "vf" || lastSeen.GetState() != ballastv1.VolumeState_VOLUME_STATE_DELETED {
+		t.Fatalf("the failed incarnation's watch ended with %v", lastSeen)
+	}
+	if v := e.get("f"); v.GetId() != "vf2" || v.GetState() != ballastv1.VolumeState_VOLUME_STATE_CREATING || len(v.GetReplicas()) != 0 || v.GetFailureReason() != "" {
+		t.Fatalf("new incarnation: %v", v)
+	}
+	_, err = e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "vf"})
+	wantCode(t, err, codes.NotFound, "vf")
+	if list, err := e.volumes.ListVolumes(testCtx(t), &ballastv1.ListVolumesRequest{}); err != nil || list.GetTotalSize() != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+
+	// A log with no deletion between (not one the volume service writes)
+	// still shows the newest incarnation.
+	e.log.volume("f", &ballastv1.VolumeFailed{VolumeId: "vf2", Code: int32(codes.ResourceExhausted), Reason: "no capacity", OccurTime: at(5)})
+	e.log.volume("f", requested("vf3", "f", 1<<20, 6))
+	if v := e.get("f"); v.GetId() != "vf3" {
 		t.Fatalf("re-request: %v", v)
 	}
-	_, err := e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "vf"})
-	wantCode(t, err, codes.NotFound, "vf")
+	_, err = e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "vf2"})
+	wantCode(t, err, codes.NotFound, "vf2")
+}
+
+// A resize shows each replica's growth, and the volume's new size only once
+// every replica has grown; an older log's VolumeResized alone still grows
+// the volume and all its replicas.
+func TestResizeFollowsEveryReplica(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	sizes := func(v *ballastv1.Volume) []uint64 {
+		var out []uint64
+		for _, r := range v.GetReplicas() {
+			out = append(out, r.GetSizeBytes())
+		}
+		return out
+	}
+	for _, name := range []string{"new", "old"} {
+		id := "id-" + name
+		e.log.volume(name, requested(id, name, 1<<30, 0))
+		e.log.volume(name, &ballastv1.ReplicasAssigned{VolumeId: id, VolumeName: name, SizeBytes: 1 << 30, Replicas: replicas(3), OccurTime: at(1)})
+		e.log.volume(name, &ballastv1.VolumeReady{VolumeId: id, VolumeName: name, ReplicaId: "r2", OccurTime: at(2)})
+		if got := sizes(e.get(name)); !slices.Equal(got, []uint64{1 << 30, 1 << 30, 1 << 30}) {
+			t.Fatalf("%s: replica sizes %v after assignment", name, got)
+		}
+		e.log.volume(name, &ballastv1.VolumeResizeRequested{VolumeId: id, VolumeName: name, SizeBytes: 2 << 30, OccurTime: at(3)})
+	}
+
+	e.log.volume("new", &ballastv1.VolumeResizeApproved{VolumeId: "id-new", VolumeName: "new", SizeBytes: 2 << 30, OccurTime: at(4)})
+	e.log.volume("new", &ballastv1.ReplicaGrown{VolumeId: "id-new", VolumeName: "new", ReplicaId: "r1", NodeId: "n1", SizeBytes: 2 << 30, OccurTime: at(5)})
+	v := e.get("new")
+	if v.GetSizeBytes() != 1<<30 || v.GetResizingToBytes() != 2<<30 || !slices.Equal(sizes(v), []uint64{1 << 30, 2 << 30, 1 << 30}) {
+		t.Fatalf("one replica grown: size %d, resizing to %d, replicas %v", v.GetSizeBytes(), v.GetResizingToBytes(), sizes(v))
+	}
+	e.log.volume("new", &ballastv1.ReplicaGrown{VolumeId: "id-new", VolumeName: "new", ReplicaId: "r0", NodeId: "n0", SizeBytes: 2 << 30, OccurTime: at(6)})
+	e.log.volume("new", &ballastv1.VolumeResized{VolumeId: "id-new", VolumeName: "new", SizeBytes: 2 << 30, ReplicaId: "r2", NodeId: "n2", OccurTime: at(7),
+		Capacity: &ballastv1.CapacityRange{RequiredBytes: 2_000_000_000}})
+	e.log.volume("old", &ballastv1.VolumeResized{VolumeId: "id-old", VolumeName: "old", SizeBytes: 2 << 30, OccurTime: at(4)})
+	for _, name := range []string{"new", "old"} {
+		v := e.get(name)
+		if v.GetSizeBytes() != 2<<30 || v.GetResizingToBytes() != 0 || !slices.Equal(sizes(v), []uint64{2 << 30, 2 << 30, 2 << 30}) {
+			t.Fatalf("%s resized: size %d, resizing to %d, replicas %v", name, v.GetSizeBytes(), v.GetResizingToBytes(), sizes(v))
+		}
+	}
+	// The spec asks for what the resize asked for; an older log's resize
+	// recorded none, and it asks for the size.
+	if c := e.get("new").GetSpec().GetCapacity(); c.GetRequiredBytes() != 2_000_000_000 {
+		t.Fatalf("new spec capacity %v, want what was asked", c)
+	}
+	if c := e.get("old").GetSpec().GetCapacity(); c.GetRequiredBytes() != 2<<30 {
+		t.Fatalf("old spec capacity %v, want the size", c)
+	}
+}
+
+// NOT_FOUND reads `volume "x" not found` whoever answers: the read model for
+// a get, or a resize or delete resolved through it.
+func TestNotFoundIsSpelledOneWay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const want = `volume "ghost" not found`
+	_, getErr := e.volumes.GetVolume(testCtx(t), &ballastv1.GetVolumeRequest{Name: "ghost"})
+	_, resizeErr := e.volumes.ResizeVolume(testCtx(t), &ballastv1.ResizeVolumeRequest{Name: "ghost", Capacity: &ballastv1.CapacityRange{RequiredBytes: 1}})
+	_, deleteErr := e.volumes.DeleteVolume(testCtx(t), &ballastv1.DeleteVolumeRequest{Name: "ghost"})
+	for _, err := range []error{getErr, resizeErr, deleteErr} {
+		if status.Code(err) != codes.NotFound || status.Convert(err).Message() != want {
+			t.Errorf("got %v, want NOT_FOUND %s", err, want)
+		}
+	}
 }
 
 func TestLinearizableRead(t *testing.T) {

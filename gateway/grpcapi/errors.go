@@ -67,6 +67,7 @@ func toStatus(logger *slog.Logger, err error) error {
 		cmdErr *CommandError
 		badArg *invalidArgument
 		nf     *readmodel.NotFoundError
+		wl     *watchLimitError
 	)
 	switch {
 	case errors.As(err, &cmdErr):
@@ -75,6 +76,8 @@ func toStatus(logger *slog.Logger, err error) error {
 		return withField(codes.InvalidArgument, badArg.Error(), badArg.field)
 	case errors.As(err, &nf):
 		return status.Error(codes.NotFound, nf.Error())
+	case errors.As(err, &wl):
+		return status.Error(codes.ResourceExhausted, wl.Error())
 	case errors.Is(err, command.ErrUnavailable), errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, errShuttingDown), errors.Is(err, errLogLost),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
 		return status.Error(codes.Unavailable, err.Error())

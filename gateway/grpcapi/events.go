@@ -28,6 +28,11 @@ type EventService struct {
 // stream. Each kind's events arrive in log order; kinds interleave as they
 // come. The response headers are sent once the consumers are in place.
 func (s *EventService) WatchEvents(req *ballastv1.WatchEventsRequest, stream ballastv1.EventService_WatchEventsServer) error {
+	release, err := s.cfg.EventWatches.acquire()
+	if err != nil {
+		return s.status(err)
+	}
+	defer release()
 	kinds := req.GetAggregates()
 	if len(kinds) == 0 {
 		kinds = defaultKinds

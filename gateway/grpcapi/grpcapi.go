@@ -32,8 +32,11 @@ type Config struct {
 	Volumes readmodel.VolumeStore
 	Nodes   readmodel.NodeStore
 	// Done, when closed, ends the watches: the gateway is shutting down.
-	Done   <-chan struct{}
-	Logger *slog.Logger
+	Done <-chan struct{}
+	// VolumeWatches and EventWatches bound the WatchVolume and WatchEvents
+	// streams served at once; nil allows any number.
+	VolumeWatches, EventWatches *WatchLimit
+	Logger                      *slog.Logger
 }
 
 // Register registers VolumeService, NodeService and EventService on s.

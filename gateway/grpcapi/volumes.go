@@ -41,8 +41,8 @@ func (s *VolumeService) ResizeVolume(ctx context.Context, req *ballastv1.ResizeV
 	if err := required("name", req.GetName()); err != nil {
 		return nil, s.status(err)
 	}
-	if req.GetCapacity().GetRequiredBytes() == 0 && req.GetCapacity().GetLimitBytes() == 0 {
-		return nil, s.status(badField("capacity", "capacity.required_bytes or capacity.limit_bytes is required"))
+	if req.GetCapacity().GetRequiredBytes() == 0 {
+		return nil, s.status(badField("capacity.required_bytes", "capacity.required_bytes is required"))
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
@@ -152,6 +152,11 @@ func (s *VolumeService) WatchVolume(req *ballastv1.WatchVolumeRequest, stream ba
 	if err := required("name", req.GetName()); err != nil {
 		return s.status(err)
 	}
+	release, err := s.cfg.VolumeWatches.acquire()
+	if err != nil {
+		return s.status(err)
+	}
+	defer release()
 	if err := s.sync(ctx); err != nil {
 		return s.status(err)
 	}
@@ -213,6 +218,11 @@ func (s *VolumeService) resolve(ctx context.Context, nameOrID string) (string, e
 func (s *VolumeService) send(ctx context.Context, subject string, req proto.Message, requestID *string, name string) (*ballastv1.Volume, *ballastv1.CommandReply, error) {
 	if *requestID == "" {
 		*requestID = uuid.NewString()
+	}
+	// It becomes a NATS header and part of event ids: checked before
+	// either.
+	if err := command.CheckRequestID(*requestID); err != nil {
+		return nil, nil, badField("request_id", err.Error())
 	}
 	ctx = eventstore.WithCorrelationID(ctx, *requestID)
 	reply := &ballastv1.CommandReply{}

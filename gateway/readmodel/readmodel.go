@@ -27,7 +27,9 @@ var ErrNotFound = errors.New("readmodel: not found")
 // NotFoundError is returned by queries for a volume or node that does not
 // exist (any more). Its message is fit for the API's caller.
 type NotFoundError struct {
-	// Kind is what was looked for: "volume", "volume id" or "node".
+	// Kind is what was looked for: "volume" (by name or id) or "node". The
+	// message, `volume "db" not found`, is spelled as the volume service
+	// spells it.
 	Kind string
 	// Key is the name or id asked for.
 	Key string

@@ -61,7 +61,7 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 		n.Replicas = make([]*ballastv1.Replica, len(e.GetReplicas()))
 		for i, r := range e.GetReplicas() {
 			r = proto.CloneOf(r)
-			r.State = ballastv1.ReplicaState_REPLICA_STATE_PENDING
+			r.State, r.SizeBytes = ballastv1.ReplicaState_REPLICA_STATE_PENDING, n.GetSizeBytes()
 			n.Replicas[i] = r
 		}
 	case *ballastv1.ReplicaConfirmed:
@@ -78,13 +78,28 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 		n.FailureCode, n.FailureReason = e.GetCode(), e.GetReason()
 	case *ballastv1.VolumeResizeRequested:
 		n.ResizingToBytes, n.ResizeFailureReason = e.GetSizeBytes(), ""
+	case *ballastv1.ReplicaGrown:
+		for _, r := range n.Replicas {
+			if r.GetId() == e.GetReplicaId() {
+				r.SizeBytes = max(r.GetSizeBytes(), e.GetSizeBytes())
+			}
+		}
 	case *ballastv1.VolumeResized:
+		// Every replica has grown: in older logs, by the time the agents
+		// acted on it.
 		n.SizeBytes, n.ResizingToBytes = e.GetSizeBytes(), 0
-		// As in the aggregate: the spec now asks for the size granted.
+		for _, r := range n.Replicas {
+			r.SizeBytes = max(r.GetSizeBytes(), e.GetSizeBytes())
+		}
+		// As in the aggregate: the spec now asks for what the resize asked
+		// for, or, in older logs that did not record it, the size granted.
 		if n.Spec == nil {
 			n.Spec = &ballastv1.VolumeSpec{}
 		}
-		n.Spec.Capacity = &ballastv1.CapacityRange{RequiredBytes: e.GetSizeBytes()}
+		n.Spec.Capacity = proto.CloneOf(e.GetCapacity())
+		if n.Spec.Capacity == nil {
+			n.Spec.Capacity = &ballastv1.CapacityRange{RequiredBytes: e.GetSizeBytes()}
+		}
 	case *ballastv1.VolumeResizeFailed:
 		n.ResizingToBytes, n.ResizeFailureReason = 0, e.GetReason()
 	case *ballastv1.VolumeDeleteRequested:
@@ -120,6 +135,10 @@ func volumeEventRef(m proto.Message) (id string, at *timestamppb.Timestamp, ok b
 	case *ballastv1.VolumeFailed:
 		return e.GetVolumeId(), e.GetOccurTime(), true
 	case *ballastv1.VolumeResizeRequested:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.VolumeResizeApproved:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaGrown:
 		return e.GetVolumeId(), e.GetOccurTime(), true
 	case *ballastv1.VolumeResized:
 		return e.GetVolumeId(), e.GetOccurTime(), true
@@ -198,9 +217,12 @@ func (s *MemoryVolumes) Apply(_ context.Context, ev Event) error {
 		return nil
 	}
 	if old != nil && old.GetId() != v.GetId() {
-		// A new incarnation replaces the old one without a VolumeDeleted
-		// (the aggregate allows it after a failure): forget the old id.
+		// A new incarnation replaces one that was never deleted. The volume
+		// service deletes a failed incarnation in the same append as the
+		// request that replaces it, so only a log it did not write has
+		// this; keep the old one as it stood for Incarnation.
 		delete(s.nameOf, old.GetId())
+		s.bury(old)
 	}
 	if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_DELETED {
 		delete(s.byName, name)
@@ -255,7 +277,7 @@ func (s *MemoryVolumes) Incarnation(_ context.Context, id string) (*ballastv1.Vo
 	if v, ok := s.tombstones[id]; ok {
 		return proto.CloneOf(v), nil
 	}
-	return nil, &NotFoundError{Kind: "volume id", Key: id}
+	return nil, &NotFoundError{Kind: "volume", Key: id}
 }
 
 // Volumes lists live volumes in name order.

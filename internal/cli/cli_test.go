@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,10 +29,12 @@ type fakeVolumes struct {
 	createErr error
 	script    []*ballastv1.Volume
 	reply     *ballastv1.Volume // of ResizeVolume and DeleteVolume
+	replyErr  error             // of ResizeVolume, instead of reply
 	endScript bool              // end the watch after the script, as after a delete
 
 	mu      sync.Mutex
 	created *ballastv1.CreateVolumeRequest
+	resized *ballastv1.ResizeVolumeRequest
 	watched string
 }
 
@@ -62,7 +66,13 @@ func (f *fakeVolumes) WatchVolume(req *ballastv1.WatchVolumeRequest, stream grpc
 	return nil
 }
 
-func (f *fakeVolumes) ResizeVolume(context.Context, *ballastv1.ResizeVolumeRequest) (*ballastv1.ResizeVolumeResponse, error) {
+func (f *fakeVolumes) ResizeVolume(_ context.Context, req *ballastv1.ResizeVolumeRequest) (*ballastv1.ResizeVolumeResponse, error) {
+	f.mu.Lock()
+	f.resized = req
+	f.mu.Unlock()
+	if f.replyErr != nil {
+		return nil, f.replyErr
+	}
 	return &ballastv1.ResizeVolumeResponse{Volume: f.reply}, nil
 }
 
@@ -157,6 +167,23 @@ func TestVolumeCreateWaitsUntilReady(t *testing.T) {
 	}
 }
 
+// Integers go to the API in its own types, whole: the largest replica count
+// the wire carries is sent as it is (for the server to refuse), never
+// truncated into a valid one.
+func TestVolumeCreateSendsReplicasWhole(t *testing.T) {
+	fake := &fakeVolumes{}
+	addr := serve(t, func(s *grpc.Server) { ballastv1.RegisterVolumeServiceServer(s, fake) })
+	code, _, stderr := run(t.Context(), "--addr", addr, "volume", "create", "db", "--size", "1GiB", "--replicas", "4294967295", "--no-wait")
+	if code != ExitOK {
+		t.Fatalf("exit code %d, stderr %q", code, stderr)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if got := fake.created.GetSpec().GetReplicas(); got != 4294967295 {
+		t.Fatalf("sent %d replicas, want 4294967295", got)
+	}
+}
+
 func TestVolumeCreateFailed(t *testing.T) {
 	failed := volumeAt(ballastv1.VolumeState_VOLUME_STATE_FAILED, 0, 12)
 	failed.FailureCode = int32(codes.ResourceExhausted)
@@ -191,42 +218,151 @@ func TestVolumeCreateNoWait(t *testing.T) {
 }
 
 func TestVolumeResize(t *testing.T) {
-	const gi = 1 << 30
-	sized := func(size, resizingTo uint64, reason string, version uint64) *ballastv1.Volume {
+	const (
+		gi = 1 << 30
+		// 20GB rounded up to whole MiB, as the server provisions it.
+		gb20 = 19074 << 20
+	)
+	sized := func(size, resizingTo uint64, reason string, version uint64, grown ...int) *ballastv1.Volume {
 		v := volumeAt(ballastv1.VolumeState_VOLUME_STATE_READY, 3, version)
 		v.SizeBytes, v.ResizingToBytes, v.ResizeFailureReason = size, resizingTo, reason
+		for i, r := range v.Replicas {
+			r.SizeBytes = size
+			if slices.Contains(grown, i) {
+				r.SizeBytes = resizingTo
+			}
+		}
+		return v
+	}
+	// asked is a volume that was last asked to be required bytes.
+	asked := func(v *ballastv1.Volume, required uint64) *ballastv1.Volume {
+		v.Spec.Capacity = &ballastv1.CapacityRange{RequiredBytes: required}
 		return v
 	}
 	tests := []struct {
 		name       string
+		size       string
+		reply      *ballastv1.Volume
+		replyErr   error
 		script     []*ballastv1.Volume
+		wantSent   uint64 // required_bytes; limit_bytes is never sent
 		wantCode   int
 		wantStdout string
 		wantStderr string
 	}{
 		{
-			name:       "grows",
-			script:     []*ballastv1.Volume{sized(10*gi, 20*gi, "", 21), sized(20*gi, 0, "", 23)},
+			name: "grows",
+			size: "20GiB",
+			// The reply still carries the reason an earlier resize failed:
+			// it must not end the wait.
+			reply: sized(10*gi, 20*gi, "an earlier refusal", 20),
+			// Done when every replica has grown and the volume has the size,
+			// not when the first one has.
+			script:     []*ballastv1.Volume{sized(10*gi, 20*gi, "", 21), sized(10*gi, 20*gi, "", 22, 1), sized(20*gi, 0, "", 23)},
+			wantSent:   20 * gi,
 			wantStdout: "Size:       20 GiB",
-			wantStderr: "waiting for volume db: ready, 3/3 replicas ready, resizing to 20 GiB\n",
+			wantStderr: "waiting for volume db: ready, 3/3 replicas ready, resizing to 20 GiB, 0/3 replicas grown\n" +
+				"waiting for volume db: ready, 3/3 replicas ready, resizing to 20 GiB, 1/3 replicas grown\n",
 		},
 		{
 			name:       "refused",
+			size:       "20GiB",
+			reply:      sized(10*gi, 20*gi, "an earlier refusal", 20),
 			script:     []*ballastv1.Volume{sized(10*gi, 0, "disk ssd-0 of node-zone-a has 4 GiB free", 22)},
+			wantSent:   20 * gi,
 			wantCode:   ExitFailure,
 			wantStderr: "error: resize of volume db to 20 GiB failed: disk ssd-0 of node-zone-a has 4 GiB free\n",
+		},
+		{
+			// Not a whole MiB: at least 20 GB, which the server rounds up
+			// to its allocation unit, as CSI drivers do.
+			name:     "not a whole MiB",
+			size:     "20GB",
+			reply:    sized(10*gi, gb20, "", 20),
+			script:   []*ballastv1.Volume{sized(gb20, 0, "", 23)},
+			wantSent: 20_000_000_000,
+			// Rounded for reading, exact beside it.
+			wantStdout: "Size:       19 GiB (20000538624 bytes)",
+		},
+		{
+			// Asked again once done: nothing to do, not a shrink.
+			name:     "the same size again",
+			size:     "20GB",
+			reply:    asked(sized(gb20, 0, "", 23), 20_000_000_000),
+			wantSent: 20_000_000_000,
+		},
+		{
+			name:       "shrink",
+			size:       "5GiB",
+			reply:      asked(sized(10*gi, 0, "", 20), 10*gi),
+			wantSent:   5 * gi,
+			wantCode:   ExitFailure,
+			wantStderr: "error: INVALID_ARGUMENT: --size: volumes only grow: volume db was asked to be 10 GiB; 5.0 GiB is less\n",
+		},
+		{
+			// The server names its field, capacity; the user gave --size.
+			name: "refused naming the field",
+			size: "60TiB",
+			replyErr: fieldStatus(codes.InvalidArgument, "capacity",
+				"capacity: asks for at least 65970697666560 bytes; the largest volume is 70368744177664 bytes (64 TiB)"),
+			wantSent:   60 << 40,
+			wantCode:   ExitFailure,
+			wantStderr: "error: INVALID_ARGUMENT: --size: asks for at least 65970697666560 bytes; the largest volume is 70368744177664 bytes (64 TiB)\n",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// The reply still carries the reason an earlier resize failed:
-			// it must not end the wait.
-			fake := &fakeVolumes{reply: sized(10*gi, 20*gi, "an earlier refusal", 20), script: tt.script}
+			fake := &fakeVolumes{reply: tt.reply, replyErr: tt.replyErr, script: tt.script}
 			addr := serve(t, func(s *grpc.Server) { ballastv1.RegisterVolumeServiceServer(s, fake) })
-			code, stdout, stderr := run(t.Context(), "--addr", addr, "volume", "resize", "db", "--size", "20GiB")
+			code, stdout, stderr := run(t.Context(), "--addr", addr, "volume", "resize", "db", "--size", tt.size)
 			if code != tt.wantCode || stderr != tt.wantStderr || !strings.Contains(stdout, tt.wantStdout) {
 				t.Errorf("exit code %d, stderr %q, stdout:\n%s\nwant exit code %d, stderr %q, stdout with %q",
 					code, stderr, stdout, tt.wantCode, tt.wantStderr, tt.wantStdout)
+			}
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			if c := fake.resized.GetCapacity(); c.GetRequiredBytes() != tt.wantSent || c.GetLimitBytes() != 0 {
+				t.Errorf("sent capacity %v, want required_bytes %d and no limit", c, tt.wantSent)
+			}
+		})
+	}
+}
+
+// fieldStatus is an error as the gateway sends it: the field at fault in a
+// BadRequest detail.
+func fieldStatus(c codes.Code, field, msg string) error {
+	st, err := status.New(c, msg).WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return st.Err()
+}
+
+// A refusal that names a field of the request names the flag the user gave
+// for it instead.
+func TestRefusalsNameTheFlag(t *testing.T) {
+	tests := []struct {
+		field, msg string
+		args       []string
+		want       string
+	}{
+		{"spec.replicas", "spec.replicas: 7 is out of range; must be 1 to 5", nil, "--replicas: 7 is out of range; must be 1 to 5"},
+		{"spec.capacity", "spec.capacity: asks for at least 99 bytes", nil, "--size: asks for at least 99 bytes"},
+		{"spec.capacity", "spec.capacity: no size in whole MiB lies between", []string{"--limit", "2GiB"}, "--size/--limit: no size in whole MiB lies between"},
+		{"spec.labels", "spec.labels: key \"-x\" must be", nil, "--label: key \"-x\" must be"},
+		{"name", "name: is 200 bytes long; at most 128", nil, "NAME: is 200 bytes long; at most 128"},
+		{"request_id", "request_id: too long", nil, "request_id: too long"}, // no flag for it
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			fake := &fakeVolumes{createErr: fieldStatus(codes.InvalidArgument, tt.field, tt.msg)}
+			addr := serve(t, func(s *grpc.Server) { ballastv1.RegisterVolumeServiceServer(s, fake) })
+			args := append([]string{"--addr", addr, "volume", "create", "db", "--size", "1GiB"}, tt.args...)
+			code, _, stderr := run(t.Context(), args...)
+			if want := "error: INVALID_ARGUMENT: " + tt.want + "\n"; code != ExitFailure || stderr != want {
+				t.Errorf("exit code %d, stderr %q; want %q", code, stderr, want)
 			}
 		})
 	}

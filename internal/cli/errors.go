@@ -3,8 +3,11 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -44,6 +47,40 @@ type volumeFailedError struct {
 
 func (e volumeFailedError) Error() string {
 	return fmt.Sprintf("volume %s failed: %s: %s", e.name, codeName(e.code), e.reason)
+}
+
+// inFlags rewrites an INVALID_ARGUMENT that names a field of the request (in
+// its BadRequest detail) to name the flag or argument the user gave for it:
+// flags maps a field, or the field a nested one is in, to its flag. A user
+// who typed --size hears about --size, not the API's spec.capacity.
+func inFlags(err error, flags map[string]string) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
+		return err
+	}
+	field := ""
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
+			field = br.GetFieldViolations()[0].GetField()
+		}
+	}
+	flag := ""
+	for f := field; f != ""; {
+		if fl, ok := flags[f]; ok {
+			flag = fl
+			break
+		}
+		i := strings.LastIndexByte(f, '.')
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
+	if flag == "" {
+		return err
+	}
+	msg, _ := strings.CutPrefix(st.Message(), field+": ")
+	return status.Error(codes.InvalidArgument, flag+": "+msg)
 }
 
 // describe renders err for the "error: " line: gRPC errors as

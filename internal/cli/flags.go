@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dustin/go-humanize"
@@ -65,6 +66,43 @@ func (v *sizeValue) String() string {
 }
 
 func (v *sizeValue) Type() string { return "size" }
+
+// intValue is an integer flag read into the API's own type, T, so that
+// nothing is truncated on the way to the wire: a value outside [min, max]
+// is refused here, never wrapped into another one.
+type intValue[T int32 | uint32] struct {
+	val      *T
+	min, max T
+}
+
+func newIntValue[T int32 | uint32](val *T, def, min, max T) *intValue[T] {
+	*val = def
+	return &intValue[T]{val: val, min: min, max: max}
+}
+
+func (v *intValue[T]) Set(s string) error {
+	t := strings.TrimSpace(s)
+	n, err := strconv.ParseInt(t, 10, 64)
+	var numErr *strconv.NumError
+	switch {
+	case errors.As(err, &numErr) && errors.Is(numErr.Err, strconv.ErrRange):
+		if strings.HasPrefix(t, "-") {
+			return fmt.Errorf("must be at least %d, got %s", v.min, t)
+		}
+		return fmt.Errorf("%s is out of range: at most %d", t, v.max)
+	case err != nil:
+		return fmt.Errorf("%q is not a whole number", s)
+	case n < int64(v.min):
+		return fmt.Errorf("must be at least %d, got %d", v.min, n)
+	case n > int64(v.max):
+		return fmt.Errorf("%d is out of range: at most %d", n, v.max)
+	}
+	*v.val = T(n)
+	return nil
+}
+
+func (v *intValue[T]) String() string { return strconv.FormatInt(int64(*v.val), 10) }
+func (v *intValue[T]) Type() string   { return "int" }
 
 // choice is a flag that takes one of a fixed set of names.
 type choice[T comparable] struct {

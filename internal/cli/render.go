@@ -62,16 +62,17 @@ func renderVolume(w io.Writer, f outputFormat, v *ballastv1.Volume) error {
 	if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_FAILED {
 		row("Failure", codeName(v.GetFailureCode())+": "+v.GetFailureReason())
 	}
-	row("Size", size(v.GetSizeBytes()))
+	// The exact bytes beside a rounded size: it is what the volume has.
+	row("Size", exactSize(v.GetSizeBytes()))
 	if v.GetResizingToBytes() != 0 {
-		row("Resizing to", size(v.GetResizingToBytes()))
+		row("Resizing to", exactSize(v.GetResizingToBytes()))
 	}
 	if r := v.GetResizeFailureReason(); r != "" {
 		row("Resize failed", r)
 	}
 	spec := v.GetSpec()
 	if l := spec.GetCapacity().GetLimitBytes(); l != 0 {
-		row("Limit", size(l))
+		row("Limit", exactSize(l))
 	}
 	row("Replicas", fmt.Sprintf("%d/%d ready", readyReplicas(v), spec.GetReplicas()))
 	row("Tier", tier(spec.GetTier()))
@@ -91,14 +92,23 @@ func renderVolume(w io.Writer, f outputFormat, v *ballastv1.Volume) error {
 
 	fmt.Fprintln(w)
 	reasons := slices.ContainsFunc(v.GetReplicas(), func(r *ballastv1.Replica) bool { return r.GetFailureReason() != "" })
+	// While a resize is on its way, each replica's size shows which have
+	// grown.
+	sizes := v.GetResizingToBytes() != 0 && slices.ContainsFunc(v.GetReplicas(), func(r *ballastv1.Replica) bool { return r.GetSizeBytes() != 0 })
 	tw = newTable(w)
 	fmt.Fprint(tw, "NODE\tDISK\tZONE\tSTATE\tREPLICA")
+	if sizes {
+		fmt.Fprint(tw, "\tSIZE")
+	}
 	if reasons {
 		fmt.Fprint(tw, "\tREASON")
 	}
 	fmt.Fprintln(tw)
 	for _, r := range v.GetReplicas() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", r.GetNodeId(), r.GetDiskId(), r.GetZone(), replicaState(r.GetState()), r.GetId())
+		if sizes {
+			fmt.Fprintf(tw, "\t%s", size(r.GetSizeBytes()))
+		}
 		if reasons {
 			fmt.Fprintf(tw, "\t%s", r.GetFailureReason())
 		}
@@ -225,6 +235,17 @@ func newTable(w io.Writer) *tabwriter.Writer {
 
 // size humanises bytes in binary units: 10 GiB.
 func size(b uint64) string { return humanize.IBytes(b) }
+
+// exactSize is size with the exact count of bytes beside it when size rounds
+// it: 10 GiB, but 18.6 GiB (20000000000 bytes). Messages about what a user
+// asked for use it, so that the rounding hides nothing.
+func exactSize(b uint64) string {
+	s := size(b)
+	if n, err := humanize.ParseBytes(s); err == nil && n == b {
+		return s
+	}
+	return fmt.Sprintf("%s (%d bytes)", s, b)
+}
 
 func usage(used, capacity uint64) string {
 	if capacity == 0 {

@@ -148,6 +148,18 @@ func TestRenderGolden(t *testing.T) {
 				State: ballastv1.ReplicaState_REPLICA_STATE_FAILED, FailureReason: "disk full"}}
 			return renderVolume(b, f, v)
 		}},
+		{"volume_resizing", func(b *bytes.Buffer, f outputFormat) error {
+			// One replica has grown, two have yet to.
+			v := fixtureVolume()
+			v.ResizingToBytes = 20 * gib
+			for i, r := range v.Replicas {
+				r.SizeBytes = 10 * gib
+				if i == 0 {
+					r.SizeBytes = 20 * gib
+				}
+			}
+			return renderVolume(b, f, v)
+		}},
 		{"volume_list", func(b *bytes.Buffer, f outputFormat) error { return renderVolumes(b, f, fixtureVolumes(), "") }},
 		{"volume_page", func(b *bytes.Buffer, f outputFormat) error {
 			return renderVolumes(b, f, fixtureVolumes()[:1], "cGc6Mg")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -34,7 +35,7 @@ func newVolumeCommand(g *globals) *cobra.Command {
 func newVolumeCreateCommand(g *globals, out *outputFormat) *cobra.Command {
 	var (
 		sz, limit sizeValue
-		replicas  int
+		replicas  uint32
 		tierOf    ballastv1.Tier
 		spreadOf  ballastv1.Spread
 		lbls      = labelsValue{}
@@ -54,7 +55,9 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 	f := cmd.Flags()
 	f.Var(&sz, "size", "size of the volume (required), e.g. 10GiB or 500MB")
 	f.Var(&limit, "limit", "largest size the volume may be given (default: no limit)")
-	f.IntVar(&replicas, "replicas", 3, "number of replicas")
+	// The server owns the upper bound on replicas; the client only refuses
+	// what can never be meant, and what the API's uint32 cannot carry.
+	f.Var(newIntValue(&replicas, 3, 1, math.MaxUint32), "replicas", "number of replicas")
 	f.Var(tierFlag(&tierOf), "tier", "class of disk for the replicas")
 	f.Var(spreadFlag(&spreadOf), "spread", "failure domain replicas are spread across")
 	f.Var(lbls, "label", "label of the volume, key=value; repeat for more")
@@ -64,30 +67,32 @@ Sizes are bytes or a number with a unit: IEC units are 1024-based (10GiB,
 		switch {
 		case sz == 0:
 			return usageErrorf("--size is required, e.g. --size 10GiB")
-		case replicas < 1:
-			return usageErrorf("--replicas must be at least 1, got %d", replicas)
 		case limit != 0 && limit < sz:
-			return usageErrorf("--limit %s is less than --size %s", limit.String(), sz.String())
+			return usageErrorf("--limit %s is less than --size %s", exactSize(uint64(limit)), exactSize(uint64(sz)))
 		}
 		name := args[0]
 		ch := newChange("creating volume "+name, "ballast volume get "+name)
 		if err := c.reachable(ctx); err != nil {
 			return err
 		}
+		capacityFlag := "--size"
+		if limit != 0 {
+			capacityFlag = "--size/--limit"
+		}
+		flags := map[string]string{"name": "NAME", "spec.capacity": capacityFlag, "spec.replicas": "--replicas",
+			"spec.tier": "--tier", "spec.spread": "--spread", "spec.labels": "--label"}
 		resp, err := c.volumes.CreateVolume(ctx, &ballastv1.CreateVolumeRequest{
 			Name: name,
 			Spec: &ballastv1.VolumeSpec{
 				Capacity: &ballastv1.CapacityRange{RequiredBytes: uint64(sz), LimitBytes: uint64(limit)},
-				// The server owns the upper bound on replicas; the client
-				// only refuses what can never be meant.
-				Replicas: uint32(replicas),
+				Replicas: replicas,
 				Tier:     tierOf,
 				Spread:   spreadOf,
 				Labels:   lbls,
 			},
 		}, ch.opts()...)
 		if err != nil {
-			return ch.failed(err)
+			return ch.failed(inFlags(err, flags))
 		}
 		v := resp.GetVolume()
 		if !noWait {
@@ -136,7 +141,7 @@ func newVolumeGetCommand(g *globals, out *outputFormat) *cobra.Command {
 
 func newVolumeListCommand(g *globals, out *outputFormat) *cobra.Command {
 	var (
-		pageSize  int
+		pageSize  int32
 		pageToken string
 	)
 	cmd := &cobra.Command{
@@ -149,18 +154,15 @@ is fetched, and the token of the next is printed.`,
 		Aliases: []string{"ls"},
 		Args:    noArgs,
 	}
-	cmd.Flags().IntVar(&pageSize, "page-size", 0, "volumes per request (0: the server's default)")
+	cmd.Flags().Var(newIntValue(&pageSize, 0, 0, math.MaxInt32), "page-size", "volumes per request (0: the server's default)")
 	cmd.Flags().StringVar(&pageToken, "page-token", "", "fetch only the page at this token")
 	cmd.RunE = g.run(false, func(ctx context.Context, cmd *cobra.Command, args []string, c *client) error {
-		if pageSize < 0 {
-			return usageErrorf("--page-size must not be negative, got %d", pageSize)
-		}
 		onePage := cmd.Flags().Changed("page-token")
 		var vols []*ballastv1.Volume
 		token := pageToken
 		seen := map[string]bool{}
 		for {
-			resp, err := c.volumes.ListVolumes(ctx, &ballastv1.ListVolumesRequest{PageSize: int32(pageSize), PageToken: token})
+			resp, err := c.volumes.ListVolumes(ctx, &ballastv1.ListVolumesRequest{PageSize: pageSize, PageToken: token})
 			if err != nil {
 				return err
 			}
@@ -185,8 +187,12 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 		noWait bool
 	)
 	cmd := &cobra.Command{
-		Use:     "resize NAME --size SIZE",
-		Short:   "Grow a volume and wait until every replica has grown",
+		Use:   "resize NAME --size SIZE",
+		Short: "Grow a volume and wait until every replica has grown",
+		Long: `Grow a volume to at least --size and wait until every replica has grown.
+
+The size is rounded up to whole MiB, as the volume is provisioned. Volumes only
+grow: a size less than the volume was last asked to be is refused.`,
 		Example: `  ballast volume resize db --size 20GiB`,
 		Args:    exactArgs(1, "a volume name or id"),
 	}
@@ -203,14 +209,19 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 		}
 		resp, err := c.volumes.ResizeVolume(ctx, &ballastv1.ResizeVolumeRequest{
 			Name: args[0],
-			// Both bounds: the user asks for exactly this size, so a smaller
-			// one is refused (volumes only grow) rather than satisfied.
-			Capacity: &ballastv1.CapacityRange{RequiredBytes: asked, LimitBytes: asked},
+			// At least the size asked: the server rounds it up to its
+			// allocation unit, as a CSI driver does. A limit of the same
+			// size would refuse that rounding for every size that is not
+			// a whole unit.
+			Capacity: &ballastv1.CapacityRange{RequiredBytes: asked},
 		}, ch.opts()...)
 		if err != nil {
-			return ch.failed(err)
+			return ch.failed(inFlags(err, map[string]string{"name": "NAME", "capacity": "--size"}))
 		}
 		v := resp.GetVolume()
+		if err := checkGrows(v, asked); err != nil {
+			return err
+		}
 		if !noWait {
 			v, err = watchVolume(ctx, c, v, cmd.ErrOrStderr(), resizeDone(asked))
 			if err != nil {
@@ -222,16 +233,35 @@ func newVolumeResizeCommand(g *globals, out *outputFormat) *cobra.Command {
 	return cmd
 }
 
+// checkGrows refuses a resize to less than the volume was last asked to be.
+// The server takes "at least asked", which a larger volume already is, so it
+// changes nothing; but the user asked for a smaller volume, and volumes only
+// grow. Comparing with what was asked before, not with the size the server
+// rounded it up to, lets the same size be asked again, as Kubernetes
+// compares a claim's new request with its old one.
+func checkGrows(v *ballastv1.Volume, asked uint64) error {
+	before := v.GetSpec().GetCapacity().GetRequiredBytes()
+	if before == 0 {
+		before = v.GetSizeBytes() // created with the default size
+	}
+	if asked >= before {
+		return nil
+	}
+	return status.Errorf(codes.InvalidArgument, "--size: volumes only grow: volume %s was asked to be %s; %s is less",
+		v.GetName(), exactSize(before), exactSize(asked))
+}
+
 // resizeDone ends the wait for a resize to asked bytes: done when the volume
-// has that size and no resize is in progress; failed when the resize is over
-// with a reason and the size falls short.
+// has that size and no resize is in progress, which the server reports only
+// once every replica has grown; failed when the resize is over with a reason
+// and the size falls short.
 func resizeDone(asked uint64) func(*ballastv1.Volume) (bool, error) {
 	return func(v *ballastv1.Volume) (bool, error) {
 		switch {
 		case v.GetSizeBytes() >= asked && v.GetResizingToBytes() == 0:
 			return true, nil
 		case v.GetResizeFailureReason() != "" && v.GetResizingToBytes() == 0:
-			return true, fmt.Errorf("resize of volume %s to %s failed: %s", v.GetName(), size(asked), v.GetResizeFailureReason())
+			return true, fmt.Errorf("resize of volume %s to %s failed: %s", v.GetName(), exactSize(asked), v.GetResizeFailureReason())
 		case v.GetState() != ballastv1.VolumeState_VOLUME_STATE_READY && v.GetState() != ballastv1.VolumeState_VOLUME_STATE_CREATING:
 			return true, fmt.Errorf("volume %s is %s; the resize to %s will not finish", v.GetName(), volumeState(v.GetState()), size(asked))
 		}
@@ -406,6 +436,17 @@ func progressNote(v *ballastv1.Volume) string {
 	}
 	if r := v.GetResizingToBytes(); r != 0 {
 		note += ", resizing to " + size(r)
+		// A server that reports replicas' sizes shows how far the growth is.
+		grown, known := 0, false
+		for _, rep := range v.GetReplicas() {
+			known = known || rep.GetSizeBytes() != 0
+			if rep.GetSizeBytes() >= r {
+				grown++
+			}
+		}
+		if known {
+			note += fmt.Sprintf(", %d/%d replicas grown", grown, len(v.GetReplicas()))
+		}
 	}
 	return note
 }

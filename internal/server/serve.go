@@ -59,6 +59,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:7400", "gateway: where to serve gRPC")
 	f.Float64Var(&o.overcommit, "overcommit", 1, "placement: reservations a disk may hold, as a multiple of its capacity")
 	f.DurationVar(&o.loadInterval, "load-interval", 0, "metrics: how often a node's load is summarized (default 30s)")
+	o.addWatchFlags(cmd, "gateway: ")
 	return cmd
 }
 

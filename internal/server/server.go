@@ -38,6 +38,9 @@ type options struct {
 	overcommit   float64
 	loadInterval time.Duration
 	replicas     int
+	// Bounds on the gateway's concurrent watches; 0 is the gateway's
+	// default.
+	maxVolumeWatches, maxEventWatches int
 }
 
 func (o *options) logger() (*slog.Logger, error) {
@@ -50,6 +53,15 @@ func (o *options) logger() (*slog.Logger, error) {
 
 func (o *options) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// addWatchFlags adds the gateway's bounds on concurrent watches to cmd.
+func (o *options) addWatchFlags(cmd *cobra.Command, prefix string) {
+	f := cmd.Flags()
+	f.IntVar(&o.maxVolumeWatches, "max-volume-watches", gateway.DefaultMaxVolumeWatches,
+		prefix+"WatchVolume streams served at once (each CLI wait is one); more are RESOURCE_EXHAUSTED")
+	f.IntVar(&o.maxEventWatches, "max-event-watches", gateway.DefaultMaxEventWatches,
+		prefix+"WatchEvents streams served at once (each holds consumers on the log); more are RESOURCE_EXHAUSTED")
 }
 
 func (o *options) addReplicasFlag(cmd *cobra.Command) {
@@ -107,7 +119,8 @@ func startService(ctx context.Context, name string, conn *natsconn.Conn, o *opti
 		}
 		ps.add(name, s.Close)
 	case "gateway":
-		g, err := gateway.New(ctx, gateway.Config{Conn: conn, Logger: conn.Logger})
+		g, err := gateway.New(ctx, gateway.Config{Conn: conn, Logger: conn.Logger,
+			MaxVolumeWatches: o.maxVolumeWatches, MaxEventWatches: o.maxEventWatches})
 		if err != nil {
 			return err
 		}

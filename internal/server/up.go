@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"ballast.dev/agent"
+	"ballast.dev/gateway"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/platform/natsserver"
 )
@@ -28,7 +29,10 @@ type UpConfig struct {
 	LoadInterval time.Duration
 	// SyncAlways fsyncs every write of the log; see the README.
 	SyncAlways bool
-	Logger     *slog.Logger
+	// MaxVolumeWatches and MaxEventWatches bound the gateway's concurrent
+	// watches; 0 is the gateway's default.
+	MaxVolumeWatches, MaxEventWatches int
+	Logger                            *slog.Logger
 }
 
 // Running is Ballast running in one process.
@@ -75,7 +79,8 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 		return nil, err
 	}
 	r.parts.add("nats connection", func() error { conn.Close(); return nil })
-	o := options{grpcAddr: cfg.GRPCAddr, overcommit: cfg.Overcommit, loadInterval: cfg.LoadInterval}
+	o := options{grpcAddr: cfg.GRPCAddr, overcommit: cfg.Overcommit, loadInterval: cfg.LoadInterval,
+		maxVolumeWatches: cfg.MaxVolumeWatches, maxEventWatches: cfg.MaxEventWatches}
 	for _, name := range serviceNames {
 		if name == "gateway" {
 			continue // last, once the agents have registered their nodes
@@ -140,5 +145,9 @@ starting it again on the same data dir brings every volume back.`,
 	f.Float64Var(&cfg.Overcommit, "overcommit", 1, "reservations a disk may hold, as a multiple of its capacity")
 	f.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write of the event log (default: every 2 minutes, as nats-server does)")
 	f.DurationVar(&cfg.LoadInterval, "load-interval", 0, "how often a node's load is summarized (default 30s)")
+	f.IntVar(&cfg.MaxVolumeWatches, "max-volume-watches", gateway.DefaultMaxVolumeWatches,
+		"WatchVolume streams the gateway serves at once (each CLI wait is one); more are RESOURCE_EXHAUSTED")
+	f.IntVar(&cfg.MaxEventWatches, "max-event-watches", gateway.DefaultMaxEventWatches,
+		"WatchEvents streams the gateway serves at once (each holds consumers on the log); more are RESOURCE_EXHAUSTED")
 	return cmd
 }

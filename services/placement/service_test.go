@@ -169,3 +169,28 @@ func TestResizeAndRelease(t *testing.T) {
 		t.Fatal("released capacity not reusable")
 	}
 }
+
+// A failed volume created again: the volume service deletes the failed
+// incarnation in the same append as the new request, so placement releases
+// what the failed one held before it places the new one, and the name never
+// holds capacity twice.
+func TestAReplacedFailedIncarnationReleasesItsReservations(t *testing.T) {
+	e := start(t)
+	old := e.request("a", 60*gib)
+	if _, ok := e.decision(old, 1).(*pb.PlacementDecided); !ok {
+		t.Fatal("first incarnation not placed")
+	}
+	subject := events.Volume.Subject("a")
+	seq := e.append(subject, 1, &pb.VolumeFailed{VolumeId: old, VolumeName: "a", Code: 13, Reason: "disk full"})
+	seq = e.append(subject, seq, &pb.VolumeDeleteRequested{VolumeId: old, VolumeName: "a"})
+	seq = e.append(subject, seq, &pb.VolumeDeleted{VolumeId: old, VolumeName: "a"})
+	e.append(subject, seq, &pb.VolumeRequested{VolumeId: "vol-a-2", VolumeName: "a", SizeBytes: 60 * gib,
+		Spec: &pb.VolumeSpec{Replicas: 3, Tier: pb.Tier_TIER_SSD, Spread: pb.Spread_SPREAD_ZONE}})
+	if _, ok := e.decision(old, 2).(*pb.CapacityReleased); !ok {
+		t.Fatal("the failed incarnation's reservations were kept")
+	}
+	// 60 GiB fits on the 100 GiB disks only if the old 60 GiB is gone.
+	if d, ok := e.decision("vol-a-2", 1).(*pb.PlacementDecided); !ok {
+		t.Fatalf("new incarnation: %v", d)
+	}
+}

@@ -396,6 +396,10 @@ type Replica struct {
 	State  ReplicaState           `protobuf:"varint,5,opt,name=state,proto3,enum=ballast.v1.ReplicaState" json:"state,omitempty"`
 	// Why the replica failed, when it did.
 	FailureReason string `protobuf:"bytes,6,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	// The size the replica was provisioned with or has grown to, as its
+	// agent reported it: during a resize, replicas still below
+	// resizing_to_bytes have yet to grow.
+	SizeBytes     uint64 `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -472,23 +476,33 @@ func (x *Replica) GetFailureReason() string {
 	return ""
 }
 
+func (x *Replica) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
 // Volume is a replicated block volume.
 type Volume struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique for this incarnation of the volume; a volume created again under
-	// the same name after deletion gets a new id.
+	// the same name, after a deletion or in place of a FAILED one, gets a new
+	// id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Unique among live volumes; the key of idempotent creation.
 	Name string      `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Spec *VolumeSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
-	// The provisioned size of every replica.
+	// The size every replica has. A resize moves it only once every replica
+	// has grown.
 	SizeBytes uint64      `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	State     VolumeState `protobuf:"varint,5,opt,name=state,proto3,enum=ballast.v1.VolumeState" json:"state,omitempty"`
 	Replicas  []*Replica  `protobuf:"bytes,6,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	// A google.rpc.Code value when state is FAILED.
 	FailureCode   int32  `protobuf:"varint,7,opt,name=failure_code,json=failureCode,proto3" json:"failure_code,omitempty"`
 	FailureReason string `protobuf:"bytes,8,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
-	// A resize in progress: the size asked for, zero when none.
+	// A resize in progress: the size asked for, zero when none. It stays set
+	// until every replica has grown to it.
 	ResizingToBytes uint64 `protobuf:"varint,9,opt,name=resizing_to_bytes,json=resizingToBytes,proto3" json:"resizing_to_bytes,omitempty"`
 	// Why the last resize was refused, empty when it was not.
 	ResizeFailureReason string                 `protobuf:"bytes,10,opt,name=resize_failure_reason,json=resizeFailureReason,proto3" json:"resize_failure_reason,omitempty"`
@@ -640,14 +654,16 @@ const file_ballast_v1_volume_proto_rawDesc = "" +
 	"\x06labels\x18\x05 \x03(\v2\".ballast.v1.VolumeSpec.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd5\x01\n" +
 	"\aReplica\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x17\n" +
 	"\adisk_id\x18\x03 \x01(\tR\x06diskId\x12\x12\n" +
 	"\x04zone\x18\x04 \x01(\tR\x04zone\x12.\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x18.ballast.v1.ReplicaStateR\x05state\x12%\n" +
-	"\x0efailure_reason\x18\x06 \x01(\tR\rfailureReason\"\x95\x04\n" +
+	"\x0efailure_reason\x18\x06 \x01(\tR\rfailureReason\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\a \x01(\x04R\tsizeBytes\"\x95\x04\n" +
 	"\x06Volume\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12*\n" +

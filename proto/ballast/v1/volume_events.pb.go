@@ -22,7 +22,9 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// VolumeRequested: a volume was asked for.
+// VolumeRequested: a volume was asked for. It starts a new incarnation under
+// the name: the first, one after a deletion, or one that replaces a FAILED
+// incarnation (which is deleted in the same append, just before it).
 type VolumeRequested struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
@@ -498,11 +500,14 @@ func (x *VolumeFailed) GetOccurTime() *timestamppb.Timestamp {
 
 // VolumeResizeRequested: a larger size was asked for.
 type VolumeResizeRequested struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
-	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
-	SizeBytes     uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
-	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	// The size chosen from capacity.
+	SizeBytes uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	OccurTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	// The range asked for. Unset in logs written before it was recorded.
+	Capacity      *CapacityRange `protobuf:"bytes,5,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -565,8 +570,17 @@ func (x *VolumeResizeRequested) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// VolumeResized: the volume grew; agents grow its replicas.
-type VolumeResized struct {
+func (x *VolumeResizeRequested) GetCapacity() *CapacityRange {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
+}
+
+// VolumeResizeApproved: placement found room for the new size on every disk
+// holding a replica; the agents grow the replicas. The resize is not done
+// until VolumeResized.
+type VolumeResizeApproved struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
 	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
@@ -576,9 +590,174 @@ type VolumeResized struct {
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *VolumeResizeApproved) Reset() {
+	*x = VolumeResizeApproved{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeResizeApproved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeResizeApproved) ProtoMessage() {}
+
+func (x *VolumeResizeApproved) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeResizeApproved.ProtoReflect.Descriptor instead.
+func (*VolumeResizeApproved) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VolumeResizeApproved) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *VolumeResizeApproved) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *VolumeResizeApproved) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *VolumeResizeApproved) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// ReplicaGrown: an agent grew a replica of a volume being resized, and other
+// replicas have yet to grow.
+type ReplicaGrown struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	ReplicaId  string                 `protobuf:"bytes,3,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId     string                 `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The replica's size now.
+	SizeBytes     uint64                 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaGrown) Reset() {
+	*x = ReplicaGrown{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaGrown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaGrown) ProtoMessage() {}
+
+func (x *ReplicaGrown) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaGrown.ProtoReflect.Descriptor instead.
+func (*ReplicaGrown) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReplicaGrown) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaGrown) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaGrown) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaGrown) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaGrown) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *ReplicaGrown) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// VolumeResized: the volume grew: every replica has size_bytes. It carries
+// the growth that completed the set (the replicas before it have a
+// ReplicaGrown each), so that completion is one append. Logs written before
+// VolumeResizeApproved existed have it at placement's approval, with no
+// replica_id, and the agents grew the replicas after it.
+type VolumeResized struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	SizeBytes  uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	OccurTime  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	ReplicaId  string                 `protobuf:"bytes,5,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId     string                 `protobuf:"bytes,6,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The range the resize asked for: the volume's spec asks for it from now
+	// on. Unset in older logs, where the spec asks for size_bytes.
+	Capacity      *CapacityRange `protobuf:"bytes,7,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
 func (x *VolumeResized) Reset() {
 	*x = VolumeResized{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[7]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +769,7 @@ func (x *VolumeResized) String() string {
 func (*VolumeResized) ProtoMessage() {}
 
 func (x *VolumeResized) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[7]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +782,7 @@ func (x *VolumeResized) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeResized.ProtoReflect.Descriptor instead.
 func (*VolumeResized) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{7}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VolumeResized) GetVolumeId() string {
@@ -634,6 +813,27 @@ func (x *VolumeResized) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *VolumeResized) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *VolumeResized) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *VolumeResized) GetCapacity() *CapacityRange {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
+}
+
 // VolumeResizeFailed: the larger size could not be granted.
 type VolumeResizeFailed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -648,7 +848,7 @@ type VolumeResizeFailed struct {
 
 func (x *VolumeResizeFailed) Reset() {
 	*x = VolumeResizeFailed{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[8]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +860,7 @@ func (x *VolumeResizeFailed) String() string {
 func (*VolumeResizeFailed) ProtoMessage() {}
 
 func (x *VolumeResizeFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[8]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +873,7 @@ func (x *VolumeResizeFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeResizeFailed.ProtoReflect.Descriptor instead.
 func (*VolumeResizeFailed) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{8}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VolumeResizeFailed) GetVolumeId() string {
@@ -711,7 +911,10 @@ func (x *VolumeResizeFailed) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// VolumeDeleteRequested: deletion was asked for; agents remove replicas.
+// VolumeDeleteRequested: deletion was asked for; agents remove replicas. A
+// create of a FAILED volume's name appends it too, for the failed
+// incarnation's replicas, followed by VolumeDeleted and the new
+// VolumeRequested.
 type VolumeDeleteRequested struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
@@ -724,7 +927,7 @@ type VolumeDeleteRequested struct {
 
 func (x *VolumeDeleteRequested) Reset() {
 	*x = VolumeDeleteRequested{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[9]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +939,7 @@ func (x *VolumeDeleteRequested) String() string {
 func (*VolumeDeleteRequested) ProtoMessage() {}
 
 func (x *VolumeDeleteRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[9]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +952,7 @@ func (x *VolumeDeleteRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeDeleteRequested.ProtoReflect.Descriptor instead.
 func (*VolumeDeleteRequested) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{9}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VolumeDeleteRequested) GetVolumeId() string {
@@ -794,7 +997,7 @@ type ReplicaRemoved struct {
 
 func (x *ReplicaRemoved) Reset() {
 	*x = ReplicaRemoved{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[10]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +1009,7 @@ func (x *ReplicaRemoved) String() string {
 func (*ReplicaRemoved) ProtoMessage() {}
 
 func (x *ReplicaRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[10]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +1022,7 @@ func (x *ReplicaRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaRemoved.ProtoReflect.Descriptor instead.
 func (*ReplicaRemoved) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{10}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReplicaRemoved) GetVolumeId() string {
@@ -857,7 +1060,9 @@ func (x *ReplicaRemoved) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// VolumeDeleted: every replica is gone. It carries the removal that
+// VolumeDeleted: the incarnation is gone: every replica is removed, or, for
+// a FAILED incarnation replaced by a new one, is being removed (its
+// VolumeDeleteRequested comes just before). It carries the removal that
 // completed the deletion, when there was one to wait for.
 type VolumeDeleted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -872,7 +1077,7 @@ type VolumeDeleted struct {
 
 func (x *VolumeDeleted) Reset() {
 	*x = VolumeDeleted{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[11]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +1089,7 @@ func (x *VolumeDeleted) String() string {
 func (*VolumeDeleted) ProtoMessage() {}
 
 func (x *VolumeDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[11]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +1102,7 @@ func (x *VolumeDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeDeleted.ProtoReflect.Descriptor instead.
 func (*VolumeDeleted) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{11}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *VolumeDeleted) GetVolumeId() string {
@@ -954,7 +1159,7 @@ type VolumeRepaired struct {
 
 func (x *VolumeRepaired) Reset() {
 	*x = VolumeRepaired{}
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1171,7 @@ func (x *VolumeRepaired) String() string {
 func (*VolumeRepaired) ProtoMessage() {}
 
 func (x *VolumeRepaired) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_volume_events_proto_msgTypes[12]
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1184,7 @@ func (x *VolumeRepaired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeRepaired.ProtoReflect.Descriptor instead.
 func (*VolumeRepaired) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{12}
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VolumeRepaired) GetVolumeId() string {
@@ -1076,7 +1281,7 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xaf\x01\n" +
+	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xe6\x01\n" +
 	"\x15VolumeResizeRequested\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1084,7 +1289,27 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x129\n" +
 	"\n" +
-	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xa7\x01\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x125\n" +
+	"\bcapacity\x18\x05 \x01(\v2\x19.ballast.v1.CapacityRangeR\bcapacity\"\xae\x01\n" +
+	"\x14VolumeResizeApproved\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x129\n" +
+	"\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xde\x01\n" +
+	"\fReplicaGrown\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x03 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x04R\tsizeBytes\x129\n" +
+	"\n" +
+	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\x96\x02\n" +
 	"\rVolumeResized\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1092,7 +1317,11 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x129\n" +
 	"\n" +
-	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xc4\x01\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x05 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x06 \x01(\tR\x06nodeId\x125\n" +
+	"\bcapacity\x18\a \x01(\v2\x19.ballast.v1.CapacityRangeR\bcapacity\"\xc4\x01\n" +
 	"\x12VolumeResizeFailed\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -1148,7 +1377,7 @@ func file_ballast_v1_volume_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_volume_events_proto_rawDescData
 }
 
-var file_ballast_v1_volume_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ballast_v1_volume_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*VolumeRequested)(nil),       // 0: ballast.v1.VolumeRequested
 	(*ReplicasAssigned)(nil),      // 1: ballast.v1.ReplicasAssigned
@@ -1157,40 +1386,47 @@ var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*VolumeReady)(nil),           // 4: ballast.v1.VolumeReady
 	(*VolumeFailed)(nil),          // 5: ballast.v1.VolumeFailed
 	(*VolumeResizeRequested)(nil), // 6: ballast.v1.VolumeResizeRequested
-	(*VolumeResized)(nil),         // 7: ballast.v1.VolumeResized
-	(*VolumeResizeFailed)(nil),    // 8: ballast.v1.VolumeResizeFailed
-	(*VolumeDeleteRequested)(nil), // 9: ballast.v1.VolumeDeleteRequested
-	(*ReplicaRemoved)(nil),        // 10: ballast.v1.ReplicaRemoved
-	(*VolumeDeleted)(nil),         // 11: ballast.v1.VolumeDeleted
-	(*VolumeRepaired)(nil),        // 12: ballast.v1.VolumeRepaired
-	(*VolumeSpec)(nil),            // 13: ballast.v1.VolumeSpec
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*Replica)(nil),               // 15: ballast.v1.Replica
-	(*Volume)(nil),                // 16: ballast.v1.Volume
+	(*VolumeResizeApproved)(nil),  // 7: ballast.v1.VolumeResizeApproved
+	(*ReplicaGrown)(nil),          // 8: ballast.v1.ReplicaGrown
+	(*VolumeResized)(nil),         // 9: ballast.v1.VolumeResized
+	(*VolumeResizeFailed)(nil),    // 10: ballast.v1.VolumeResizeFailed
+	(*VolumeDeleteRequested)(nil), // 11: ballast.v1.VolumeDeleteRequested
+	(*ReplicaRemoved)(nil),        // 12: ballast.v1.ReplicaRemoved
+	(*VolumeDeleted)(nil),         // 13: ballast.v1.VolumeDeleted
+	(*VolumeRepaired)(nil),        // 14: ballast.v1.VolumeRepaired
+	(*VolumeSpec)(nil),            // 15: ballast.v1.VolumeSpec
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*Replica)(nil),               // 17: ballast.v1.Replica
+	(*CapacityRange)(nil),         // 18: ballast.v1.CapacityRange
+	(*Volume)(nil),                // 19: ballast.v1.Volume
 }
 var file_ballast_v1_volume_events_proto_depIdxs = []int32{
-	13, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
-	14, // 1: ballast.v1.VolumeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	15, // 2: ballast.v1.ReplicasAssigned.replicas:type_name -> ballast.v1.Replica
-	14, // 3: ballast.v1.ReplicasAssigned.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 4: ballast.v1.ReplicaConfirmed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 5: ballast.v1.ReplicaFailed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 9: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 10: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	15, // 11: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
-	14, // 12: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 13: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 14: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 15: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
-	14, // 16: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
+	16, // 1: ballast.v1.VolumeRequested.occur_time:type_name -> google.protobuf.Timestamp
+	17, // 2: ballast.v1.ReplicasAssigned.replicas:type_name -> ballast.v1.Replica
+	16, // 3: ballast.v1.ReplicasAssigned.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 4: ballast.v1.ReplicaConfirmed.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 5: ballast.v1.ReplicaFailed.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 9: ballast.v1.VolumeResizeRequested.capacity:type_name -> ballast.v1.CapacityRange
+	16, // 10: ballast.v1.VolumeResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 11: ballast.v1.ReplicaGrown.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 12: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 13: ballast.v1.VolumeResized.capacity:type_name -> ballast.v1.CapacityRange
+	16, // 14: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	17, // 15: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
+	16, // 16: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 17: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 18: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 19: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
+	16, // 20: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_volume_events_proto_init() }
@@ -1205,7 +1441,7 @@ func file_ballast_v1_volume_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_volume_events_proto_rawDesc), len(file_ballast_v1_volume_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -25,7 +25,9 @@ type CreateVolumeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Spec  *VolumeSpec            `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
-	// Makes a retried call apply once; the server picks one when empty.
+	// Makes a retried call apply once; the server picks one when empty. At
+	// most 128 bytes of ASCII letters, digits, '-', '_', '.' and ':' (a UUID
+	// fits); anything else is INVALID_ARGUMENT naming request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -334,9 +336,10 @@ func (x *ListVolumesResponse) GetTotalSize() int32 {
 type ResizeVolumeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The volume's name or id.
-	Name          string         `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Capacity      *CapacityRange `protobuf:"bytes,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
-	RequestId     string         `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Name     string         `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Capacity *CapacityRange `protobuf:"bytes,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// As in CreateVolumeRequest.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -439,7 +442,8 @@ func (x *ResizeVolumeResponse) GetVolume() *Volume {
 type DeleteVolumeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The volume's name or id.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// As in CreateVolumeRequest.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -625,7 +629,8 @@ func (x *WatchVolumeResponse) GetVolume() *Volume {
 type RepairVolumeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The volume's name.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// As in CreateVolumeRequest.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -37,13 +37,18 @@ const (
 type VolumeServiceClient interface {
 	// CreateVolume asks for a volume. Idempotent by name: the same name and spec
 	// return the existing volume; the same name with another spec is
-	// ALREADY_EXISTS.
+	// ALREADY_EXISTS. A FAILED volume does not hold its name: a create of it
+	// (with any spec) starts a new incarnation with a new id, as CSI's retries
+	// of a failed CreateVolume expect; only the same request sent again (the
+	// same request_id) is answered with the failed volume.
 	CreateVolume(ctx context.Context, in *CreateVolumeRequest, opts ...grpc.CallOption) (*CreateVolumeResponse, error)
 	// GetVolume returns a volume by name or id.
 	GetVolume(ctx context.Context, in *GetVolumeRequest, opts ...grpc.CallOption) (*GetVolumeResponse, error)
 	// ListVolumes lists live volumes in name order.
 	ListVolumes(ctx context.Context, in *ListVolumesRequest, opts ...grpc.CallOption) (*ListVolumesResponse, error)
-	// ResizeVolume grows a volume; shrinking is INVALID_ARGUMENT.
+	// ResizeVolume grows a volume; shrinking is INVALID_ARGUMENT. The volume's
+	// size_bytes changes once every replica has grown; until then
+	// resizing_to_bytes shows the size on its way.
 	ResizeVolume(ctx context.Context, in *ResizeVolumeRequest, opts ...grpc.CallOption) (*ResizeVolumeResponse, error)
 	// DeleteVolume deletes a volume; FAILED_PRECONDITION while it is attached.
 	DeleteVolume(ctx context.Context, in *DeleteVolumeRequest, opts ...grpc.CallOption) (*DeleteVolumeResponse, error)
@@ -154,13 +159,18 @@ func (c *volumeServiceClient) RepairVolume(ctx context.Context, in *RepairVolume
 type VolumeServiceServer interface {
 	// CreateVolume asks for a volume. Idempotent by name: the same name and spec
 	// return the existing volume; the same name with another spec is
-	// ALREADY_EXISTS.
+	// ALREADY_EXISTS. A FAILED volume does not hold its name: a create of it
+	// (with any spec) starts a new incarnation with a new id, as CSI's retries
+	// of a failed CreateVolume expect; only the same request sent again (the
+	// same request_id) is answered with the failed volume.
 	CreateVolume(context.Context, *CreateVolumeRequest) (*CreateVolumeResponse, error)
 	// GetVolume returns a volume by name or id.
 	GetVolume(context.Context, *GetVolumeRequest) (*GetVolumeResponse, error)
 	// ListVolumes lists live volumes in name order.
 	ListVolumes(context.Context, *ListVolumesRequest) (*ListVolumesResponse, error)
-	// ResizeVolume grows a volume; shrinking is INVALID_ARGUMENT.
+	// ResizeVolume grows a volume; shrinking is INVALID_ARGUMENT. The volume's
+	// size_bytes changes once every replica has grown; until then
+	// resizing_to_bytes shows the size on its way.
 	ResizeVolume(context.Context, *ResizeVolumeRequest) (*ResizeVolumeResponse, error)
 	// DeleteVolume deletes a volume; FAILED_PRECONDITION while it is attached.
 	DeleteVolume(context.Context, *DeleteVolumeRequest) (*DeleteVolumeResponse, error)

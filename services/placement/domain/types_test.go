@@ -34,6 +34,8 @@ func TestEnumsStrings(t *testing.T) {
 	}
 }
 
+// Sizes in messages keep their one decimal, and say the exact bytes when
+// the decimal rounds them: a refusal must not hide what was asked.
 func TestFormatBytes(t *testing.T) {
 	for _, tc := range []struct {
 		in   uint64
@@ -47,7 +49,9 @@ func TestFormatBytes(t *testing.T) {
 		{4*gib + gib/2, "4.5 GiB"},
 		{tib, "1.0 TiB"},
 		{1 << 60, "1.0 EiB"},
-		{^uint64(0), "16.0 EiB"},
+		{^uint64(0), "16.0 EiB (18446744073709551615 bytes)"},
+		{19074 << 20, "18.6 GiB (20000538624 bytes)"},
+		{3_840_000_000_000, "3.5 TiB (3840000000000 bytes)"},
 	} {
 		if got := formatBytes(tc.in); got != tc.want {
 			t.Errorf("formatBytes(%d) = %q, want %q", tc.in, got, tc.want)

@@ -57,6 +57,14 @@ func CapacityFromProto(c *pb.CapacityRange) domain.CapacityRange {
 	return domain.CapacityRange{RequiredBytes: c.GetRequiredBytes(), LimitBytes: c.GetLimitBytes()}
 }
 
+// capacityToProto writes a capacity range; an empty one is left out.
+func capacityToProto(c domain.CapacityRange) *pb.CapacityRange {
+	if c == (domain.CapacityRange{}) {
+		return nil
+	}
+	return &pb.CapacityRange{RequiredBytes: c.RequiredBytes, LimitBytes: c.LimitBytes}
+}
+
 // SpecToProto writes a spec for the contract.
 func SpecToProto(s domain.Spec) *pb.VolumeSpec {
 	return &pb.VolumeSpec{
@@ -129,7 +137,7 @@ var volumeStates = map[domain.State]pb.VolumeState{
 func replicasToProto(rs []domain.Replica) []*pb.Replica {
 	out := make([]*pb.Replica, len(rs))
 	for i, r := range rs {
-		out[i] = &pb.Replica{Id: r.ID, NodeId: r.NodeID, DiskId: r.DiskID, Zone: r.Zone, State: replicaStates[r.State], FailureReason: r.FailureReason}
+		out[i] = &pb.Replica{Id: r.ID, NodeId: r.NodeID, DiskId: r.DiskID, Zone: r.Zone, State: replicaStates[r.State], FailureReason: r.FailureReason, SizeBytes: r.SizeBytes}
 	}
 	return out
 }
@@ -137,7 +145,7 @@ func replicasToProto(rs []domain.Replica) []*pb.Replica {
 func replicasFromProto(rs []*pb.Replica) []domain.Replica {
 	out := make([]domain.Replica, len(rs))
 	for i, r := range rs {
-		out[i] = domain.Replica{ID: r.GetId(), NodeID: r.GetNodeId(), DiskID: r.GetDiskId(), Zone: r.GetZone(), FailureReason: r.GetFailureReason()}
+		out[i] = domain.Replica{ID: r.GetId(), NodeID: r.GetNodeId(), DiskID: r.GetDiskId(), Zone: r.GetZone(), FailureReason: r.GetFailureReason(), SizeBytes: r.GetSizeBytes()}
 	}
 	return out
 }
@@ -213,9 +221,13 @@ func EventToProto(id, name string, e domain.Event) proto.Message {
 	case domain.Failed:
 		return &pb.VolumeFailed{VolumeId: id, VolumeName: name, Code: int32(FailureCode(e.Kind)), Reason: e.Reason, OccurTime: ts(e.At)}
 	case domain.ResizeRequested:
-		return &pb.VolumeResizeRequested{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, OccurTime: ts(e.At)}
+		return &pb.VolumeResizeRequested{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, Capacity: capacityToProto(e.Capacity), OccurTime: ts(e.At)}
+	case domain.ResizeApproved:
+		return &pb.VolumeResizeApproved{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, OccurTime: ts(e.At)}
+	case domain.ReplicaGrown:
+		return &pb.ReplicaGrown{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, SizeBytes: e.SizeBytes, OccurTime: ts(e.At)}
 	case domain.Resized:
-		return &pb.VolumeResized{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, OccurTime: ts(e.At)}
+		return &pb.VolumeResized{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, Capacity: capacityToProto(e.Capacity), ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
 	case domain.ResizeFailed:
 		return &pb.VolumeResizeFailed{VolumeId: id, VolumeName: name, SizeBytes: e.SizeBytes, Reason: e.Reason, OccurTime: ts(e.At)}
 	case domain.DeleteRequested:
@@ -246,9 +258,13 @@ func EventFromProto(m proto.Message) (domain.Event, error) {
 	case *pb.VolumeFailed:
 		return domain.Failed{Kind: failureKind(m.GetCode()), Reason: m.GetReason(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeResizeRequested:
-		return domain.ResizeRequested{SizeBytes: m.GetSizeBytes(), At: at(m.GetOccurTime())}, nil
+		return domain.ResizeRequested{SizeBytes: m.GetSizeBytes(), Capacity: CapacityFromProto(m.GetCapacity()), At: at(m.GetOccurTime())}, nil
+	case *pb.VolumeResizeApproved:
+		return domain.ResizeApproved{SizeBytes: m.GetSizeBytes(), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicaGrown:
+		return domain.ReplicaGrown{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), SizeBytes: m.GetSizeBytes(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeResized:
-		return domain.Resized{SizeBytes: m.GetSizeBytes(), At: at(m.GetOccurTime())}, nil
+		return domain.Resized{SizeBytes: m.GetSizeBytes(), Capacity: CapacityFromProto(m.GetCapacity()), ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeResizeFailed:
 		return domain.ResizeFailed{SizeBytes: m.GetSizeBytes(), Reason: m.GetReason(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeDeleteRequested:

@@ -201,7 +201,7 @@ func (r *Repository) load(ctx context.Context, name string) (*cached, error) {
 			unreadable = append(unreadable, domain.Unreadable{Sequence: rec.Sequence, Reason: err.Error()})
 		}
 	}
-	c.v = domain.Replay(history)
+	c.v = domain.Replay(name, history)
 	c.v.SetUnreadable(unreadable)
 	if len(unreadable) > 0 {
 		r.log.Error("volume history damaged", "volume", name, "err", c.v.Damaged())

@@ -13,8 +13,9 @@ type Commands struct {
 	Now   Clock
 }
 
-// CreateVolume asks for a volume. Creating a name that holds a volume with
-// the same spec is a retry and returns that volume.
+// CreateVolume asks for a volume. Creating a name that holds a live volume
+// with the same spec is a retry and returns that volume; a FAILED volume
+// under the name is replaced by a new incarnation.
 type CreateVolume struct {
 	RequestID string
 	Name      string

@@ -50,9 +50,16 @@ func (r Reactions) PlacementFailed(ctx context.Context, rep Report, reason strin
 	return r.apply(ctx, rep, func(v *domain.Volume) []domain.Event { return v.FailPlacement(reason, r.Now()) })
 }
 
-// ResizeApproved records that every disk has room for the new size.
+// ResizeApproved records that every disk has room for the new size; the
+// agents grow the replicas next.
 func (r Reactions) ResizeApproved(ctx context.Context, rep Report, size uint64) error {
-	return r.apply(ctx, rep, func(v *domain.Volume) []domain.Event { return v.CompleteResize(size, r.Now()) })
+	return r.apply(ctx, rep, func(v *domain.Volume) []domain.Event { return v.ApproveResize(size, r.Now()) })
+}
+
+// ReplicaExpanded records that an agent grew a replica; the last one to grow
+// completes the resize.
+func (r Reactions) ReplicaExpanded(ctx context.Context, rep Report, replicaID, nodeID string, size uint64) error {
+	return r.apply(ctx, rep, func(v *domain.Volume) []domain.Event { return v.GrowReplica(replicaID, nodeID, size, r.Now()) })
 }
 
 // ResizeRejected records that some disk lacks room for the new size.

@@ -53,15 +53,43 @@ type Failed struct {
 	At     time.Time
 }
 
-// ResizeRequested: a larger size was asked for.
+// ResizeRequested: a larger size was asked for: Capacity, of which SizeBytes
+// is the size chosen. Histories written before the range was recorded have
+// none.
 type ResizeRequested struct {
+	SizeBytes uint64
+	Capacity  CapacityRange
+	At        time.Time
+}
+
+// ResizeApproved: every disk holding a replica has room for the larger size;
+// the agents grow the replicas.
+type ResizeApproved struct {
 	SizeBytes uint64
 	At        time.Time
 }
 
-// Resized: the volume grew.
+// ReplicaGrown: an agent grew a replica of a volume being resized; others
+// have yet to grow.
+type ReplicaGrown struct {
+	ReplicaID string
+	NodeID    string
+	SizeBytes uint64
+	At        time.Time
+}
+
+// Resized: the volume grew: every replica has the size. It carries the
+// growth that completed the set, so that completion is a single append; in
+// histories written before replicas' growth was followed it has none, and
+// came at placement's approval.
+//
+// Capacity is the range the resize asked for, which the spec asks for from
+// then on; older histories have none, and the spec asks for SizeBytes.
 type Resized struct {
 	SizeBytes uint64
+	Capacity  CapacityRange
+	ReplicaID string
+	NodeID    string
 	At        time.Time
 }
 
@@ -110,6 +138,8 @@ func (ReplicaFailed) isVolumeEvent()    {}
 func (Ready) isVolumeEvent()            {}
 func (Failed) isVolumeEvent()           {}
 func (ResizeRequested) isVolumeEvent()  {}
+func (ResizeApproved) isVolumeEvent()   {}
+func (ReplicaGrown) isVolumeEvent()     {}
 func (Resized) isVolumeEvent()          {}
 func (ResizeFailed) isVolumeEvent()     {}
 func (DeleteRequested) isVolumeEvent()  {}

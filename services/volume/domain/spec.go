@@ -82,10 +82,17 @@ type CapacityRange struct {
 
 // Resolve picks the size to provision: the smallest whole MiB that satisfies
 // the range, DefaultSizeBytes (capped by the limit) when nothing is required.
-func (c CapacityRange) Resolve() (uint64, error) {
-	const field = "spec.capacity"
+// Its errors name spec.capacity, the field of a create.
+func (c CapacityRange) Resolve() (uint64, error) { return c.resolve("spec.capacity") }
+
+// resolve is Resolve with errors naming field.
+func (c CapacityRange) resolve(field string) (uint64, error) {
 	if c.LimitBytes > 0 && c.RequiredBytes > c.LimitBytes {
 		return 0, fieldErr(field, "required_bytes %d is more than limit_bytes %d", c.RequiredBytes, c.LimitBytes)
+	}
+	// Before rounding up: a size within a MiB of 2^64 would wrap around.
+	if c.RequiredBytes > MaxSizeBytes {
+		return 0, fieldErr(field, "asks for at least %s; the largest volume is %s", formatBytes(c.RequiredBytes), formatBytes(MaxSizeBytes))
 	}
 	size := c.RequiredBytes
 	if size == 0 {
@@ -94,6 +101,7 @@ func (c CapacityRange) Resolve() (uint64, error) {
 			size = c.LimitBytes
 		}
 	}
+	// MaxSizeBytes is whole MiB, so this cannot pass it.
 	size = alignUp(size)
 	if c.LimitBytes > 0 && size > c.LimitBytes {
 		// The limit is not MiB-aligned; the largest aligned size under it may
@@ -103,9 +111,6 @@ func (c CapacityRange) Resolve() (uint64, error) {
 			return 0, fieldErr(field, "no size in whole MiB lies between required_bytes %d and limit_bytes %d", c.RequiredBytes, c.LimitBytes)
 		}
 	}
-	if size > MaxSizeBytes {
-		return 0, fieldErr(field, "%d bytes is more than the largest volume, %d bytes (64 TiB)", size, MaxSizeBytes)
-	}
 	return size, nil
 }
 
@@ -114,6 +119,7 @@ func (c CapacityRange) Contains(size uint64) bool {
 	return size >= c.RequiredBytes && (c.LimitBytes == 0 || size <= c.LimitBytes)
 }
 
+// alignUp rounds n up to whole MiB; n must be at most MaxSizeBytes.
 func alignUp(n uint64) uint64 {
 	return (n + sizeAlignBytes - 1) / sizeAlignBytes * sizeAlignBytes
 }
@@ -139,7 +145,7 @@ func ValidateName(name string) error {
 	case name == "":
 		return fieldErr("name", "is required")
 	case len(name) > maxNameLen:
-		return fieldErr("name", "is %d characters; at most %d", len(name), maxNameLen)
+		return fieldErr("name", "is %d bytes long; at most %d bytes", len(name), maxNameLen)
 	case !nameRE.MatchString(name):
 		return fieldErr("name", "%q may hold only letters, digits, '-' and '_', and must start with a letter or digit", name)
 	}
@@ -182,16 +188,22 @@ func (s Spec) sameIntent(other Spec, size uint64) bool {
 		maps.Equal(s.Labels, other.Labels)
 }
 
-// formatBytes writes a size in binary units, as operators read them.
+// formatBytes writes a size in binary units, as operators read them, with
+// the exact count of bytes beside it when the units round it: a message
+// must not hide what was asked.
 func formatBytes(n uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	v, i := float64(n), 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	i, div := 0, uint64(1)
+	for n/div >= 1024 && i < len(units)-1 {
+		div *= 1024
 		i++
 	}
-	if v == float64(uint64(v)) {
-		return fmt.Sprintf("%d %s", uint64(v), units[i])
+	v := float64(n) / float64(div)
+	switch {
+	case n%div == 0:
+		return fmt.Sprintf("%d %s", n/div, units[i])
+	case n%(div/2) == 0: // one decimal says it all: x.5
+		return fmt.Sprintf("%.1f %s", v, units[i])
 	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
+	return fmt.Sprintf("%.1f %s (%d bytes)", v, units[i], n)
 }

@@ -56,6 +56,8 @@ type Replica struct {
 	Zone          string
 	State         ReplicaState
 	FailureReason string
+	// SizeBytes is what the replica was provisioned with or has grown to.
+	SizeBytes uint64
 }
 
 // Volume is the aggregate: a replicated volume under one name. Build it by
@@ -71,9 +73,18 @@ type Volume struct {
 	failure       FailureKind
 	failureReason string
 	resizingTo    uint64
-	resizeFailure string
-	created       time.Time
-	updated       time.Time
+	// resizeAsked is the range of the resize in progress; the spec asks
+	// for it once the resize is done.
+	resizeAsked CapacityRange
+	// resizeApproved: placement has approved resizingTo, and the agents
+	// grow the replicas. A repair records neither (the volume it records
+	// has no place for them): after one, an approval seen again is
+	// recorded again, which the agents take in stride, and the spec of a
+	// resize done asks for its size.
+	resizeApproved bool
+	resizeFailure  string
+	created        time.Time
+	updated        time.Time
 	// unreadable are events of the history since the last repair that
 	// could not be read: while there are any, the volume refuses changes.
 	unreadable []Unreadable
@@ -191,9 +202,10 @@ func (v *Volume) UpdatedAt() time.Time { return v.updated }
 // deleted).
 func (v *Volume) Live() bool { return v.state != StateNone && v.state != StateDeleted }
 
-// Replay builds a volume from its history.
-func Replay(history []Event) *Volume {
-	v := &Volume{}
+// Replay builds the volume under name from its history.
+func Replay(name string, history []Event) *Volume {
+	// The name keys the history: a name with none still has its name.
+	v := &Volume{name: name}
 	for _, e := range history {
 		v.Apply(e)
 	}
@@ -214,7 +226,7 @@ func (v *Volume) Apply(e Event) {
 		v.size = e.SizeBytes
 		v.replicas = slices.Clone(e.Replicas)
 		for i := range v.replicas {
-			v.replicas[i].State = ReplicaStatePending
+			v.replicas[i].State, v.replicas[i].SizeBytes = ReplicaStatePending, e.SizeBytes
 		}
 		v.touch(e.At)
 	case ReplicaConfirmed:
@@ -231,17 +243,34 @@ func (v *Volume) Apply(e Event) {
 		v.state, v.failure, v.failureReason = StateFailed, e.Kind, e.Reason
 		v.touch(e.At)
 	case ResizeRequested:
-		v.resizingTo, v.resizeFailure = e.SizeBytes, ""
+		v.resizingTo, v.resizeAsked, v.resizeApproved, v.resizeFailure = e.SizeBytes, e.Capacity, false, ""
+		v.touch(e.At)
+	case ResizeApproved:
+		v.resizeApproved = true
+		v.touch(e.At)
+	case ReplicaGrown:
+		for i := range v.replicas {
+			if v.replicas[i].ID == e.ReplicaID {
+				v.replicas[i].SizeBytes = max(v.replicas[i].SizeBytes, e.SizeBytes)
+			}
+		}
 		v.touch(e.At)
 	case Resized:
-		v.size, v.resizingTo = e.SizeBytes, 0
-		v.spec.Capacity = CapacityRange{RequiredBytes: e.SizeBytes}
+		v.size, v.resizingTo, v.resizeAsked, v.resizeApproved = e.SizeBytes, 0, CapacityRange{}, false
+		// The spec is what the volume was asked to be.
+		v.spec.Capacity = e.Capacity
+		if v.spec.Capacity == (CapacityRange{}) {
+			v.spec.Capacity = CapacityRange{RequiredBytes: e.SizeBytes}
+		}
+		for i := range v.replicas {
+			v.replicas[i].SizeBytes = max(v.replicas[i].SizeBytes, e.SizeBytes)
+		}
 		v.touch(e.At)
 	case ResizeFailed:
-		v.resizingTo, v.resizeFailure = 0, e.Reason
+		v.resizingTo, v.resizeAsked, v.resizeApproved, v.resizeFailure = 0, CapacityRange{}, false, e.Reason
 		v.touch(e.At)
 	case DeleteRequested:
-		v.state, v.resizingTo = StateDeleting, 0
+		v.state, v.resizingTo, v.resizeAsked, v.resizeApproved = StateDeleting, 0, CapacityRange{}, false
 		for _, r := range e.Replicas {
 			v.setReplica(r.ID, ReplicaStateRemoving, "")
 		}
@@ -287,7 +316,11 @@ func (v *Volume) replica(id string) (Replica, bool) {
 
 // Create decides a create of name with spec. A live volume under the name
 // with the same intent is a retry: no events and no error. Another intent is
-// ErrAlreadyExists.
+// ErrAlreadyExists. A FAILED volume does not hold its name: the create starts
+// a new incarnation, deleting the failed one in the same append (its
+// replicas removed, its reservations released), as CSI's retries of a failed
+// CreateVolume expect. The repository answers a resend of the very create
+// that failed with the failed volume, before asking here.
 func (v *Volume) Create(id, name string, spec Spec, now time.Time) ([]Event, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
@@ -299,13 +332,40 @@ func (v *Volume) Create(id, name string, spec Spec, now time.Time) ([]Event, err
 	if err != nil {
 		return nil, err
 	}
-	if v.Live() {
+	requested := Requested{ID: id, Name: name, Spec: spec, SizeBytes: size, At: now}
+	switch {
+	case v.state == StateFailed:
+		return append(v.retire(now), requested), nil
+	case v.Live():
 		if v.spec.sameIntent(spec, v.size) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("volume %q exists with another spec (%s): %w", name, v.describe(), ErrAlreadyExists)
 	}
-	return []Event{Requested{ID: id, Name: name, Spec: spec, SizeBytes: size, At: now}}, nil
+	return []Event{requested}, nil
+}
+
+// retire deletes a failed incarnation at once: the agents remove whatever
+// replicas it has (provisioned or not) on DeleteRequested, and Deleted
+// releases its reservations, without waiting for the removals, which are
+// reported about an incarnation that is no longer there.
+func (v *Volume) retire(now time.Time) []Event {
+	var out []Event
+	if remove := v.unremoved(); len(remove) > 0 {
+		out = append(out, DeleteRequested{Replicas: remove, At: now})
+	}
+	return append(out, Deleted{At: now})
+}
+
+// unremoved lists the replicas not yet removed.
+func (v *Volume) unremoved() []Replica {
+	var out []Replica
+	for _, r := range v.replicas {
+		if r.State != ReplicaStateRemoved {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (v *Volume) describe() string {
@@ -366,20 +426,22 @@ func (v *Volume) FailReplica(replicaID, nodeID, reason string, now time.Time) []
 	}
 }
 
-// RequestResize decides a resize to the capacity range c. Volumes only grow:
-// a range that excludes the current size from above is refused. A range the
-// volume already satisfies changes nothing.
+// RequestResize decides a resize to the capacity range c, as CSI's
+// ControllerExpandVolume has it: the size is the smallest whole MiB in the
+// range (rounded up, as a driver rounds up to its allocation unit). Volumes
+// only grow: a range that excludes the current size from above is refused. A
+// range the volume already satisfies changes nothing.
 func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) {
 	if err := v.Damaged(); err != nil {
 		return nil, err
 	}
 	if !v.Live() || v.state == StateDeleting {
-		return nil, fmt.Errorf("volume %q: %w", v.name, ErrNotFound)
+		return nil, v.notFound()
 	}
 	if c.RequiredBytes == 0 {
 		return nil, fieldErr("capacity.required_bytes", "is required")
 	}
-	size, err := c.Resolve()
+	size, err := c.resolve("capacity")
 	if err != nil {
 		return nil, err
 	}
@@ -398,15 +460,34 @@ func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) 
 	if v.resizingTo != 0 {
 		return nil, fmt.Errorf("volume %q is already being resized to %s: %w", v.name, formatBytes(v.resizingTo), ErrFailedPrecondition)
 	}
-	return []Event{ResizeRequested{SizeBytes: size, At: now}}, nil
+	return []Event{ResizeRequested{SizeBytes: size, Capacity: c, At: now}}, nil
 }
 
-// CompleteResize records that every replica's disk has room for size.
-func (v *Volume) CompleteResize(size uint64, now time.Time) []Event {
-	if v.resizingTo != size || v.state != StateReady {
+// ApproveResize records that every replica's disk has room for size: the
+// agents grow the replicas next. The resize is done when they all have.
+func (v *Volume) ApproveResize(size uint64, now time.Time) []Event {
+	if v.resizingTo != size || v.state != StateReady || v.resizeApproved {
 		return nil
 	}
-	return []Event{Resized{SizeBytes: size, At: now}}
+	return []Event{ResizeApproved{SizeBytes: size, At: now}}
+}
+
+// GrowReplica records that an agent grew a replica to size; the growth of
+// the last replica short of the size being resized to is the resize done.
+// Reports that do not reach that size, or of replicas grown already, change
+// nothing. Agents grow replicas only once the resize is approved, so a
+// report that reaches the size stands for the approval too.
+func (v *Volume) GrowReplica(replicaID, nodeID string, size uint64, now time.Time) []Event {
+	r, ok := v.replica(replicaID)
+	if v.state != StateReady || v.resizingTo == 0 || !ok || r.SizeBytes >= v.resizingTo || size < v.resizingTo {
+		return nil
+	}
+	for _, o := range v.replicas {
+		if o.ID != replicaID && o.SizeBytes < v.resizingTo {
+			return []Event{ReplicaGrown{ReplicaID: replicaID, NodeID: nodeID, SizeBytes: size, At: now}}
+		}
+	}
+	return []Event{Resized{SizeBytes: v.resizingTo, Capacity: v.resizeAsked, ReplicaID: replicaID, NodeID: nodeID, At: now}}
 }
 
 // RejectResize records that some disk lacks room for size.
@@ -424,17 +505,12 @@ func (v *Volume) RequestDelete(now time.Time) ([]Event, error) {
 		return nil, err
 	}
 	if !v.Live() {
-		return nil, fmt.Errorf("volume %q: %w", v.name, ErrNotFound)
+		return nil, v.notFound()
 	}
 	if v.state == StateDeleting {
 		return nil, nil
 	}
-	var remove []Replica
-	for _, r := range v.replicas {
-		if r.State != ReplicaStateRemoved {
-			remove = append(remove, r)
-		}
-	}
+	remove := v.unremoved()
 	if len(remove) == 0 {
 		return []Event{Deleted{At: now}}, nil
 	}
@@ -455,6 +531,10 @@ func (v *Volume) ConfirmRemoved(replicaID, nodeID string, now time.Time) []Event
 	}
 	return []Event{Deleted{ReplicaID: replicaID, NodeID: nodeID, At: now}}
 }
+
+// notFound refuses a change of a name with no live volume, spelled as the
+// gateway's read model spells it.
+func (v *Volume) notFound() error { return fmt.Errorf("volume %q %w", v.name, ErrNotFound) }
 
 // Clone returns a copy that shares nothing with v.
 func (v *Volume) Clone() *Volume {

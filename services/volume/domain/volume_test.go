@@ -2,6 +2,9 @@ package domain
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +66,12 @@ func TestSpecValidateNamesTheField(t *testing.T) {
 		{"no spread", func(s *Spec) { s.Spread = 0 }, "spec.spread"},
 		{"required over limit", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: 2 * GiB, LimitBytes: GiB} }, "spec.capacity"},
 		{"too large", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: 65 * TiB} }, "spec.capacity"},
+		// Sizes that would wrap around when rounded up to whole MiB.
+		{"largest uint64", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: math.MaxUint64} }, "spec.capacity"},
+		{"one MiB short of 2^64", func(s *Spec) { s.Capacity = CapacityRange{RequiredBytes: math.MaxUint64 - MiB + 2} }, "spec.capacity"},
+		{"wrapping limit and required", func(s *Spec) {
+			s.Capacity = CapacityRange{RequiredBytes: math.MaxUint64 - 5, LimitBytes: math.MaxUint64}
+		}, "spec.capacity"},
 		{"bad label key", func(s *Spec) { s.Labels = map[string]string{"-x": "y"} }, "spec.labels"},
 	}
 	for _, c := range cases {
@@ -94,11 +103,67 @@ func TestCapacityResolve(t *testing.T) {
 		{CapacityRange{RequiredBytes: MiB + 1, LimitBytes: 2 * MiB}, 2 * MiB, false},
 		{CapacityRange{RequiredBytes: MiB + 1, LimitBytes: MiB + 2}, 0, true},
 		{CapacityRange{RequiredBytes: 3, LimitBytes: 2}, 0, true},
+		{CapacityRange{RequiredBytes: MaxSizeBytes}, MaxSizeBytes, false},
+		{CapacityRange{RequiredBytes: MaxSizeBytes + 1}, 0, true},
+		{CapacityRange{RequiredBytes: math.MaxUint64}, 0, true},
+		{CapacityRange{RequiredBytes: math.MaxUint64 - MiB + 1}, 0, true},
+		{CapacityRange{LimitBytes: math.MaxUint64}, DefaultSizeBytes, false},
+		{CapacityRange{RequiredBytes: 1, LimitBytes: math.MaxUint64}, MiB, false},
 	}
 	for _, c := range cases {
 		got, err := c.in.Resolve()
 		if (err != nil) != c.err || got != c.want {
 			t.Errorf("Resolve(%+v) = %d, %v; want %d, err %v", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+// Messages count bytes as bytes, show exact bytes beside a rounded size, and
+// spell NOT_FOUND one way: as the gateway's read model does.
+func TestMessages(t *testing.T) {
+	long := strings.Repeat("é", 65) // 65 characters, 130 bytes
+	if err := ValidateName(long); err == nil || !strings.Contains(err.Error(), "is 130 bytes long; at most 128 bytes") {
+		t.Errorf("long name: %v", err)
+	}
+	for _, c := range []struct {
+		n    uint64
+		want string
+	}{
+		{0, "0 B"},
+		{1, "1 B"},
+		{10 * GiB, "10 GiB"},
+		{1536 * MiB, "1.5 GiB"},
+		{19074 * MiB, "18.6 GiB (20000538624 bytes)"},
+		{MaxSizeBytes, "64 TiB"},
+		{math.MaxUint64, "16.0 EiB (18446744073709551615 bytes)"},
+	} {
+		if got := formatBytes(c.n); got != c.want {
+			t.Errorf("formatBytes(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+
+	v := mustReady(t)
+	apply(v, mustEvents(v.RequestResize(CapacityRange{RequiredBytes: 20_000_000_000}, t0)))
+	apply(v, v.ApproveResize(19074*MiB, t0))
+	for _, r := range threeReplicas() {
+		apply(v, v.GrowReplica(r.ID, r.NodeID, 19074*MiB, t0))
+	}
+	_, err := v.RequestResize(CapacityRange{RequiredBytes: 10 * GiB, LimitBytes: 10 * GiB}, t0)
+	if err == nil || !strings.Contains(err.Error(), "volumes only grow: 10 GiB is less than the current 18.6 GiB (20000538624 bytes)") {
+		t.Errorf("shrink: %v", err)
+	}
+	other := spec3()
+	other.Replicas = 1
+	if _, err := v.Create("id-2", "data", other, t0); err == nil || !strings.Contains(err.Error(), "(18.6 GiB (20000538624 bytes), 3 replicas") {
+		t.Errorf("conflicting create: %v", err)
+	}
+
+	ghost := Replay("ghost", nil)
+	_, resizeErr := ghost.RequestResize(CapacityRange{RequiredBytes: GiB}, t0)
+	_, deleteErr := ghost.RequestDelete(t0)
+	for _, err := range []error{resizeErr, deleteErr} {
+		if !errors.Is(err, ErrNotFound) || err.Error() != `volume "ghost" not found` {
+			t.Errorf("unknown volume: %v, want volume \"ghost\" not found", err)
 		}
 	}
 }
@@ -208,7 +273,10 @@ func TestResize(t *testing.T) {
 	if _, err := v.RequestResize(CapacityRange{RequiredBytes: 30 * GiB}, t0); !errors.Is(err, ErrFailedPrecondition) {
 		t.Fatalf("second resize while one runs: %v", err)
 	}
-	apply(v, v.CompleteResize(20*GiB, t0))
+	apply(v, v.ApproveResize(20*GiB, t0))
+	for _, r := range threeReplicas() {
+		apply(v, v.GrowReplica(r.ID, r.NodeID, 20*GiB, t0))
+	}
 	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 {
 		t.Fatalf("after resize: %d, resizing to %d", v.SizeBytes(), v.ResizingTo())
 	}
@@ -217,6 +285,150 @@ func TestResize(t *testing.T) {
 	apply(v, v.RejectResize(40*GiB, "disk n2-d0 has 5 GiB free", t0))
 	if v.SizeBytes() != 20*GiB || v.ResizeFailure() == "" {
 		t.Fatalf("after rejection: %d %q", v.SizeBytes(), v.ResizeFailure())
+	}
+}
+
+// Placement's approval does not finish a resize: the agents grow the
+// replicas, and the volume has its new size when the last one has grown.
+func TestResizeIsDoneWhenEveryReplicaHasGrown(t *testing.T) {
+	v := mustReady(t)
+	apply(v, mustEvents(v.RequestResize(CapacityRange{RequiredBytes: 20 * GiB}, t0)))
+	approved := v.ApproveResize(20*GiB, t0)
+	if a, ok := approved[0].(ResizeApproved); len(approved) != 1 || !ok || a.SizeBytes != 20*GiB {
+		t.Fatalf("approval: %v, want one ResizeApproved", approved)
+	}
+	apply(v, approved)
+	if again := v.ApproveResize(20*GiB, t0); again != nil {
+		t.Fatalf("a second approval was recorded: %v", again)
+	}
+	if v.SizeBytes() != 10*GiB || v.ResizingTo() != 20*GiB {
+		t.Fatalf("after approval: size %d, resizing to %d; want 10 GiB, resizing to 20 GiB", v.SizeBytes(), v.ResizingTo())
+	}
+	done := false
+	for _, c := range []struct {
+		replica, node string
+		size          uint64
+		want          string // the event type decided, "" for none
+	}{
+		{"r1", "n1", 15 * GiB, ""}, // not grown far enough
+		{"r1", "n1", 20 * GiB, "ReplicaGrown"},
+		{"r1", "n1", 20 * GiB, ""}, // a report seen again
+		{"rx", "n9", 20 * GiB, ""}, // no such replica
+		{"r2", "n2", 20 * GiB, "ReplicaGrown"},
+		{"r3", "n3", 20 * GiB, "Resized"},
+		{"r3", "n3", 20 * GiB, ""},
+	} {
+		events := v.GrowReplica(c.replica, c.node, c.size, t0)
+		got := ""
+		if len(events) == 1 {
+			got = strings.TrimPrefix(fmt.Sprintf("%T", events[0]), "domain.")
+		}
+		if got != c.want || len(events) > 1 {
+			t.Fatalf("%s on %s grown to %d: %v, want %q", c.replica, c.node, c.size, events, c.want)
+		}
+		if !done && v.SizeBytes() != 10*GiB {
+			t.Fatalf("size %d before every replica grew", v.SizeBytes())
+		}
+		if c.want == "Resized" {
+			if d := events[0].(Resized); d.SizeBytes != 20*GiB || d.ReplicaID != "r3" || d.NodeID != "n3" {
+				t.Fatalf("completion %+v, want 20 GiB carrying r3 on n3", d)
+			}
+			done = true
+		}
+		apply(v, events)
+	}
+	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 || v.Spec().Capacity.RequiredBytes != 20*GiB {
+		t.Fatalf("after every replica grew: size %d, resizing to %d, spec %+v", v.SizeBytes(), v.ResizingTo(), v.Spec().Capacity)
+	}
+	for _, r := range v.Replicas() {
+		if r.SizeBytes != 20*GiB {
+			t.Fatalf("replica %s is %d bytes", r.ID, r.SizeBytes)
+		}
+	}
+}
+
+// A size that is not a whole MiB is rounded up, as CSI drivers round up to
+// their allocation unit, and the spec records what was asked: asking the
+// same again is satisfied, not a shrink.
+func TestResizeRoundsUpAndRecordsWhatWasAsked(t *testing.T) {
+	const gb20 = 20_000_000_000
+	v := mustReady(t)
+	events, err := v.RequestResize(CapacityRange{RequiredBytes: gb20}, t0)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("resize to 20 GB: %v %v", events, err)
+	}
+	rr := events[0].(ResizeRequested)
+	if rr.SizeBytes != 19074*MiB || rr.Capacity != (CapacityRange{RequiredBytes: gb20}) {
+		t.Fatalf("requested %+v, want 19074 MiB asked as 20 GB", rr)
+	}
+	apply(v, events)
+	apply(v, v.ApproveResize(19074*MiB, t0))
+	var last []Event
+	for _, r := range threeReplicas() {
+		last = v.GrowReplica(r.ID, r.NodeID, 19074*MiB, t0)
+		apply(v, last)
+	}
+	if d, ok := last[0].(Resized); !ok || d.Capacity != (CapacityRange{RequiredBytes: gb20}) {
+		t.Fatalf("completion %v, want it to carry the range asked", last)
+	}
+	if v.SizeBytes() != 19074*MiB || v.Spec().Capacity != (CapacityRange{RequiredBytes: gb20}) {
+		t.Fatalf("size %d, spec %+v", v.SizeBytes(), v.Spec().Capacity)
+	}
+	if again, err := v.RequestResize(CapacityRange{RequiredBytes: gb20}, t0); err != nil || again != nil {
+		t.Fatalf("the same size again: %v %v", again, err)
+	}
+}
+
+// Logs written before the volume followed each replica's growth have
+// VolumeResized at placement's approval: it still means the volume grew.
+func TestAnOldResizeHistoryStillReads(t *testing.T) {
+	v := Replay("data", []Event{
+		Requested{ID: "id-1", Name: "data", Spec: spec3(), SizeBytes: 10 * GiB, At: t0},
+		ReplicasAssigned{SizeBytes: 10 * GiB, Replicas: threeReplicas(), At: t0},
+		Ready{ReplicaID: "r3", NodeID: "n3", At: t0},
+		ResizeRequested{SizeBytes: 20 * GiB, At: t0},
+		Resized{SizeBytes: 20 * GiB, At: t0},
+	})
+	if v.SizeBytes() != 20*GiB || v.ResizingTo() != 0 || v.State() != StateReady || v.Spec().Capacity != (CapacityRange{RequiredBytes: 20 * GiB}) {
+		t.Fatalf("size %d, resizing to %d, %s, spec %+v", v.SizeBytes(), v.ResizingTo(), v.State(), v.Spec().Capacity)
+	}
+	for _, r := range v.Replicas() {
+		if r.SizeBytes != 20*GiB {
+			t.Fatalf("replica %s is %d bytes", r.ID, r.SizeBytes)
+		}
+	}
+	// Agents that grow a replica after it change nothing.
+	if e := v.GrowReplica("r1", "n1", 20*GiB, t0); e != nil {
+		t.Fatalf("late growth recorded: %v", e)
+	}
+}
+
+// A resize names the field of ResizeVolumeRequest at fault, capacity, and
+// refuses a size that would wrap around when rounded up rather than reading
+// it as a shrink to 0 B.
+func TestResizeRefusesImpossibleSizesNamingCapacity(t *testing.T) {
+	cases := []struct {
+		name string
+		c    CapacityRange
+		not  string
+	}{
+		{"largest uint64", CapacityRange{RequiredBytes: math.MaxUint64}, "only grow"},
+		{"just under 2^64", CapacityRange{RequiredBytes: math.MaxUint64 - MiB + 2}, "only grow"},
+		{"past the largest volume", CapacityRange{RequiredBytes: 65 * TiB}, "only grow"},
+		{"required over limit", CapacityRange{RequiredBytes: 30 * GiB, LimitBytes: 20 * GiB}, "only grow"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := mustReady(t)
+			events, err := v.RequestResize(c.c, t0)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != "capacity" || events != nil {
+				t.Fatalf("events %v, err %v; want an invalid argument naming capacity", events, err)
+			}
+			if strings.Contains(err.Error(), c.not) || strings.Contains(err.Error(), "spec.") {
+				t.Fatalf("err %q", err)
+			}
+		})
 	}
 }
 
@@ -276,6 +488,73 @@ func TestDeleteOfUnplacedVolumeIsImmediate(t *testing.T) {
 	}
 }
 
+// A FAILED volume does not hold its name: a create of it, with the same spec
+// or another, starts a new incarnation, as CSI's retries of a failed
+// CreateVolume expect. The failed incarnation is deleted in the same append,
+// first: its replicas are to be removed (agents act on DeleteRequested) and
+// its reservations released (placement acts on Deleted).
+func TestCreateOfAFailedNameIsANewIncarnation(t *testing.T) {
+	cases := []struct {
+		name    string
+		fail    func(v *Volume)
+		removed []string
+	}{
+		{"no placement", func(v *Volume) { apply(v, v.FailPlacement("need 3 zones; only 2 qualify", t0)) }, nil},
+		{"a replica failed", func(v *Volume) {
+			apply(v, v.AssignReplicas(10*GiB, threeReplicas(), t0))
+			apply(v, v.ConfirmReplica("r1", "n1", t0))
+			apply(v, v.FailReplica("r2", "n2", "disk full", t0))
+		}, []string{"r1", "r2", "r3"}},
+	}
+	other := spec3()
+	other.Replicas = 2
+	for _, c := range cases {
+		for _, s := range []Spec{spec3(), other} {
+			t.Run(fmt.Sprintf("%s, %d replicas", c.name, s.Replicas), func(t *testing.T) {
+				v := mustCreate(t)
+				c.fail(v)
+				if v.State() != StateFailed {
+					t.Fatalf("state %s, want failed", v.State())
+				}
+				events, err := v.Create("id-2", "data", s, t0)
+				if err != nil || len(events) == 0 {
+					t.Fatalf("events %v, err %v; want a new incarnation", events, err)
+				}
+				var removed []string
+				if len(c.removed) > 0 {
+					dr, ok := events[0].(DeleteRequested)
+					if !ok {
+						t.Fatalf("events %v: want DeleteRequested first", events)
+					}
+					for _, r := range dr.Replicas {
+						removed = append(removed, r.ID)
+					}
+					events = events[1:]
+				}
+				if !slices.Equal(removed, c.removed) {
+					t.Fatalf("replicas to remove %v, want %v", removed, c.removed)
+				}
+				if len(events) != 2 {
+					t.Fatalf("events %v: want Deleted, Requested", events)
+				}
+				if _, ok := events[0].(Deleted); !ok {
+					t.Fatalf("events %v: want Deleted", events)
+				}
+				if r, ok := events[1].(Requested); !ok || r.ID != "id-2" || r.Spec.Replicas != s.Replicas {
+					t.Fatalf("events %v: want Requested of id-2", events)
+				}
+				apply(v, events)
+				if v.ID() != "id-2" || v.State() != StateCreating || len(v.Replicas()) != 0 {
+					t.Fatalf("new incarnation: %s %s %d replicas", v.ID(), v.State(), len(v.Replicas()))
+				}
+				if kind, reason := v.Failure(); kind != 0 || reason != "" {
+					t.Fatalf("new incarnation kept the failure %v %q", kind, reason)
+				}
+			})
+		}
+	}
+}
+
 func TestCreateAgainAfterDeleteIsANewIncarnation(t *testing.T) {
 	v := mustCreate(t)
 	apply(v, mustEvents(v.RequestDelete(t0)))
@@ -291,7 +570,7 @@ func TestCreateAgainAfterDeleteIsANewIncarnation(t *testing.T) {
 func TestADamagedVolumeRefusesChangesUntilRepaired(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	spec := Spec{Capacity: CapacityRange{RequiredBytes: GiB}, Replicas: 1, Tier: TierSSD, Spread: SpreadZone}
-	v := Replay([]Event{
+	v := Replay("db", []Event{
 		Requested{ID: "v1", Name: "db", Spec: spec, SizeBytes: GiB, At: now},
 		ReplicasAssigned{SizeBytes: GiB, Replicas: []Replica{{ID: "r1", NodeID: "n1", DiskID: "d1", Zone: "z1"}}, At: now},
 		Ready{ReplicaID: "r1", NodeID: "n1", At: now},
@@ -321,7 +600,7 @@ func TestADamagedVolumeRefusesChangesUntilRepaired(t *testing.T) {
 	}
 	// The repaired history folds from the repair on: the volume is whole
 	// again, and can be changed.
-	fixed := Replay([]Event{rep})
+	fixed := Replay("db", []Event{rep})
 	if fixed.Damaged() != nil || fixed.State() != StateReady || len(fixed.Replicas()) != 1 || fixed.ID() != "v1" {
 		t.Fatalf("repaired volume %+v", fixed.Fields())
 	}

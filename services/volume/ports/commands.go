@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	"ballast.dev/platform/command"
@@ -24,6 +25,9 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 	}
 	if err := command.Handle(srv, "create", command.VolumeCreate, func() *pb.CreateVolumeRequest { return &pb.CreateVolumeRequest{} },
 		func(ctx context.Context, req *pb.CreateVolumeRequest) (proto.Message, error) {
+			if bad := checkRequestID(req.GetRequestId()); bad != nil {
+				return bad, nil
+			}
 			s, err := cmds.Create(ctx, app.CreateVolume{RequestID: req.GetRequestId(), Name: req.GetName(), Spec: adapters.SpecFromProto(req.GetSpec())})
 			return reply(ctx, s, err)
 		}); err != nil {
@@ -31,6 +35,9 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 	}
 	if err := command.Handle(srv, "resize", command.VolumeResize, func() *pb.ResizeVolumeRequest { return &pb.ResizeVolumeRequest{} },
 		func(ctx context.Context, req *pb.ResizeVolumeRequest) (proto.Message, error) {
+			if bad := checkRequestID(req.GetRequestId()); bad != nil {
+				return bad, nil
+			}
 			c := req.GetCapacity()
 			s, err := cmds.Resize(ctx, app.ResizeVolume{RequestID: req.GetRequestId(), Name: req.GetName(),
 				Capacity: adapters.CapacityFromProto(c)})
@@ -40,6 +47,9 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 	}
 	if err := command.Handle(srv, "delete", command.VolumeDelete, func() *pb.DeleteVolumeRequest { return &pb.DeleteVolumeRequest{} },
 		func(ctx context.Context, req *pb.DeleteVolumeRequest) (proto.Message, error) {
+			if bad := checkRequestID(req.GetRequestId()); bad != nil {
+				return bad, nil
+			}
 			s, err := cmds.Delete(ctx, app.DeleteVolume{RequestID: req.GetRequestId(), Name: req.GetName()})
 			return reply(ctx, s, err)
 		}); err != nil {
@@ -47,9 +57,23 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 	}
 	return command.Handle(srv, "repair", command.VolumeRepair, func() *pb.RepairVolumeRequest { return &pb.RepairVolumeRequest{} },
 		func(ctx context.Context, req *pb.RepairVolumeRequest) (proto.Message, error) {
+			if bad := checkRequestID(req.GetRequestId()); bad != nil {
+				return bad, nil
+			}
 			s, skipped, err := cmds.Repair(ctx, app.RepairVolume{RequestID: req.GetRequestId(), Name: req.GetName()})
 			out, _ := reply(ctx, s, err)
 			out.(*pb.CommandReply).SkippedSequences = skipped
 			return out, nil
 		})
+}
+
+// checkRequestID refuses a command whose request id the command protocol
+// does not allow: the cause of every change it makes, and so the ids of its
+// events and the memory of what was applied, are built from it. An empty one
+// would make unrelated commands look like resends of each other.
+func checkRequestID(id string) *pb.CommandReply {
+	if err := command.CheckRequestID(id); err != nil {
+		return &pb.CommandReply{Error: &pb.CommandError{Code: int32(codes.InvalidArgument), Message: "request_id: " + err.Error(), Field: "request_id"}}
+	}
+	return nil
 }

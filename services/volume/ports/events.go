@@ -71,6 +71,9 @@ func NodeEvents(r app.Reactions) *bus.Mux {
 	on(mux, func(ctx context.Context, ev bus.Event, m *pb.ReplicaProvisionFailed) error {
 		return r.ReplicaProvisionFailed(ctx, report(stream, ev, m.GetVolumeId(), m.GetVolumeName()), m.GetReplicaId(), m.GetNodeId(), m.GetReason())
 	})
+	on(mux, func(ctx context.Context, ev bus.Event, m *pb.ReplicaExpanded) error {
+		return r.ReplicaExpanded(ctx, report(stream, ev, m.GetVolumeId(), m.GetVolumeName()), m.GetReplicaId(), m.GetNodeId(), m.GetSizeBytes())
+	})
 	on(mux, func(ctx context.Context, ev bus.Event, m *pb.ReplicaDeleted) error {
 		return r.ReplicaDeleted(ctx, report(stream, ev, m.GetVolumeId(), m.GetVolumeName()), m.GetReplicaId(), m.GetNodeId())
 	})
