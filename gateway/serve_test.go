@@ -34,7 +34,7 @@ func TestServeHealthAndReflection(t *testing.T) {
 	defer cc.Close()
 
 	health := healthpb.NewHealthClient(cc)
-	for _, svc := range []string{"", "ballast.v1.VolumeService", "ballast.v1.NodeService", "ballast.v1.EventService"} {
+	for _, svc := range []string{"", "ballast.v1.VolumeService", "ballast.v1.NodeService", "ballast.v1.EventService", "ballast.v1.PlacementService"} {
 		resp, err := health.Check(testCtx(t), &healthpb.HealthCheckRequest{Service: svc})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health of %q: %v %v", svc, resp, err)

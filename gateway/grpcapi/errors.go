@@ -58,6 +58,18 @@ func (e *invalidArgument) Error() string { return e.field + ": " + e.reason }
 
 func badField(field, reason string) error { return &invalidArgument{field: field, reason: reason} }
 
+// notPlacedError is a volume that exists but has no placement decision:
+// placement has not decided on it yet.
+type notPlacedError struct {
+	name, id string
+	state    ballastv1.VolumeState
+}
+
+func (e *notPlacedError) Error() string {
+	return fmt.Sprintf("volume %s (id %s) has no placement decision yet; it is %s", e.name, e.id,
+		strings.ToLower(strings.TrimPrefix(e.state.String(), "VOLUME_STATE_")))
+}
+
 // toStatus is the one place where errors become gRPC codes.
 func toStatus(logger *slog.Logger, err error) error {
 	if err == nil {
@@ -68,6 +80,7 @@ func toStatus(logger *slog.Logger, err error) error {
 		badArg *invalidArgument
 		nf     *readmodel.NotFoundError
 		wl     *watchLimitError
+		np     *notPlacedError
 	)
 	switch {
 	case errors.As(err, &cmdErr):
@@ -78,6 +91,8 @@ func toStatus(logger *slog.Logger, err error) error {
 		return status.Error(codes.NotFound, nf.Error())
 	case errors.As(err, &wl):
 		return status.Error(codes.ResourceExhausted, wl.Error())
+	case errors.As(err, &np):
+		return status.Error(codes.NotFound, np.Error())
 	case errors.Is(err, command.ErrUnavailable), errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, errShuttingDown), errors.Is(err, errLogLost),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
 		return status.Error(codes.Unavailable, err.Error())

@@ -39,7 +39,8 @@ type Config struct {
 	Logger                      *slog.Logger
 }
 
-// Register registers VolumeService, NodeService and EventService on s.
+// Register registers VolumeService, NodeService, EventService and
+// PlacementService on s.
 func Register(s grpc.ServiceRegistrar, cfg Config) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -47,6 +48,7 @@ func Register(s grpc.ServiceRegistrar, cfg Config) {
 	ballastv1.RegisterVolumeServiceServer(s, &VolumeService{cfg: cfg})
 	ballastv1.RegisterNodeServiceServer(s, &NodeService{cfg: cfg})
 	ballastv1.RegisterEventServiceServer(s, &EventService{cfg: cfg})
+	ballastv1.RegisterPlacementServiceServer(s, &PlacementService{cfg: cfg})
 }
 
 // ServiceNames are the full names of the services Register registers, for
@@ -55,6 +57,7 @@ var ServiceNames = []string{
 	ballastv1.VolumeService_ServiceDesc.ServiceName,
 	ballastv1.NodeService_ServiceDesc.ServiceName,
 	ballastv1.EventService_ServiceDesc.ServiceName,
+	ballastv1.PlacementService_ServiceDesc.ServiceName,
 }
 
 // withDefaultTimeout bounds ctx by defaultTimeout when it has no deadline.

@@ -196,20 +196,26 @@ func (s *VolumeService) WatchVolume(req *ballastv1.WatchVolumeRequest, stream ba
 }
 
 // resolve maps a name or id to the volume's name through the read model.
-// Only a miss costs a trip to JetStream: a name or id the projection knows
-// is final, because ids are never reused.
 func (s *VolumeService) resolve(ctx context.Context, nameOrID string) (string, error) {
-	v, err := s.cfg.Volumes.Volume(ctx, nameOrID)
-	if errors.Is(err, readmodel.ErrNotFound) {
-		if err := s.sync(ctx); err != nil {
-			return "", err
-		}
-		v, err = s.cfg.Volumes.Volume(ctx, nameOrID)
-	}
+	v, err := lookup(ctx, s.cfg, nameOrID)
 	if err != nil {
 		return "", err
 	}
 	return v.GetName(), nil
+}
+
+// lookup finds the live volume with the name or id through the read model.
+// Only a miss costs a trip to JetStream: a name or id the projection knows
+// is final, because ids are never reused.
+func lookup(ctx context.Context, cfg Config, nameOrID string) (*ballastv1.Volume, error) {
+	v, err := cfg.Volumes.Volume(ctx, nameOrID)
+	if errors.Is(err, readmodel.ErrNotFound) {
+		if err := readmodel.Sync(ctx, cfg.Log, cfg.Volumes); err != nil {
+			return nil, err
+		}
+		v, err = cfg.Volumes.Volume(ctx, nameOrID)
+	}
+	return v, err
 }
 
 // send sends a command, correlated by its request id (one is made when the

@@ -330,3 +330,157 @@ func replicaState(s ballastv1.ReplicaState) string { return enumName(s, "REPLICA
 func nodeState(s ballastv1.NodeState) string       { return enumName(s, "NODE_STATE_") }
 func tier(t ballastv1.Tier) string                 { return enumName(t, "TIER_") }
 func spread(s ballastv1.Spread) string             { return enumName(s, "SPREAD_") }
+
+// renderExplanation prints how a volume was placed: the decision, what it
+// was computed from, then the ranked table of every node.
+func renderExplanation(w io.Writer, f outputFormat, x *ballastv1.ExplainPlacementResponse) error {
+	if f == formatJSON {
+		raw, err := protoJSON(x)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, raw)
+	}
+
+	s := x.GetSummary()
+	tw := newTable(w)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("Volume", fmt.Sprintf("%s (%s)", x.GetVolumeName(), x.GetVolumeId()))
+	outcome := "placed"
+	if x.GetFailureReason() != "" {
+		outcome = "failed"
+	}
+	row("Decision", fmt.Sprintf("%s at %s, placement sequence %d", outcome, timestamp(x.GetDecideTime()), x.GetDecisionSequence()))
+	if r := x.GetFailureReason(); r != "" {
+		row("Reason", r)
+	}
+	if s != nil {
+		row("Request", placementRequest(s.GetRequest()))
+		mp := s.GetModelPosition()
+		row("Model", fmt.Sprintf("node sequence %d, placement sequence %d, overcommit %g",
+			mp.GetNodeSequence(), mp.GetPlacementSequence(), s.GetOvercommit()))
+		var weights []string
+		for i, name := range s.GetScoreNames() {
+			if i < len(s.GetScoreWeights()) {
+				weights = append(weights, fmt.Sprintf("%s %g", name, s.GetScoreWeights()[i]))
+			}
+		}
+		if len(weights) > 0 {
+			row("Weights", strings.Join(weights, ", "))
+		}
+		row("Nodes", nodeCounts(s))
+	}
+	switch x.GetTableSource() {
+	case ballastv1.TableSource_TABLE_SOURCE_RECOMPUTED:
+		row("Table", "recomputed from the event log as the cluster stood then")
+	case ballastv1.TableSource_TABLE_SOURCE_RECORDED:
+		row("Table", "as the decision's event recorded it")
+	}
+	if m := x.GetMismatch(); m != "" {
+		row("Warning", "the planner no longer reaches the recorded decision ("+m+"); the table is what it computes now")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	if len(x.GetPlacements()) > 0 {
+		fmt.Fprintln(w)
+		tw = newTable(w)
+		fmt.Fprintln(tw, "REPLICA\tNODE\tDISK\tZONE")
+		for _, p := range x.GetPlacements() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.GetReplicaId(), p.GetNodeId(), p.GetDiskId(), p.GetZone())
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintln(w)
+	// Rows that were not chosen and have no reason end in empty cells:
+	// trim the padding tabwriter gives them.
+	var table bytes.Buffer
+	tw = newTable(&table)
+	names := x.GetScoreNames()
+	fmt.Fprint(tw, "RANK\tNODE\tZONE\tDISK\tTOTAL")
+	for _, n := range names {
+		fmt.Fprint(tw, "\t"+strings.ToUpper(n))
+	}
+	fmt.Fprintln(tw, "\tCHOSEN\tREASON")
+	rank := 0
+	for _, c := range x.GetCandidates() {
+		rankText, total, disk := "-", "-", dash(c.GetDiskId())
+		if c.GetFeasible() {
+			rank++
+			rankText, total = fmt.Sprint(rank), fmt.Sprintf("%.3f", c.GetTotal())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", rankText, c.GetNodeId(), dash(c.GetZone()), disk, total)
+		for i := range names {
+			v := "-"
+			if i < len(c.GetScores()) {
+				v = fmt.Sprintf("%.3f", c.GetScores()[i])
+			}
+			fmt.Fprint(tw, "\t"+v)
+		}
+		chosen := ""
+		if c.GetChosen() {
+			chosen = "yes"
+		}
+		fmt.Fprintf(tw, "\t%s\t%s\n", chosen, c.GetReason())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for line := range strings.Lines(table.String()) {
+		if _, err := fmt.Fprintln(w, strings.TrimRight(line, " \n")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// placementRequest is a decision's request in a line: "10 GiB, 3
+// replicas, ssd, spread zone".
+func placementRequest(r *ballastv1.PlacementRequest) string {
+	replicas := fmt.Sprintf("%d replicas", r.GetReplicas())
+	if r.GetReplicas() == 1 {
+		replicas = "1 replica"
+	}
+	parts := []string{size(r.GetSizeBytes()), replicas, tier(r.GetTier()), "spread " + spread(r.GetSpread())}
+	if len(r.GetNodeSelector()) > 0 {
+		parts = append(parts, "nodes labelled "+labels(r.GetNodeSelector()))
+	}
+	if len(r.GetAllowedZones()) > 0 {
+		parts = append(parts, "zones "+strings.Join(r.GetAllowedZones(), ", "))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nodeCounts says how many nodes were considered, feasible and rejected,
+// and why: "12 considered, 9 feasible; rejected: 1 cordoned, 2 no room
+// (largest free 4 GiB)".
+func nodeCounts(s *ballastv1.DecisionSummary) string {
+	out := fmt.Sprintf("%d considered, %d feasible", s.GetNodesConsidered(), s.GetNodesFeasible())
+	var parts []string
+	for _, r := range s.GetRejections() {
+		p := fmt.Sprintf("%d %s", r.GetNodes(), rejection(r.GetReason()))
+		if r.GetReason() == ballastv1.RejectionReason_REJECTION_REASON_NO_ROOM {
+			p += fmt.Sprintf(" (largest free %s)", size(r.GetLargestFreeBytes()))
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) > 0 {
+		out += "; rejected: " + strings.Join(parts, ", ")
+	}
+	return out
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func rejection(r ballastv1.RejectionReason) string {
+	return strings.ReplaceAll(enumName(r, "REJECTION_REASON_"), "_", " ")
+}

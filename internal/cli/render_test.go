@@ -133,6 +133,65 @@ func fixtureEvent(t *testing.T) *ballastv1.Event {
 	}
 }
 
+// fixtureExplanation is a recomputed explanation of a 3-replica volume on a
+// cluster of seven nodes, three of them rejected.
+func fixtureExplanation() *ballastv1.ExplainPlacementResponse {
+	row := func(node, zone, disk string, total, headroom, balance float64, chosen bool) *ballastv1.CandidateScore {
+		return &ballastv1.CandidateScore{NodeId: node, Zone: zone, DiskId: disk, Feasible: true, Total: total, Scores: []float64{headroom, balance}, Chosen: chosen}
+	}
+	rejected := func(node, zone string, why ballastv1.RejectionReason, reason string) *ballastv1.CandidateScore {
+		return &ballastv1.CandidateScore{NodeId: node, Zone: zone, Rejection: why, Reason: reason}
+	}
+	best := []*ballastv1.CandidateScore{
+		row("node-a1", "zone-a", "ssd-0", 0.9123, 0.95, 0.8369, true),
+		row("node-b1", "zone-b", "ssd-1", 0.9, 0.93, 0.84, true),
+		row("node-a2", "zone-a", "ssd-0", 0.88, 0.9, 0.84, false),
+		row("node-c12", "zone-c", "ssd-0", 0.7, 0.71, 0.68, true),
+	}
+	return &ballastv1.ExplainPlacementResponse{
+		VolumeId: "vol-7f3a9c", VolumeName: "pg-data", DecisionSequence: 812, DecideTime: timestamppb.New(t0),
+		Placements: []*ballastv1.ReplicaPlacement{
+			{ReplicaId: "vol-7f3a9c-0", NodeId: "node-a1", DiskId: "ssd-0", Zone: "zone-a"},
+			{ReplicaId: "vol-7f3a9c-1", NodeId: "node-b1", DiskId: "ssd-1", Zone: "zone-b"},
+			{ReplicaId: "vol-7f3a9c-2", NodeId: "node-c12", DiskId: "ssd-0", Zone: "zone-c"},
+		},
+		Summary: &ballastv1.DecisionSummary{
+			Request:       &ballastv1.PlacementRequest{SizeBytes: 10 * gib, Replicas: 3, Tier: ballastv1.Tier_TIER_SSD, Spread: ballastv1.Spread_SPREAD_ZONE},
+			ModelPosition: &ballastv1.ModelPosition{NodeSequence: 1042, PlacementSequence: 811},
+			Overcommit:    1, ScoreNames: []string{"headroom", "domain-balance"}, ScoreWeights: []float64{1, 0.5},
+			NodesConsidered: 7, NodesFeasible: 4, BestCandidates: best,
+			Rejections: []*ballastv1.RejectionCount{
+				{Reason: ballastv1.RejectionReason_REJECTION_REASON_CORDONED, Nodes: 1},
+				{Reason: ballastv1.RejectionReason_REJECTION_REASON_NO_ROOM, Nodes: 2, LargestFreeBytes: 4 * gib},
+			},
+		},
+		TableSource: ballastv1.TableSource_TABLE_SOURCE_RECOMPUTED, Reproduced: true,
+		ScoreNames: []string{"headroom", "domain-balance"},
+		Candidates: append(best,
+			rejected("node-b2", "zone-b", ballastv1.RejectionReason_REJECTION_REASON_CORDONED, "node is cordoned"),
+			rejected("node-c1", "zone-c", ballastv1.RejectionReason_REJECTION_REASON_NO_ROOM, "no ssd disk with 10.0 GiB free (largest free 4.0 GiB)"),
+			rejected("node-c2", "zone-c", ballastv1.RejectionReason_REJECTION_REASON_NO_ROOM, "no ssd disk with 10.0 GiB free (largest free 1.0 GiB)"),
+		),
+		TotalSize: 7,
+	}
+}
+
+// fixtureOldExplanation is a failed decision recorded before summaries, with
+// every candidate in its event, and no zones in its rows.
+func fixtureOldExplanation() *ballastv1.ExplainPlacementResponse {
+	return &ballastv1.ExplainPlacementResponse{
+		VolumeId: "vol-01b2", VolumeName: "cache", DecisionSequence: 9, DecideTime: timestamppb.New(t0),
+		FailureReason: "place vol-01b2: need 2 replicas on distinct up nodes with an nvme disk with 500.0 GiB free; no node qualifies (2 short of space (largest free 120.0 GiB))",
+		TableSource:   ballastv1.TableSource_TABLE_SOURCE_RECORDED,
+		ScoreNames:    []string{"headroom", "domain-balance"},
+		Candidates: []*ballastv1.CandidateScore{
+			{NodeId: "node-a1", Reason: "no nvme disk with 500.0 GiB free (largest free 120.0 GiB)"},
+			{NodeId: "node-a2", Reason: "no nvme disk with 500.0 GiB free (largest free 80.0 GiB)"},
+		},
+		TotalSize: 2,
+	}
+}
+
 func TestRenderGolden(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -166,6 +225,13 @@ func TestRenderGolden(t *testing.T) {
 		}},
 		{"volume_list_empty", func(b *bytes.Buffer, f outputFormat) error { return renderVolumes(b, f, nil, "") }},
 		{"node_list", func(b *bytes.Buffer, f outputFormat) error { return renderNodes(b, f, fixtureNodes()) }},
+		{"explain", func(b *bytes.Buffer, f outputFormat) error { return renderExplanation(b, f, fixtureExplanation()) }},
+		{"explain_mismatch", func(b *bytes.Buffer, f outputFormat) error {
+			x := fixtureExplanation()
+			x.Reproduced, x.Mismatch = false, "recorded placements node-a1/ssd-0, node-b1/ssd-1, node-c12/ssd-0, the planner now chooses node-a1/ssd-0, node-b1/ssd-1, node-c2/ssd-0"
+			return renderExplanation(b, f, x)
+		}},
+		{"explain_recorded_failed", func(b *bytes.Buffer, f outputFormat) error { return renderExplanation(b, f, fixtureOldExplanation()) }},
 		{"event", func(b *bytes.Buffer, f outputFormat) error {
 			if err := renderEvent(b, f, fixtureEvent(t)); err != nil {
 				return err

@@ -40,7 +40,7 @@ type globals struct {
 }
 
 // NewRoot returns the ballast command tree with the client commands (volume,
-// node, events). Add server commands with root.AddCommand and run it with
+// node, events, placement). Add server commands with root.AddCommand and run it with
 // Execute.
 func NewRoot() *cobra.Command {
 	g := &globals{}
@@ -72,6 +72,7 @@ decisions right as load arrives. These commands talk to a running Ballast
 		newVolumeCommand(g),
 		newNodeCommand(g),
 		newEventsCommand(g),
+		newPlacementCommand(g),
 	)
 	return root
 }

@@ -8,4 +8,6 @@ const (
 	VolumeDelete  = "ballast.cmd.volume.delete"  // DeleteVolumeRequest → CommandReply
 	VolumeRepair  = "ballast.cmd.volume.repair"  // RepairVolumeRequest → CommandReply
 	MigrationList = "ballast.cmd.migration.list" // Empty → UInt64Value (migrations in the log)
+
+	PlacementExplain = "ballast.cmd.placement.explain" // ExplainPlacementRequest (name: the volume id) → ExplainPlacementReply
 )

@@ -1,6 +1,7 @@
 // Package placement is the placement service: it owns the cluster model and
-// every placement decision, and records each with the score of every
-// candidate.
+// every placement decision. It records each decision with a summary that
+// stays small at any fleet size, and explains any past decision in full by
+// recomputing it from the log.
 package placement
 
 import (
@@ -9,11 +10,15 @@ import (
 	"fmt"
 
 	"ballast.dev/platform/bus"
+	"ballast.dev/platform/command"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/services/placement/adapters"
 	"ballast.dev/services/placement/app"
 	"ballast.dev/services/placement/ports"
 )
+
+// Version of the service, reported through micro's discovery.
+const Version = "0.1.0"
 
 // Config is what the service needs.
 type Config struct {
@@ -25,9 +30,10 @@ type Config struct {
 
 // Service is a running placement service.
 type Service struct {
-	model  *adapters.Model
-	router *bus.Router
-	stop   context.CancelFunc
+	model    *adapters.Model
+	router   *bus.Router
+	commands *command.Server
+	stop     context.CancelFunc
 }
 
 // Start rebuilds the cluster model from the log and starts deciding.
@@ -57,6 +63,16 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err := router.Start(ctx); err != nil {
 		return nil, s.fail(err)
 	}
+
+	srv, err := command.NewServer(ctx, c.NC, "ballast-placement", Version, "Ballast placement queries", log)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	s.commands = srv
+	explainer := app.NewExplainer(ctx, adapters.History{Store: c.Store}, adapters.Replayer{Store: c.Store, Log: log})
+	if err := ports.ServeCommands(srv, explainer, log); err != nil {
+		return nil, s.fail(err)
+	}
 	return s, nil
 }
 
@@ -65,9 +81,12 @@ func (s *Service) fail(err error) error {
 	return fmt.Errorf("placement service: %w", err)
 }
 
-// Close stops deciding.
+// Close stops deciding and explaining.
 func (s *Service) Close() error {
 	var err error
+	if s.commands != nil {
+		err = s.commands.Stop()
+	}
 	if s.router != nil {
 		err = errors.Join(err, s.router.Close())
 	}

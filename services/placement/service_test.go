@@ -23,13 +23,26 @@ import (
 const gib = 1 << 30
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	conn *natsconn.Conn
 	svc  *placement.Service
 	n    int
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
+	t.Helper()
+	// Three nodes, one per zone, each with one 100 GiB ssd.
+	var nodes []*pb.NodeRegistered
+	for i, zone := range []string{"zone-a", "zone-b", "zone-c"} {
+		id := fmt.Sprintf("node-%d", i+1)
+		nodes = append(nodes, &pb.NodeRegistered{NodeId: id, Zone: zone, Region: "r1",
+			Disks: []*pb.Disk{{Id: id + "-d0", Tier: pb.Tier_TIER_SSD, CapacityBytes: 100 * gib}}})
+	}
+	return startWith(t, nodes...)
+}
+
+// startWith starts the service on a log where nodes have registered.
+func startWith(t testing.TB, nodes ...*pb.NodeRegistered) *env {
 	t.Helper()
 	conn, err := natsconn.Dial(context.Background(), natsconn.Options{URL: natstest.Start(t), Name: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -37,14 +50,16 @@ func start(t *testing.T) *env {
 	}
 	t.Cleanup(conn.Close)
 	e := &env{t: t, conn: conn}
-	// Three nodes, one per zone, each with one 100 GiB ssd.
-	for i, zone := range []string{"zone-a", "zone-b", "zone-c"} {
-		id := fmt.Sprintf("node-%d", i+1)
-		e.append(events.Node.Subject(id), 0, &pb.NodeRegistered{NodeId: id, Zone: zone, Region: "r1",
-			Disks: []*pb.Disk{{Id: id + "-d0", Tier: pb.Tier_TIER_SSD, CapacityBytes: 100 * gib}}})
-	}
+	e.register(nodes...)
 	e.restart()
 	return e
+}
+
+func (e *env) register(nodes ...*pb.NodeRegistered) {
+	e.t.Helper()
+	for _, n := range nodes {
+		e.append(events.Node.Subject(n.GetNodeId()), 0, n)
+	}
 }
 
 func (e *env) restart() {
@@ -102,7 +117,7 @@ func (e *env) decision(volumeID string, n int) proto.Message {
 	return m
 }
 
-func TestPlacesAcrossZonesAndRecordsEveryCandidate(t *testing.T) {
+func TestPlacesAcrossZonesAndRecordsASummary(t *testing.T) {
 	e := start(t)
 	d, ok := e.decision(e.request("a", 10*gib), 1).(*pb.PlacementDecided)
 	if !ok {
@@ -115,13 +130,18 @@ func TestPlacesAcrossZonesAndRecordsEveryCandidate(t *testing.T) {
 	if len(zones) != 3 || len(d.GetPlacements()) != 3 {
 		t.Fatalf("placements %v", d.GetPlacements())
 	}
-	if len(d.GetCandidates()) != 3 || len(d.GetScoreNames()) == 0 {
-		t.Fatalf("candidates %v, score names %v", d.GetCandidates(), d.GetScoreNames())
+	s := d.GetSummary()
+	if len(d.GetCandidates()) != 0 || len(s.GetBestCandidates()) != 3 || len(s.GetScoreNames()) == 0 || s.GetNodesConsidered() != 3 {
+		t.Fatalf("candidates %v, summary %v", d.GetCandidates(), s)
 	}
-	for _, c := range d.GetCandidates() {
-		if !c.GetFeasible() || !c.GetChosen() || len(c.GetScores()) != len(d.GetScoreNames()) {
+	for _, c := range s.GetBestCandidates() {
+		if !c.GetFeasible() || !c.GetChosen() || len(c.GetScores()) != len(s.GetScoreNames()) {
 			t.Fatalf("candidate %v", c)
 		}
+	}
+	want := &pb.PlacementRequest{SizeBytes: 10 * gib, Replicas: 3, Tier: pb.Tier_TIER_SSD, Spread: pb.Spread_SPREAD_ZONE}
+	if !proto.Equal(s.GetRequest(), want) || s.GetModelPosition().GetNodeSequence() != 3 || s.GetOvercommit() != 1 {
+		t.Fatalf("basis: request %v, model at %v, overcommit %v", s.GetRequest(), s.GetModelPosition(), s.GetOvercommit())
 	}
 }
 
@@ -139,10 +159,9 @@ func TestReservationsSurviveRestartAndShortageIsNamed(t *testing.T) {
 	if !strings.Contains(f.GetReason(), "ssd") || !strings.Contains(f.GetReason(), "50.0 GiB") {
 		t.Fatalf("reason %q does not name what was short", f.GetReason())
 	}
-	for _, c := range f.GetCandidates() {
-		if c.GetFeasible() || c.GetReason() == "" {
-			t.Fatalf("candidate %v has no reason", c)
-		}
+	if r := f.GetSummary().GetRejections(); len(r) != 1 || r[0].GetReason() != pb.RejectionReason_REJECTION_REASON_NO_ROOM ||
+		r[0].GetNodes() != 3 || r[0].GetLargestFreeBytes() != 40*gib {
+		t.Fatalf("rejections %v, want the 3 nodes short of room with 40 GiB free", r)
 	}
 	if _, ok := e.decision(e.request("c", 40*gib), 1).(*pb.PlacementDecided); !ok {
 		t.Fatal("a volume that fits exactly was not placed")

@@ -60,6 +60,31 @@ func TestVolumeLifecycleThroughTheCLIAndARestart(t *testing.T) {
 		t.Fatalf("create that cannot be placed:\n%s", out)
 	}
 
+	// Explain: where each replica went, and every node of the cluster then.
+	if out := ballast(t, addr, 0, "placement", "explain", "db"); !strings.Contains(out, "recomputed from the event log") || strings.Contains(out, "Warning") {
+		t.Fatalf("explain db:\n%s", out)
+	}
+	var x struct {
+		Placements []json.RawMessage `json:"placements"`
+		Candidates []struct {
+			Feasible bool `json:"feasible"`
+			Chosen   bool `json:"chosen"`
+		} `json:"candidates"`
+		Reproduced bool `json:"reproduced"`
+	}
+	if err := json.Unmarshal([]byte(ballast(t, addr, 0, "placement", "explain", "db", "-o", "json")), &x); err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Placements) != 3 || len(x.Candidates) != 12 || !x.Reproduced || !x.Candidates[0].Chosen {
+		t.Fatalf("explain db: %+v", x)
+	}
+	if out := ballast(t, addr, 0, "placement", "explain", "wide"); !strings.Contains(out, "failed at") || !strings.Contains(out, "zone") {
+		t.Fatalf("explain a volume that could not be placed:\n%s", out)
+	}
+	if out := ballast(t, addr, 1, "placement", "explain", "nope"); !strings.Contains(out, "NOT_FOUND") {
+		t.Fatalf("explain a volume that does not exist:\n%s", out)
+	}
+
 	ballast(t, addr, 0, "volume", "resize", "db", "--size", "20GiB")
 	if out := ballast(t, addr, 0, "volume", "get", "db"); !strings.Contains(out, "20 GiB") {
 		t.Fatalf("after resize:\n%s", out)
@@ -105,8 +130,12 @@ func TestVolumeLifecycleThroughTheCLIAndARestart(t *testing.T) {
 	if out := ballast(t, addr, 1, "volume", "get", "logs"); !strings.Contains(out, "NOT_FOUND") {
 		t.Fatalf("deleted volume came back:\n%s", out)
 	}
-	// The restarted services still work.
+	// The restarted services still work, and a past decision is explained
+	// as it was taken.
 	ballast(t, addr, 0, "volume", "create", "after", "--size", "1GiB", "--replicas", "3")
+	if out := ballast(t, addr, 0, "placement", "explain", "db"); !strings.Contains(out, "recomputed from the event log") || strings.Contains(out, "Warning") {
+		t.Fatalf("explain db after a restart:\n%s", out)
+	}
 }
 
 func TestEventsWatchPrintsEventsAsTheyAreAppended(t *testing.T) {

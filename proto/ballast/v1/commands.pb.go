@@ -157,12 +157,67 @@ func (x *CommandReply) GetSkippedSequences() []uint64 {
 	return nil
 }
 
+// ExplainPlacementReply answers ballast.cmd.placement.explain, whose request
+// is an ExplainPlacementRequest naming the volume by id (the gateway resolves
+// names): the explanation, or a typed refusal.
+type ExplainPlacementReply struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Explanation   *ExplainPlacementResponse `protobuf:"bytes,1,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	Error         *CommandError             `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainPlacementReply) Reset() {
+	*x = ExplainPlacementReply{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainPlacementReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainPlacementReply) ProtoMessage() {}
+
+func (x *ExplainPlacementReply) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainPlacementReply.ProtoReflect.Descriptor instead.
+func (*ExplainPlacementReply) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExplainPlacementReply) GetExplanation() *ExplainPlacementResponse {
+	if x != nil {
+		return x.Explanation
+	}
+	return nil
+}
+
+func (x *ExplainPlacementReply) GetError() *CommandError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_ballast_v1_commands_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_commands_proto_rawDesc = "" +
 	"\n" +
 	"\x19ballast/v1/commands.proto\x12\n" +
-	"ballast.v1\x1a\x17ballast/v1/volume.proto\"R\n" +
+	"ballast.v1\x1a\"ballast/v1/placement_service.proto\x1a\x17ballast/v1/volume.proto\"R\n" +
 	"\fCommandError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -171,7 +226,10 @@ const file_ballast_v1_commands_proto_rawDesc = "" +
 	"\x06volume\x18\x01 \x01(\v2\x12.ballast.v1.VolumeR\x06volume\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
 	"\x05error\x18\x03 \x01(\v2\x18.ballast.v1.CommandErrorR\x05error\x12+\n" +
-	"\x11skipped_sequences\x18\x04 \x03(\x04R\x10skippedSequencesB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\x11skipped_sequences\x18\x04 \x03(\x04R\x10skippedSequences\"\x8f\x01\n" +
+	"\x15ExplainPlacementReply\x12F\n" +
+	"\vexplanation\x18\x01 \x01(\v2$.ballast.v1.ExplainPlacementResponseR\vexplanation\x12.\n" +
+	"\x05error\x18\x02 \x01(\v2\x18.ballast.v1.CommandErrorR\x05errorB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_commands_proto_rawDescOnce sync.Once
@@ -185,20 +243,24 @@ func file_ballast_v1_commands_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_commands_proto_rawDescData
 }
 
-var file_ballast_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_ballast_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_ballast_v1_commands_proto_goTypes = []any{
-	(*CommandError)(nil), // 0: ballast.v1.CommandError
-	(*CommandReply)(nil), // 1: ballast.v1.CommandReply
-	(*Volume)(nil),       // 2: ballast.v1.Volume
+	(*CommandError)(nil),             // 0: ballast.v1.CommandError
+	(*CommandReply)(nil),             // 1: ballast.v1.CommandReply
+	(*ExplainPlacementReply)(nil),    // 2: ballast.v1.ExplainPlacementReply
+	(*Volume)(nil),                   // 3: ballast.v1.Volume
+	(*ExplainPlacementResponse)(nil), // 4: ballast.v1.ExplainPlacementResponse
 }
 var file_ballast_v1_commands_proto_depIdxs = []int32{
-	2, // 0: ballast.v1.CommandReply.volume:type_name -> ballast.v1.Volume
+	3, // 0: ballast.v1.CommandReply.volume:type_name -> ballast.v1.Volume
 	0, // 1: ballast.v1.CommandReply.error:type_name -> ballast.v1.CommandError
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 2: ballast.v1.ExplainPlacementReply.explanation:type_name -> ballast.v1.ExplainPlacementResponse
+	0, // 3: ballast.v1.ExplainPlacementReply.error:type_name -> ballast.v1.CommandError
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_commands_proto_init() }
@@ -206,6 +268,7 @@ func file_ballast_v1_commands_proto_init() {
 	if File_ballast_v1_commands_proto != nil {
 		return
 	}
+	file_ballast_v1_placement_service_proto_init()
 	file_ballast_v1_volume_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -213,7 +276,7 @@ func file_ballast_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_commands_proto_rawDesc), len(file_ballast_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -22,6 +22,79 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RejectionReason is the kind of hard constraint that filtered a node out.
+type RejectionReason int32
+
+const (
+	RejectionReason_REJECTION_REASON_UNSPECIFIED RejectionReason = 0
+	RejectionReason_REJECTION_REASON_CORDONED    RejectionReason = 1
+	RejectionReason_REJECTION_REASON_DRAINING    RejectionReason = 2
+	RejectionReason_REJECTION_REASON_DOWN        RejectionReason = 3
+	// The node's failure domain already holds a replica of the volume.
+	RejectionReason_REJECTION_REASON_HOLDS_REPLICA RejectionReason = 4
+	// The node's zone is not one the volume may live in.
+	RejectionReason_REJECTION_REASON_TOPOLOGY RejectionReason = 5
+	// The node lacks a label the volume's node selector asks for.
+	RejectionReason_REJECTION_REASON_NODE_SELECTOR RejectionReason = 6
+	// The node has no disk of the volume's tier.
+	RejectionReason_REJECTION_REASON_NO_TIER RejectionReason = 7
+	// No disk of the tier on the node has room for a replica.
+	RejectionReason_REJECTION_REASON_NO_ROOM RejectionReason = 8
+)
+
+// Enum value maps for RejectionReason.
+var (
+	RejectionReason_name = map[int32]string{
+		0: "REJECTION_REASON_UNSPECIFIED",
+		1: "REJECTION_REASON_CORDONED",
+		2: "REJECTION_REASON_DRAINING",
+		3: "REJECTION_REASON_DOWN",
+		4: "REJECTION_REASON_HOLDS_REPLICA",
+		5: "REJECTION_REASON_TOPOLOGY",
+		6: "REJECTION_REASON_NODE_SELECTOR",
+		7: "REJECTION_REASON_NO_TIER",
+		8: "REJECTION_REASON_NO_ROOM",
+	}
+	RejectionReason_value = map[string]int32{
+		"REJECTION_REASON_UNSPECIFIED":   0,
+		"REJECTION_REASON_CORDONED":      1,
+		"REJECTION_REASON_DRAINING":      2,
+		"REJECTION_REASON_DOWN":          3,
+		"REJECTION_REASON_HOLDS_REPLICA": 4,
+		"REJECTION_REASON_TOPOLOGY":      5,
+		"REJECTION_REASON_NODE_SELECTOR": 6,
+		"REJECTION_REASON_NO_TIER":       7,
+		"REJECTION_REASON_NO_ROOM":       8,
+	}
+)
+
+func (x RejectionReason) Enum() *RejectionReason {
+	p := new(RejectionReason)
+	*p = x
+	return p
+}
+
+func (x RejectionReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RejectionReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_ballast_v1_placement_events_proto_enumTypes[0].Descriptor()
+}
+
+func (RejectionReason) Type() protoreflect.EnumType {
+	return &file_ballast_v1_placement_events_proto_enumTypes[0]
+}
+
+func (x RejectionReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RejectionReason.Descriptor instead.
+func (RejectionReason) EnumDescriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{0}
+}
+
 // ReplicaPlacement is where one replica goes.
 type ReplicaPlacement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -92,22 +165,26 @@ func (x *ReplicaPlacement) GetZone() string {
 }
 
 // CandidateScore records how placement judged one candidate node: why it was
-// filtered out, or how it scored. It is what `explain` shows. A decision
-// records every node of the cluster, so the record is kept compact.
+// filtered out, or how it scored. It is a row of what `explain` shows.
 type CandidateScore struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// The best disk of the node for the volume, when the node was feasible.
 	DiskId   string `protobuf:"bytes,2,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
 	Feasible bool   `protobuf:"varint,3,opt,name=feasible,proto3" json:"feasible,omitempty"`
-	// Why the node was not feasible.
+	// Why the node was not feasible, in words.
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// One score per soft goal, 0 to 1, in the order of the decision's
 	// score_names.
 	Scores []float64 `protobuf:"fixed64,5,rep,packed,name=scores,proto3" json:"scores,omitempty"`
 	// The weighted total of the scores.
-	Total         float64 `protobuf:"fixed64,6,opt,name=total,proto3" json:"total,omitempty"`
-	Chosen        bool    `protobuf:"varint,7,opt,name=chosen,proto3" json:"chosen,omitempty"`
+	Total  float64 `protobuf:"fixed64,6,opt,name=total,proto3" json:"total,omitempty"`
+	Chosen bool    `protobuf:"varint,7,opt,name=chosen,proto3" json:"chosen,omitempty"`
+	// The node's zone. Empty in rows recorded before decisions were
+	// summarised.
+	Zone string `protobuf:"bytes,8,opt,name=zone,proto3" json:"zone,omitempty"`
+	// Why the node was not feasible, as a kind to count by.
+	Rejection     RejectionReason `protobuf:"varint,9,opt,name=rejection,proto3,enum=ballast.v1.RejectionReason" json:"rejection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -191,6 +268,345 @@ func (x *CandidateScore) GetChosen() bool {
 	return false
 }
 
+func (x *CandidateScore) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *CandidateScore) GetRejection() RejectionReason {
+	if x != nil {
+		return x.Rejection
+	}
+	return RejectionReason_REJECTION_REASON_UNSPECIFIED
+}
+
+// RejectionCount is how many nodes one kind of reason filtered out.
+type RejectionCount struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Reason RejectionReason        `protobuf:"varint,1,opt,name=reason,proto3,enum=ballast.v1.RejectionReason" json:"reason,omitempty"`
+	Nodes  uint32                 `protobuf:"varint,2,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	// For NO_ROOM: the most any of those nodes had free on a disk of the
+	// tier.
+	LargestFreeBytes uint64 `protobuf:"varint,3,opt,name=largest_free_bytes,json=largestFreeBytes,proto3" json:"largest_free_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RejectionCount) Reset() {
+	*x = RejectionCount{}
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectionCount) ProtoMessage() {}
+
+func (x *RejectionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectionCount.ProtoReflect.Descriptor instead.
+func (*RejectionCount) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RejectionCount) GetReason() RejectionReason {
+	if x != nil {
+		return x.Reason
+	}
+	return RejectionReason_REJECTION_REASON_UNSPECIFIED
+}
+
+func (x *RejectionCount) GetNodes() uint32 {
+	if x != nil {
+		return x.Nodes
+	}
+	return 0
+}
+
+func (x *RejectionCount) GetLargestFreeBytes() uint64 {
+	if x != nil {
+		return x.LargestFreeBytes
+	}
+	return 0
+}
+
+// PlacementRequest is what a decision answered: the volume's needs as
+// placement read them.
+type PlacementRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SizeBytes uint64                 `protobuf:"varint,1,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Replicas  uint32                 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Tier      Tier                   `protobuf:"varint,3,opt,name=tier,proto3,enum=ballast.v1.Tier" json:"tier,omitempty"`
+	Spread    Spread                 `protobuf:"varint,4,opt,name=spread,proto3,enum=ballast.v1.Spread" json:"spread,omitempty"`
+	// Labels a node must carry with exactly these values; empty for any.
+	NodeSelector map[string]string `protobuf:"bytes,5,rep,name=node_selector,json=nodeSelector,proto3" json:"node_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Zones the volume may live in; empty for any.
+	AllowedZones  []string `protobuf:"bytes,6,rep,name=allowed_zones,json=allowedZones,proto3" json:"allowed_zones,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlacementRequest) Reset() {
+	*x = PlacementRequest{}
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementRequest) ProtoMessage() {}
+
+func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
+func (*PlacementRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PlacementRequest) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *PlacementRequest) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *PlacementRequest) GetTier() Tier {
+	if x != nil {
+		return x.Tier
+	}
+	return Tier_TIER_UNSPECIFIED
+}
+
+func (x *PlacementRequest) GetSpread() Spread {
+	if x != nil {
+		return x.Spread
+	}
+	return Spread_SPREAD_UNSPECIFIED
+}
+
+func (x *PlacementRequest) GetNodeSelector() map[string]string {
+	if x != nil {
+		return x.NodeSelector
+	}
+	return nil
+}
+
+func (x *PlacementRequest) GetAllowedZones() []string {
+	if x != nil {
+		return x.AllowedZones
+	}
+	return nil
+}
+
+// ModelPosition is where placement's cluster model stood in the log when a
+// decision was computed: the last sequence it had applied of each stream it
+// is built from. The model at a position can be rebuilt from the log.
+type ModelPosition struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	NodeSequence      uint64                 `protobuf:"varint,1,opt,name=node_sequence,json=nodeSequence,proto3" json:"node_sequence,omitempty"`
+	PlacementSequence uint64                 `protobuf:"varint,2,opt,name=placement_sequence,json=placementSequence,proto3" json:"placement_sequence,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ModelPosition) Reset() {
+	*x = ModelPosition{}
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelPosition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelPosition) ProtoMessage() {}
+
+func (x *ModelPosition) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelPosition.ProtoReflect.Descriptor instead.
+func (*ModelPosition) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ModelPosition) GetNodeSequence() uint64 {
+	if x != nil {
+		return x.NodeSequence
+	}
+	return 0
+}
+
+func (x *ModelPosition) GetPlacementSequence() uint64 {
+	if x != nil {
+		return x.PlacementSequence
+	}
+	return 0
+}
+
+// DecisionSummary is what a decision records of the cluster, small at any
+// fleet size: what it was computed from (the request, the model's position,
+// the overcommit and the weights), the best few candidates with their scores
+// and how many nodes each kind of reason rejected. `explain` recomputes the
+// full per-candidate table from it and the log.
+type DecisionSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *PlacementRequest      `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	ModelPosition *ModelPosition         `protobuf:"bytes,2,opt,name=model_position,json=modelPosition,proto3" json:"model_position,omitempty"`
+	// The cluster's overcommit ratio: reservable bytes over capacity.
+	Overcommit float64 `protobuf:"fixed64,3,opt,name=overcommit,proto3" json:"overcommit,omitempty"`
+	// The soft goals scored and their weights, in the order of every
+	// candidate's scores.
+	ScoreNames   []string  `protobuf:"bytes,4,rep,name=score_names,json=scoreNames,proto3" json:"score_names,omitempty"`
+	ScoreWeights []float64 `protobuf:"fixed64,5,rep,packed,name=score_weights,json=scoreWeights,proto3" json:"score_weights,omitempty"`
+	// Every node of the cluster was considered; this many were feasible.
+	NodesConsidered uint32 `protobuf:"varint,6,opt,name=nodes_considered,json=nodesConsidered,proto3" json:"nodes_considered,omitempty"`
+	NodesFeasible   uint32 `protobuf:"varint,7,opt,name=nodes_feasible,json=nodesFeasible,proto3" json:"nodes_feasible,omitempty"`
+	// The best few feasible candidates and every chosen one, best first.
+	BestCandidates []*CandidateScore `protobuf:"bytes,8,rep,name=best_candidates,json=bestCandidates,proto3" json:"best_candidates,omitempty"`
+	// The nodes filtered out, counted per kind of reason.
+	Rejections    []*RejectionCount `protobuf:"bytes,9,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecisionSummary) Reset() {
+	*x = DecisionSummary{}
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecisionSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecisionSummary) ProtoMessage() {}
+
+func (x *DecisionSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecisionSummary.ProtoReflect.Descriptor instead.
+func (*DecisionSummary) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DecisionSummary) GetRequest() *PlacementRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *DecisionSummary) GetModelPosition() *ModelPosition {
+	if x != nil {
+		return x.ModelPosition
+	}
+	return nil
+}
+
+func (x *DecisionSummary) GetOvercommit() float64 {
+	if x != nil {
+		return x.Overcommit
+	}
+	return 0
+}
+
+func (x *DecisionSummary) GetScoreNames() []string {
+	if x != nil {
+		return x.ScoreNames
+	}
+	return nil
+}
+
+func (x *DecisionSummary) GetScoreWeights() []float64 {
+	if x != nil {
+		return x.ScoreWeights
+	}
+	return nil
+}
+
+func (x *DecisionSummary) GetNodesConsidered() uint32 {
+	if x != nil {
+		return x.NodesConsidered
+	}
+	return 0
+}
+
+func (x *DecisionSummary) GetNodesFeasible() uint32 {
+	if x != nil {
+		return x.NodesFeasible
+	}
+	return 0
+}
+
+func (x *DecisionSummary) GetBestCandidates() []*CandidateScore {
+	if x != nil {
+		return x.BestCandidates
+	}
+	return nil
+}
+
+func (x *DecisionSummary) GetRejections() []*RejectionCount {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
 // PlacementDecided: placement chose a disk for every replica of a volume.
 type PlacementDecided struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -198,17 +614,20 @@ type PlacementDecided struct {
 	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
 	SizeBytes  uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	Placements []*ReplicaPlacement    `protobuf:"bytes,4,rep,name=placements,proto3" json:"placements,omitempty"`
-	// The soft goals scored, naming the entries of each candidate's scores.
+	// Decisions recorded before summaries listed every node of the cluster
+	// here, with the score names naming their scores; new decisions leave
+	// both empty and record a summary.
 	ScoreNames    []string               `protobuf:"bytes,5,rep,name=score_names,json=scoreNames,proto3" json:"score_names,omitempty"`
 	Candidates    []*CandidateScore      `protobuf:"bytes,6,rep,name=candidates,proto3" json:"candidates,omitempty"`
 	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	Summary       *DecisionSummary       `protobuf:"bytes,8,opt,name=summary,proto3" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlacementDecided) Reset() {
 	*x = PlacementDecided{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[2]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +639,7 @@ func (x *PlacementDecided) String() string {
 func (*PlacementDecided) ProtoMessage() {}
 
 func (x *PlacementDecided) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[2]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +652,7 @@ func (x *PlacementDecided) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementDecided.ProtoReflect.Descriptor instead.
 func (*PlacementDecided) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{2}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PlacementDecided) GetVolumeId() string {
@@ -285,22 +704,32 @@ func (x *PlacementDecided) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PlacementDecided) GetSummary() *DecisionSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
 // PlacementFailed: the volume cannot be placed; reason names what was short.
 type PlacementFailed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
-	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	Reason     string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// As in PlacementDecided: every node in decisions recorded before
+	// summaries, empty since.
 	ScoreNames    []string               `protobuf:"bytes,4,rep,name=score_names,json=scoreNames,proto3" json:"score_names,omitempty"`
 	Candidates    []*CandidateScore      `protobuf:"bytes,5,rep,name=candidates,proto3" json:"candidates,omitempty"`
 	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	Summary       *DecisionSummary       `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlacementFailed) Reset() {
 	*x = PlacementFailed{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[3]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +741,7 @@ func (x *PlacementFailed) String() string {
 func (*PlacementFailed) ProtoMessage() {}
 
 func (x *PlacementFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[3]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +754,7 @@ func (x *PlacementFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementFailed.ProtoReflect.Descriptor instead.
 func (*PlacementFailed) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{3}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PlacementFailed) GetVolumeId() string {
@@ -370,6 +799,13 @@ func (x *PlacementFailed) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PlacementFailed) GetSummary() *DecisionSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
 // ResizeApproved: every disk holding a replica has room for the new size.
 type ResizeApproved struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -383,7 +819,7 @@ type ResizeApproved struct {
 
 func (x *ResizeApproved) Reset() {
 	*x = ResizeApproved{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[4]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +831,7 @@ func (x *ResizeApproved) String() string {
 func (*ResizeApproved) ProtoMessage() {}
 
 func (x *ResizeApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[4]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +844,7 @@ func (x *ResizeApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeApproved.ProtoReflect.Descriptor instead.
 func (*ResizeApproved) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{4}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResizeApproved) GetVolumeId() string {
@@ -453,7 +889,7 @@ type ResizeRejected struct {
 
 func (x *ResizeRejected) Reset() {
 	*x = ResizeRejected{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[5]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +901,7 @@ func (x *ResizeRejected) String() string {
 func (*ResizeRejected) ProtoMessage() {}
 
 func (x *ResizeRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[5]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +914,7 @@ func (x *ResizeRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeRejected.ProtoReflect.Descriptor instead.
 func (*ResizeRejected) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{5}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ResizeRejected) GetVolumeId() string {
@@ -528,7 +964,7 @@ type CapacityReleased struct {
 
 func (x *CapacityReleased) Reset() {
 	*x = CapacityReleased{}
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[6]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +976,7 @@ func (x *CapacityReleased) String() string {
 func (*CapacityReleased) ProtoMessage() {}
 
 func (x *CapacityReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_ballast_v1_placement_events_proto_msgTypes[6]
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +989,7 @@ func (x *CapacityReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityReleased.ProtoReflect.Descriptor instead.
 func (*CapacityReleased) Descriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{6}
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CapacityReleased) GetVolumeId() string {
@@ -582,13 +1018,13 @@ var File_ballast_v1_placement_events_proto protoreflect.FileDescriptor
 const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"\n" +
 	"!ballast/v1/placement_events.proto\x12\n" +
-	"ballast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
+	"ballast.v1\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
 	"\x10ReplicaPlacement\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x17\n" +
 	"\adisk_id\x18\x03 \x01(\tR\x06diskId\x12\x12\n" +
-	"\x04zone\x18\x04 \x01(\tR\x04zone\"\xbc\x01\n" +
+	"\x04zone\x18\x04 \x01(\tR\x04zone\"\x8b\x02\n" +
 	"\x0eCandidateScore\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
 	"\adisk_id\x18\x02 \x01(\tR\x06diskId\x12\x1a\n" +
@@ -596,7 +1032,42 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06scores\x18\x05 \x03(\x01R\x06scores\x12\x14\n" +
 	"\x05total\x18\x06 \x01(\x01R\x05total\x12\x16\n" +
-	"\x06chosen\x18\a \x01(\bR\x06chosen\"\xc5\x02\n" +
+	"\x06chosen\x18\a \x01(\bR\x06chosen\x12\x12\n" +
+	"\x04zone\x18\b \x01(\tR\x04zone\x129\n" +
+	"\trejection\x18\t \x01(\x0e2\x1b.ballast.v1.RejectionReasonR\trejection\"\x89\x01\n" +
+	"\x0eRejectionCount\x123\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x1b.ballast.v1.RejectionReasonR\x06reason\x12\x14\n" +
+	"\x05nodes\x18\x02 \x01(\rR\x05nodes\x12,\n" +
+	"\x12largest_free_bytes\x18\x03 \x01(\x04R\x10largestFreeBytes\"\xda\x02\n" +
+	"\x10PlacementRequest\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x01 \x01(\x04R\tsizeBytes\x12\x1a\n" +
+	"\breplicas\x18\x02 \x01(\rR\breplicas\x12$\n" +
+	"\x04tier\x18\x03 \x01(\x0e2\x10.ballast.v1.TierR\x04tier\x12*\n" +
+	"\x06spread\x18\x04 \x01(\x0e2\x12.ballast.v1.SpreadR\x06spread\x12S\n" +
+	"\rnode_selector\x18\x05 \x03(\v2..ballast.v1.PlacementRequest.NodeSelectorEntryR\fnodeSelector\x12#\n" +
+	"\rallowed_zones\x18\x06 \x03(\tR\fallowedZones\x1a?\n" +
+	"\x11NodeSelectorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"c\n" +
+	"\rModelPosition\x12#\n" +
+	"\rnode_sequence\x18\x01 \x01(\x04R\fnodeSequence\x12-\n" +
+	"\x12placement_sequence\x18\x02 \x01(\x04R\x11placementSequence\"\xc4\x03\n" +
+	"\x0fDecisionSummary\x126\n" +
+	"\arequest\x18\x01 \x01(\v2\x1c.ballast.v1.PlacementRequestR\arequest\x12@\n" +
+	"\x0emodel_position\x18\x02 \x01(\v2\x19.ballast.v1.ModelPositionR\rmodelPosition\x12\x1e\n" +
+	"\n" +
+	"overcommit\x18\x03 \x01(\x01R\n" +
+	"overcommit\x12\x1f\n" +
+	"\vscore_names\x18\x04 \x03(\tR\n" +
+	"scoreNames\x12#\n" +
+	"\rscore_weights\x18\x05 \x03(\x01R\fscoreWeights\x12)\n" +
+	"\x10nodes_considered\x18\x06 \x01(\rR\x0fnodesConsidered\x12%\n" +
+	"\x0enodes_feasible\x18\a \x01(\rR\rnodesFeasible\x12C\n" +
+	"\x0fbest_candidates\x18\b \x03(\v2\x1a.ballast.v1.CandidateScoreR\x0ebestCandidates\x12:\n" +
+	"\n" +
+	"rejections\x18\t \x03(\v2\x1a.ballast.v1.RejectionCountR\n" +
+	"rejections\"\xfc\x02\n" +
 	"\x10PlacementDecided\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -612,7 +1083,8 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"candidates\x18\x06 \x03(\v2\x1a.ballast.v1.CandidateScoreR\n" +
 	"candidates\x129\n" +
 	"\n" +
-	"occur_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xff\x01\n" +
+	"occur_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x125\n" +
+	"\asummary\x18\b \x01(\v2\x1b.ballast.v1.DecisionSummaryR\asummary\"\xb6\x02\n" +
 	"\x0fPlacementFailed\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -624,7 +1096,8 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"candidates\x18\x05 \x03(\v2\x1a.ballast.v1.CandidateScoreR\n" +
 	"candidates\x129\n" +
 	"\n" +
-	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xa8\x01\n" +
+	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x125\n" +
+	"\asummary\x18\a \x01(\v2\x1b.ballast.v1.DecisionSummaryR\asummary\"\xa8\x01\n" +
 	"\x0eResizeApproved\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -647,7 +1120,17 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
 	"volumeName\x129\n" +
 	"\n" +
-	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTimeB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime*\xaf\x02\n" +
+	"\x0fRejectionReason\x12 \n" +
+	"\x1cREJECTION_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19REJECTION_REASON_CORDONED\x10\x01\x12\x1d\n" +
+	"\x19REJECTION_REASON_DRAINING\x10\x02\x12\x19\n" +
+	"\x15REJECTION_REASON_DOWN\x10\x03\x12\"\n" +
+	"\x1eREJECTION_REASON_HOLDS_REPLICA\x10\x04\x12\x1d\n" +
+	"\x19REJECTION_REASON_TOPOLOGY\x10\x05\x12\"\n" +
+	"\x1eREJECTION_REASON_NODE_SELECTOR\x10\x06\x12\x1c\n" +
+	"\x18REJECTION_REASON_NO_TIER\x10\a\x12\x1c\n" +
+	"\x18REJECTION_REASON_NO_ROOM\x10\bB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_placement_events_proto_rawDescOnce sync.Once
@@ -661,31 +1144,51 @@ func file_ballast_v1_placement_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_placement_events_proto_rawDescData
 }
 
-var file_ballast_v1_placement_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ballast_v1_placement_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ballast_v1_placement_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_ballast_v1_placement_events_proto_goTypes = []any{
-	(*ReplicaPlacement)(nil),      // 0: ballast.v1.ReplicaPlacement
-	(*CandidateScore)(nil),        // 1: ballast.v1.CandidateScore
-	(*PlacementDecided)(nil),      // 2: ballast.v1.PlacementDecided
-	(*PlacementFailed)(nil),       // 3: ballast.v1.PlacementFailed
-	(*ResizeApproved)(nil),        // 4: ballast.v1.ResizeApproved
-	(*ResizeRejected)(nil),        // 5: ballast.v1.ResizeRejected
-	(*CapacityReleased)(nil),      // 6: ballast.v1.CapacityReleased
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(RejectionReason)(0),          // 0: ballast.v1.RejectionReason
+	(*ReplicaPlacement)(nil),      // 1: ballast.v1.ReplicaPlacement
+	(*CandidateScore)(nil),        // 2: ballast.v1.CandidateScore
+	(*RejectionCount)(nil),        // 3: ballast.v1.RejectionCount
+	(*PlacementRequest)(nil),      // 4: ballast.v1.PlacementRequest
+	(*ModelPosition)(nil),         // 5: ballast.v1.ModelPosition
+	(*DecisionSummary)(nil),       // 6: ballast.v1.DecisionSummary
+	(*PlacementDecided)(nil),      // 7: ballast.v1.PlacementDecided
+	(*PlacementFailed)(nil),       // 8: ballast.v1.PlacementFailed
+	(*ResizeApproved)(nil),        // 9: ballast.v1.ResizeApproved
+	(*ResizeRejected)(nil),        // 10: ballast.v1.ResizeRejected
+	(*CapacityReleased)(nil),      // 11: ballast.v1.CapacityReleased
+	nil,                           // 12: ballast.v1.PlacementRequest.NodeSelectorEntry
+	(Tier)(0),                     // 13: ballast.v1.Tier
+	(Spread)(0),                   // 14: ballast.v1.Spread
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_ballast_v1_placement_events_proto_depIdxs = []int32{
-	0, // 0: ballast.v1.PlacementDecided.placements:type_name -> ballast.v1.ReplicaPlacement
-	1, // 1: ballast.v1.PlacementDecided.candidates:type_name -> ballast.v1.CandidateScore
-	7, // 2: ballast.v1.PlacementDecided.occur_time:type_name -> google.protobuf.Timestamp
-	1, // 3: ballast.v1.PlacementFailed.candidates:type_name -> ballast.v1.CandidateScore
-	7, // 4: ballast.v1.PlacementFailed.occur_time:type_name -> google.protobuf.Timestamp
-	7, // 5: ballast.v1.ResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
-	7, // 6: ballast.v1.ResizeRejected.occur_time:type_name -> google.protobuf.Timestamp
-	7, // 7: ballast.v1.CapacityReleased.occur_time:type_name -> google.protobuf.Timestamp
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	0,  // 0: ballast.v1.CandidateScore.rejection:type_name -> ballast.v1.RejectionReason
+	0,  // 1: ballast.v1.RejectionCount.reason:type_name -> ballast.v1.RejectionReason
+	13, // 2: ballast.v1.PlacementRequest.tier:type_name -> ballast.v1.Tier
+	14, // 3: ballast.v1.PlacementRequest.spread:type_name -> ballast.v1.Spread
+	12, // 4: ballast.v1.PlacementRequest.node_selector:type_name -> ballast.v1.PlacementRequest.NodeSelectorEntry
+	4,  // 5: ballast.v1.DecisionSummary.request:type_name -> ballast.v1.PlacementRequest
+	5,  // 6: ballast.v1.DecisionSummary.model_position:type_name -> ballast.v1.ModelPosition
+	2,  // 7: ballast.v1.DecisionSummary.best_candidates:type_name -> ballast.v1.CandidateScore
+	3,  // 8: ballast.v1.DecisionSummary.rejections:type_name -> ballast.v1.RejectionCount
+	1,  // 9: ballast.v1.PlacementDecided.placements:type_name -> ballast.v1.ReplicaPlacement
+	2,  // 10: ballast.v1.PlacementDecided.candidates:type_name -> ballast.v1.CandidateScore
+	15, // 11: ballast.v1.PlacementDecided.occur_time:type_name -> google.protobuf.Timestamp
+	6,  // 12: ballast.v1.PlacementDecided.summary:type_name -> ballast.v1.DecisionSummary
+	2,  // 13: ballast.v1.PlacementFailed.candidates:type_name -> ballast.v1.CandidateScore
+	15, // 14: ballast.v1.PlacementFailed.occur_time:type_name -> google.protobuf.Timestamp
+	6,  // 15: ballast.v1.PlacementFailed.summary:type_name -> ballast.v1.DecisionSummary
+	15, // 16: ballast.v1.ResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
+	15, // 17: ballast.v1.ResizeRejected.occur_time:type_name -> google.protobuf.Timestamp
+	15, // 18: ballast.v1.CapacityReleased.occur_time:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_placement_events_proto_init() }
@@ -693,18 +1196,20 @@ func file_ballast_v1_placement_events_proto_init() {
 	if File_ballast_v1_placement_events_proto != nil {
 		return
 	}
+	file_ballast_v1_volume_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_placement_events_proto_rawDesc), len(file_ballast_v1_placement_events_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_ballast_v1_placement_events_proto_goTypes,
 		DependencyIndexes: file_ballast_v1_placement_events_proto_depIdxs,
+		EnumInfos:         file_ballast_v1_placement_events_proto_enumTypes,
 		MessageInfos:      file_ballast_v1_placement_events_proto_msgTypes,
 	}.Build()
 	File_ballast_v1_placement_events_proto = out.File

@@ -39,20 +39,28 @@ func (j Journal) append(ctx context.Context, cause, volumeID string, expected ui
 func now() *timestamppb.Timestamp { return timestamppb.New(events.Now()) }
 
 // Decided implements app.Journal.
-func (j Journal) Decided(ctx context.Context, cause, name string, size uint64, d domain.Decision) (uint64, error) {
-	names, cands := candidatesToProto(d.Candidates)
-	m := &pb.PlacementDecided{VolumeId: d.VolumeID, VolumeName: name, SizeBytes: size, ScoreNames: names, Candidates: cands, OccurTime: now()}
-	for i, p := range d.Placements {
-		m.Placements = append(m.Placements, &pb.ReplicaPlacement{ReplicaId: ReplicaID(d.VolumeID, i), NodeId: p.NodeID, DiskId: p.DiskID, Zone: p.Zone})
-	}
-	return j.append(ctx, cause, d.VolumeID, 0, m)
+func (j Journal) Decided(ctx context.Context, cause, name string, b app.Basis, d domain.Decision) (uint64, error) {
+	return j.append(ctx, cause, d.VolumeID, 0, decidedEvent(name, b, d, now()))
 }
 
 // Failed implements app.Journal.
-func (j Journal) Failed(ctx context.Context, cause, name string, d domain.Decision, reason string) (uint64, error) {
-	names, cands := candidatesToProto(d.Candidates)
-	m := &pb.PlacementFailed{VolumeId: d.VolumeID, VolumeName: name, Reason: reason, ScoreNames: names, Candidates: cands, OccurTime: now()}
-	return j.append(ctx, cause, d.VolumeID, 0, m)
+func (j Journal) Failed(ctx context.Context, cause, name string, b app.Basis, d domain.Decision, reason string) (uint64, error) {
+	return j.append(ctx, cause, d.VolumeID, 0, failedEvent(name, b, d, reason, now()))
+}
+
+// decidedEvent is the record of a decision: the placements and the
+// decision's summary, a few KB whatever the size of the fleet.
+func decidedEvent(name string, b app.Basis, d domain.Decision, at *timestamppb.Timestamp) *pb.PlacementDecided {
+	m := &pb.PlacementDecided{VolumeId: d.VolumeID, VolumeName: name, SizeBytes: b.Request.SizeBytes, Summary: SummaryToProto(b, d), OccurTime: at}
+	for i, p := range d.Placements {
+		m.Placements = append(m.Placements, &pb.ReplicaPlacement{ReplicaId: ReplicaID(d.VolumeID, i), NodeId: p.NodeID, DiskId: p.DiskID, Zone: p.Zone})
+	}
+	return m
+}
+
+// failedEvent is the record of a decision that could not place the volume.
+func failedEvent(name string, b app.Basis, d domain.Decision, reason string, at *timestamppb.Timestamp) *pb.PlacementFailed {
+	return &pb.PlacementFailed{VolumeId: d.VolumeID, VolumeName: name, Reason: reason, Summary: SummaryToProto(b, d), OccurTime: at}
 }
 
 // ResizeDecided implements app.Journal.

@@ -14,7 +14,6 @@ import (
 
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
-	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/placement/app"
 	"ballast.dev/services/placement/domain"
 )
@@ -97,24 +96,11 @@ func (m *Model) apply(stream string, rec eventstore.Record) {
 }
 
 func (m *Model) applyMsg(rec eventstore.Record, msg proto.Message) error {
-	switch e := msg.(type) {
-	case *pb.NodeRegistered:
-		return m.cluster.UpsertNode(NodeFromProto(e))
-	case *pb.PlacementDecided:
-		m.last[e.GetVolumeId()] = rec.Sequence
-		return m.cluster.Reserve(e.GetVolumeId(), placementsFromProto(e.GetPlacements()), e.GetSizeBytes())
-	case *pb.PlacementFailed:
-		m.last[e.GetVolumeId()] = rec.Sequence
-	case *pb.ResizeApproved:
-		m.last[e.GetVolumeId()] = rec.Sequence
-		return m.cluster.Resize(e.GetVolumeId(), e.GetSizeBytes())
-	case *pb.ResizeRejected:
-		m.last[e.GetVolumeId()] = rec.Sequence
-	case *pb.CapacityReleased:
-		m.last[e.GetVolumeId()] = rec.Sequence
-		m.cluster.Release(e.GetVolumeId())
+	volumeID, err := applyEvent(m.cluster, msg)
+	if volumeID != "" {
+		m.last[volumeID] = rec.Sequence
 	}
-	return nil
+	return err
 }
 
 // CaughtUp implements app.Model: one cheap request per stream for its last
@@ -165,8 +151,9 @@ func (m *Model) wait(ctx context.Context, stream string, seq uint64) error {
 }
 
 // View implements app.Model.
-func (m *Model) View(fn func(c *domain.Cluster, last func(volumeID string) uint64)) {
+func (m *Model) View(fn func(c *domain.Cluster, at app.Position, last func(volumeID string) uint64)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	fn(m.cluster, func(id string) uint64 { return m.last[id] })
+	at := app.Position{Node: m.applied[events.Node.Stream], Placement: m.applied[events.Placement.Stream]}
+	fn(m.cluster, at, func(id string) uint64 { return m.last[id] })
 }

@@ -1,7 +1,9 @@
 // Package app holds the placement service's use cases: place a new volume,
-// grant or refuse a resize, release a deleted volume's capacity. Decisions
-// are made on the cluster model and recorded in the placement log; the model
-// learns them back from the log, so a restarted service rebuilds it exactly.
+// grant or refuse a resize, release a deleted volume's capacity, and explain
+// a past decision. Decisions are made on the cluster model and recorded in
+// the placement log; the model learns them back from the log, so a restarted
+// service rebuilds it exactly, and explain rebuilds it as it stood at any
+// past decision.
 package app
 
 import (
@@ -20,17 +22,34 @@ type Model interface {
 	CaughtUp(ctx context.Context) error
 	// Applied waits until the model reflects the placement log up to seq.
 	Applied(ctx context.Context, seq uint64) error
-	// View runs fn with the model locked. last gives the sequence of a
-	// volume's last placement event, 0 when none.
-	View(fn func(c *domain.Cluster, last func(volumeID string) uint64))
+	// View runs fn with the model locked. at is where the model stands in
+	// the log; last gives the sequence of a volume's last placement event,
+	// 0 when none.
+	View(fn func(c *domain.Cluster, at Position, last func(volumeID string) uint64))
+}
+
+// Position is where the cluster model stands in the log: the last sequence
+// it applied of the node stream and of the placement stream. The model at a
+// position is a function of the log, so it can be rebuilt.
+type Position struct {
+	Node, Placement uint64
+}
+
+// Basis is what a decision was computed from. Recorded with the decision,
+// it lets explain rebuild the model and compute the decision again.
+type Basis struct {
+	Request    domain.Request
+	At         Position
+	Overcommit float64
 }
 
 // Journal records decisions in the placement log, one history per volume
-// incarnation. expected is the sequence of the history's last event; a
-// decision whose history moved on is refused with ErrStale.
+// incarnation. A decision is recorded with its basis and the decision's
+// summary, never its full table. expected is the sequence of the history's
+// last event; a decision whose history moved on is refused with ErrStale.
 type Journal interface {
-	Decided(ctx context.Context, cause, volumeName string, size uint64, d domain.Decision) (uint64, error)
-	Failed(ctx context.Context, cause, volumeName string, d domain.Decision, reason string) (uint64, error)
+	Decided(ctx context.Context, cause, volumeName string, b Basis, d domain.Decision) (uint64, error)
+	Failed(ctx context.Context, cause, volumeName string, b Basis, d domain.Decision, reason string) (uint64, error)
 	ResizeDecided(ctx context.Context, cause, volumeID, volumeName string, expected, size uint64, refusal string) (uint64, error)
 	Released(ctx context.Context, cause, volumeID, volumeName string, expected uint64) (uint64, error)
 }
@@ -60,14 +79,16 @@ func (p *Placer) Place(ctx context.Context, vr VolumeRequest) error {
 	}
 	var (
 		d       domain.Decision
+		basis   Basis
 		err     error
 		decided bool
 	)
-	p.Model.View(func(c *domain.Cluster, last func(string) uint64) {
+	p.Model.View(func(c *domain.Cluster, at Position, last func(string) uint64) {
 		if last(vr.Request.VolumeID) != 0 {
 			decided = true
 			return
 		}
+		basis = Basis{Request: vr.Request, At: at, Overcommit: c.Overcommit()}
 		d, err = domain.Place(c, vr.Request)
 	})
 	if decided {
@@ -76,9 +97,9 @@ func (p *Placer) Place(ctx context.Context, vr VolumeRequest) error {
 	var seq uint64
 	switch {
 	case err == nil:
-		seq, err = p.Journal.Decided(ctx, vr.Cause, vr.Name, vr.Request.SizeBytes, d)
+		seq, err = p.Journal.Decided(ctx, vr.Cause, vr.Name, basis, d)
 	case errors.Is(err, domain.ErrInsufficientCapacity), errors.Is(err, domain.ErrInvalidRequest):
-		seq, err = p.Journal.Failed(ctx, vr.Cause, vr.Name, d, err.Error())
+		seq, err = p.Journal.Failed(ctx, vr.Cause, vr.Name, basis, d, err.Error())
 	default:
 		return fmt.Errorf("place %s: %w", vr.Name, err)
 	}
@@ -127,7 +148,7 @@ func (p *Placer) record(ctx context.Context, volumeID string, decide func(c *dom
 			return retry.Permanent(err)
 		}
 		var write func() (uint64, error)
-		p.Model.View(func(c *domain.Cluster, last func(string) uint64) {
+		p.Model.View(func(c *domain.Cluster, _ Position, last func(string) uint64) {
 			write = decide(c, last(volumeID))
 		})
 		if write == nil {

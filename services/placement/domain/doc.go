@@ -7,9 +7,11 @@
 // break a hard constraint (state, topology, labels, tier, free space), rank
 // scorers give every remaining node a score in [0,1] per soft goal, and a
 // selector picks the best node in as many distinct failure domains as the
-// volume asks for. Every node is recorded in the Decision with its scores or
-// with the reason it was dropped, so that `explain` can answer "why here?"
-// and "why not there?".
+// volume asks for. The Decision summarises how the cluster fared (the best
+// few candidates with their scores, and how many nodes each kind of reason
+// rejected), which stays small at any fleet size; WithCandidates adds the full
+// table of every node with its scores or the reason it was dropped, so that
+// `explain` can answer "why here?" and "why not there?".
 //
 // The package does no I/O and keeps no clock: the service feeds it events and
 // persists what it decides. Place never mutates the Cluster; only Reserve,

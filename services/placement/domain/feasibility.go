@@ -11,29 +11,72 @@ import (
 // Node checks run first and cheapest; the disk stage runs last because it is
 // the only one that walks the node's disks.
 
-// rejectKind classifies why a node was filtered out, so that a failed
-// placement can count the nodes per cause instead of listing a thousand
-// reasons.
-type rejectKind int
+// RejectKind classifies why a node was filtered out, so that a decision can
+// count the nodes per cause instead of listing a thousand reasons.
+type RejectKind int
 
+// Reject kinds, in the order messages list them: node states, then the
+// volume's own constraints, then space.
 const (
-	rejectNone rejectKind = iota
-	rejectCordoned
-	rejectDraining
-	rejectDown
-	rejectHeld
-	rejectTopology
-	rejectSelector
-	rejectNoTier
-	rejectNoRoom
+	rejectNone RejectKind = iota
+	// RejectCordoned: the node is cordoned.
+	RejectCordoned
+	// RejectDraining: the node is draining.
+	RejectDraining
+	// RejectDown: the node is down (or in a state that takes nothing).
+	RejectDown
+	// RejectHeld: the node's failure domain already holds a replica of the
+	// volume.
+	RejectHeld
+	// RejectTopology: the node's zone is not one the volume may live in.
+	RejectTopology
+	// RejectSelector: the node lacks a label the volume's selector asks for.
+	RejectSelector
+	// RejectNoTier: the node has no disk of the volume's tier.
+	RejectNoTier
+	// RejectNoRoom: no disk of the tier on the node has room for the
+	// replica.
+	RejectNoRoom
 	numRejectKinds
 )
 
-// rejection is a check's verdict; the zero value passes.
+// String returns the kind's short name: "cordoned", "no-room", ...
+func (k RejectKind) String() string {
+	switch k {
+	case rejectNone:
+		return "none"
+	case RejectCordoned:
+		return "cordoned"
+	case RejectDraining:
+		return "draining"
+	case RejectDown:
+		return "down"
+	case RejectHeld:
+		return "holds-replica"
+	case RejectTopology:
+		return "topology"
+	case RejectSelector:
+		return "node-selector"
+	case RejectNoTier:
+		return "no-tier"
+	case RejectNoRoom:
+		return "no-room"
+	}
+	return fmt.Sprintf("reject(%d)", int(k))
+}
+
+// Valid reports whether k is one of the kinds a node can be rejected for.
+func (k RejectKind) Valid() bool { return k > rejectNone && k < numRejectKinds }
+
+// rejection is a check's verdict; the zero value passes. It holds what the
+// reason needs rather than the reason itself: Place counts rejections on
+// every call, and words are written only for a reader (explain, a failed
+// placement's message).
 type rejection struct {
-	kind   rejectKind
-	reason string
-	// largestFree is, for rejectNoRoom, the most any disk of the tier on
+	kind RejectKind
+	// label is, for RejectSelector, the selector key the node failed on.
+	label string
+	// largestFree is, for RejectNoRoom, the most any disk of the tier on
 	// the node had free: the number an operator compares with the size.
 	largestFree uint64
 }
@@ -83,11 +126,11 @@ func checkState(_ *feasibility, n *Node) rejection {
 	case NodeUp:
 		return rejection{}
 	case NodeCordoned:
-		return rejection{kind: rejectCordoned, reason: "node is cordoned"}
+		return rejection{kind: RejectCordoned}
 	case NodeDraining:
-		return rejection{kind: rejectDraining, reason: "node is draining"}
+		return rejection{kind: RejectDraining}
 	default:
-		return rejection{kind: rejectDown, reason: fmt.Sprintf("node is %s", n.State)}
+		return rejection{kind: RejectDown}
 	}
 }
 
@@ -97,11 +140,7 @@ func checkHeld(f *feasibility, n *Node) rejection {
 	if len(f.heldDomains) == 0 || !f.heldDomains[domainKey(n, f.r.Spread)] {
 		return rejection{}
 	}
-	if f.r.Spread == SpreadNode {
-		return rejection{kind: rejectHeld, reason: "node already holds a replica of this volume"}
-	}
-	return rejection{kind: rejectHeld, reason: fmt.Sprintf("%s %s already holds a replica of this volume",
-		f.r.Spread, domainKey(n, f.r.Spread))}
+	return rejection{kind: RejectHeld}
 }
 
 // checkTopology keeps the volume inside the zones it may live in.
@@ -109,20 +148,14 @@ func checkTopology(f *feasibility, n *Node) rejection {
 	if f.allowedZones == nil || f.allowedZones[n.Zone] {
 		return rejection{}
 	}
-	return rejection{kind: rejectTopology, reason: fmt.Sprintf("zone %s is not allowed for this volume (allowed: %s)",
-		n.Zone, strings.Join(f.r.AllowedZones, ", "))}
+	return rejection{kind: RejectTopology}
 }
 
 // checkSelector requires every selector label with its exact value.
 func checkSelector(f *feasibility, n *Node) rejection {
 	for _, k := range f.selectorKeys {
-		want := f.r.NodeSelector[k]
-		got, ok := n.Labels[k]
-		switch {
-		case !ok:
-			return rejection{kind: rejectSelector, reason: fmt.Sprintf("label %s=%s required; node has no %s label", k, want, k)}
-		case got != want:
-			return rejection{kind: rejectSelector, reason: fmt.Sprintf("label %s=%s required; node has %s=%s", k, want, k, got)}
+		if got, ok := n.Labels[k]; !ok || got != f.r.NodeSelector[k] {
+			return rejection{kind: RejectSelector, label: k}
 		}
 	}
 	return rejection{}
@@ -170,11 +203,49 @@ func (f *feasibility) chooseDisk(n *Node) (int, rejection) {
 	case best >= 0:
 		return best, rejection{}
 	case !tierSeen:
-		return -1, rejection{kind: rejectNoTier, reason: fmt.Sprintf("no %s disk", f.r.Tier)}
+		return -1, rejection{kind: RejectNoTier}
 	default:
-		return -1, rejection{kind: rejectNoRoom, largestFree: largest, reason: fmt.Sprintf("no %s disk with %s free (largest free %s)",
-			f.r.Tier, formatBytes(f.r.SizeBytes), formatBytes(largest))}
+		return -1, rejection{kind: RejectNoRoom, largestFree: largest}
 	}
+}
+
+// judge runs every hard constraint on n: the index of the disk that would
+// hold the replica, or why there is none.
+func (f *feasibility) judge(n *Node) (int, rejection) {
+	if rej := f.checkNode(n); !rej.ok() {
+		return -1, rej
+	}
+	return f.chooseDisk(n)
+}
+
+// reason says in an operator's words why n was rejected, e.g. "node is
+// cordoned" or "no ssd disk with 10.0 GiB free (largest free 4.0 GiB)".
+func (f *feasibility) reason(n *Node, rej rejection) string {
+	switch rej.kind {
+	case rejectNone:
+		return ""
+	case RejectCordoned, RejectDraining, RejectDown:
+		return fmt.Sprintf("node is %s", n.State)
+	case RejectHeld:
+		if f.r.Spread == SpreadNode {
+			return "node already holds a replica of this volume"
+		}
+		return fmt.Sprintf("%s %s already holds a replica of this volume", f.r.Spread, domainKey(n, f.r.Spread))
+	case RejectTopology:
+		return fmt.Sprintf("zone %s is not allowed for this volume (allowed: %s)", n.Zone, strings.Join(f.r.AllowedZones, ", "))
+	case RejectSelector:
+		k := rej.label
+		want := f.r.NodeSelector[k]
+		if got, ok := n.Labels[k]; ok {
+			return fmt.Sprintf("label %s=%s required; node has %s=%s", k, want, k, got)
+		}
+		return fmt.Sprintf("label %s=%s required; node has no %s label", k, want, k)
+	case RejectNoTier:
+		return fmt.Sprintf("no %s disk", f.r.Tier)
+	case RejectNoRoom:
+		return fmt.Sprintf("no %s disk with %s free (largest free %s)", f.r.Tier, formatBytes(f.r.SizeBytes), formatBytes(rej.largestFree))
+	}
+	return rej.kind.String()
 }
 
 // domainKey identifies n's failure domain at level. Zone names are taken to

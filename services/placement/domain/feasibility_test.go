@@ -8,20 +8,21 @@ import (
 func TestCheckState(t *testing.T) {
 	for _, tc := range []struct {
 		state NodeState
-		kind  rejectKind
+		kind  RejectKind
 	}{
 		{NodeUp, rejectNone},
-		{NodeCordoned, rejectCordoned},
-		{NodeDraining, rejectDraining},
-		{NodeDown, rejectDown},
+		{NodeCordoned, RejectCordoned},
+		{NodeDraining, RejectDraining},
+		{NodeDown, RejectDown},
 	} {
 		n := inState(up("n1", "a"), tc.state)
-		rej := checkState(nil, &n)
+		f := newFeasibility(nil, &Request{}, nil)
+		rej := checkState(f, &n)
 		if rej.kind != tc.kind {
 			t.Errorf("%v: kind %v, want %v", tc.state, rej.kind, tc.kind)
 		}
-		if !rej.ok() && !strings.Contains(rej.reason, tc.state.String()) {
-			t.Errorf("%v: reason %q does not name the state", tc.state, rej.reason)
+		if reason := f.reason(&n, rej); !rej.ok() && !strings.Contains(reason, tc.state.String()) {
+			t.Errorf("%v: reason %q does not name the state", tc.state, reason)
 		}
 	}
 }
@@ -43,9 +44,8 @@ func TestCheckHeld(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &feasibility{r: &Request{Spread: tc.spread}, heldDomains: tc.held}
-			rej := checkHeld(f, &n)
-			if rej.reason != tc.reason {
-				t.Errorf("reason %q, want %q", rej.reason, tc.reason)
+			if reason := f.reason(&n, checkHeld(f, &n)); reason != tc.reason {
+				t.Errorf("reason %q, want %q", reason, tc.reason)
 			}
 		})
 	}
@@ -65,12 +65,13 @@ func TestCheckTopology(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Request{AllowedZones: tc.allowed}
 			n := up("n1", tc.zone)
-			rej := checkTopology(newFeasibility(nil, r, nil), &n)
+			f := newFeasibility(nil, r, nil)
+			rej := checkTopology(f, &n)
 			if rej.ok() != tc.ok {
-				t.Fatalf("ok = %v, want %v (%s)", rej.ok(), tc.ok, rej.reason)
+				t.Fatalf("ok = %v, want %v (%s)", rej.ok(), tc.ok, f.reason(&n, rej))
 			}
-			if !tc.ok && rej.reason != "zone zone-c is not allowed for this volume (allowed: zone-a, zone-b)" {
-				t.Errorf("reason %q", rej.reason)
+			if reason := f.reason(&n, rej); !tc.ok && reason != "zone zone-c is not allowed for this volume (allowed: zone-a, zone-b)" {
+				t.Errorf("reason %q", reason)
 			}
 		})
 	}
@@ -92,8 +93,9 @@ func TestCheckSelector(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Request{NodeSelector: tc.selector}
 			n := withLabels(up("n1", "a"), tc.labels...)
-			if rej := checkSelector(newFeasibility(nil, r, nil), &n); rej.reason != tc.reason {
-				t.Errorf("reason %q, want %q", rej.reason, tc.reason)
+			f := newFeasibility(nil, r, nil)
+			if reason := f.reason(&n, checkSelector(f, &n)); reason != tc.reason {
+				t.Errorf("reason %q, want %q", reason, tc.reason)
 			}
 		})
 	}
@@ -108,7 +110,7 @@ func TestChooseDisk(t *testing.T) {
 		tier       Tier
 		sizeGiB    uint64
 		want       string // disk ID, or "" when rejected
-		kind       rejectKind
+		kind       RejectKind
 		reason     string
 	}{
 		{name: "only disk of tier", disks: []Disk{hdd("h", 1000), ssd("s", 100)}, tier: TierSSD, sizeGiB: 10, want: "s"},
@@ -116,16 +118,16 @@ func TestChooseDisk(t *testing.T) {
 		{name: "relative headroom, not absolute", disks: []Disk{withUsed(ssd("big", 1000), 900), ssd("small", 200)}, tier: TierSSD, sizeGiB: 10, want: "small"},
 		{name: "tie goes to lowest id", disks: []Disk{ssd("s2", 100), ssd("s1", 100)}, tier: TierSSD, sizeGiB: 10, want: "s1"},
 		{name: "exact fit", disks: []Disk{withUsed(ssd("s", 100), 90)}, tier: TierSSD, sizeGiB: 10, want: "s"},
-		{name: "no disk of tier", disks: []Disk{hdd("h", 1000)}, tier: TierSSD, sizeGiB: 10, kind: rejectNoTier, reason: "no ssd disk"},
-		{name: "no disks at all", tier: TierNVMe, sizeGiB: 1, kind: rejectNoTier, reason: "no nvme disk"},
+		{name: "no disk of tier", disks: []Disk{hdd("h", 1000)}, tier: TierSSD, sizeGiB: 10, kind: RejectNoTier, reason: "no ssd disk"},
+		{name: "no disks at all", tier: TierNVMe, sizeGiB: 1, kind: RejectNoTier, reason: "no nvme disk"},
 		{
 			name:  "no room names the largest free",
 			disks: []Disk{withUsed(ssd("s1", 100), 96), withUsed(ssd("s2", 100), 98), hdd("h", 1000)},
-			tier:  TierSSD, sizeGiB: 10, kind: rejectNoRoom,
+			tier:  TierSSD, sizeGiB: 10, kind: RejectNoRoom,
 			reason: "no ssd disk with 10.0 GiB free (largest free 4.0 GiB)",
 		},
 		{name: "overcommit makes room", overcommit: 2, disks: []Disk{withUsed(ssd("s", 100), 100)}, tier: TierSSD, sizeGiB: 100, want: "s"},
-		{name: "under-commit keeps headroom", overcommit: 0.9, disks: []Disk{ssd("s", 100)}, tier: TierSSD, sizeGiB: 91, kind: rejectNoRoom},
+		{name: "under-commit keeps headroom", overcommit: 0.9, disks: []Disk{ssd("s", 100)}, tier: TierSSD, sizeGiB: 91, kind: RejectNoRoom},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var opts []ClusterOption
@@ -138,15 +140,15 @@ func TestChooseDisk(t *testing.T) {
 			i, rej := f.chooseDisk(&n)
 			if tc.want != "" {
 				if !rej.ok() || n.Disks[i].ID != tc.want {
-					t.Fatalf("chose %d (%s), want %s", i, rej.reason, tc.want)
+					t.Fatalf("chose %d (%s), want %s", i, f.reason(&n, rej), tc.want)
 				}
 				return
 			}
 			if rej.kind != tc.kind || i != -1 {
 				t.Fatalf("kind %v (index %d), want %v", rej.kind, i, tc.kind)
 			}
-			if tc.reason != "" && rej.reason != tc.reason {
-				t.Errorf("reason %q, want %q", rej.reason, tc.reason)
+			if reason := f.reason(&n, rej); tc.reason != "" && reason != tc.reason {
+				t.Errorf("reason %q, want %q", reason, tc.reason)
 			}
 		})
 	}

@@ -7,16 +7,49 @@ import (
 	"strings"
 )
 
-// Decision is the outcome of Place: where the replicas go and, for explain,
-// how every node in the cluster fared.
+// BestCandidates is how many of the best feasible candidates a Decision
+// keeps in Best, besides the chosen ones: enough to see what came close,
+// few enough that a decision's record stays small at any fleet size.
+const BestCandidates = 5
+
+// Decision is the outcome of Place: where the replicas go, and a summary of
+// how the cluster fared that stays small at any fleet size. The full
+// per-node table (Candidates) is filled only when asked for, by explain.
 type Decision struct {
 	VolumeID string
 	// Placements are the chosen replicas, best-scored first. Empty when
 	// Place failed.
 	Placements []Placement
-	// Candidates has one entry per node, in node-ID order; Ranked sorts
-	// them for display.
+	// Weights are the soft goals' weights Place used, in score order.
+	Weights []ScoreWeight
+	// Considered is how many nodes Place judged: every node of the
+	// cluster. Feasible is how many of them could take a replica.
+	Considered, Feasible int
+	// Best are the BestCandidates best feasible candidates and every chosen
+	// one, in the order Ranked gives them.
+	Best []CandidateScore
+	// Rejected counts the nodes filtered out per kind of reason, in
+	// RejectKind order, leaving out kinds that rejected none; the counts add
+	// up to Considered - Feasible.
+	Rejected []RejectCount
+	// Candidates has one entry per node, in node-ID order, when Place ran
+	// WithCandidates; nil otherwise. Ranked sorts them for display.
 	Candidates []CandidateScore
+}
+
+// ScoreWeight is the weight one soft goal had in a decision.
+type ScoreWeight struct {
+	Name   string
+	Weight float64
+}
+
+// RejectCount is how many nodes one kind of reason filtered out.
+type RejectCount struct {
+	Kind  RejectKind
+	Nodes int
+	// LargestFreeBytes is, for RejectNoRoom, the most any of those nodes had
+	// free on a disk of the tier: how far the largest came from fitting.
+	LargestFreeBytes uint64
 }
 
 // CandidateScore is how one node fared.
@@ -27,9 +60,11 @@ type CandidateScore struct {
 	// was filtered out.
 	DiskID   string
 	Feasible bool
-	// Reason says why the node was filtered out, e.g. "node is cordoned" or
-	// "no ssd disk with 10.0 GiB free (largest free 4.0 GiB)".
-	Reason string
+	// Rejection is why the node was filtered out, as a kind to count by;
+	// Reason says it in words, e.g. "node is cordoned" or "no ssd disk with
+	// 10.0 GiB free (largest free 4.0 GiB)".
+	Rejection RejectKind
+	Reason    string
 	// Scores holds one entry per soft goal, in a fixed order; nil when the
 	// node was filtered out.
 	Scores []NamedScore
@@ -77,9 +112,18 @@ func (e *PlacementError) Is(target error) bool { return target == ErrInsufficien
 type PlaceOption func(*placeConfig)
 
 type placeConfig struct {
-	weights  []float64
-	existing []Placement
-	err      error
+	weights    []float64
+	existing   []Placement
+	candidates bool
+	err        error
+}
+
+// WithCandidates makes Place fill Decision.Candidates with every node of
+// the cluster, scored or with the reason it was filtered out: the table
+// explain shows. Without it Place keeps only the summary, which at a large
+// fleet costs far less than the table.
+func WithCandidates() PlaceOption {
+	return func(c *placeConfig) { c.candidates = true }
 }
 
 // WithExistingReplicas declares replicas the volume already has, for
@@ -109,10 +153,11 @@ func WithScoreWeight(name string, weight float64) PlaceOption {
 // scorers, then the selector. It reads c and never changes it; apply the
 // decision with c.Reserve(d.VolumeID, d.Placements, r.SizeBytes).
 //
-// The same cluster and request always yield the same decision. An invalid
+// The same cluster, request and options always yield the same decision, and
+// WithCandidates changes only whether Candidates is filled. An invalid
 // request fails with ErrInvalidRequest; a request the cluster cannot hold
 // fails with a *PlacementError (ErrInsufficientCapacity) and a Decision
-// whose Candidates still explain every node.
+// whose summary (and Candidates, when asked for) still explains every node.
 func Place(c *Cluster, r Request, opts ...PlaceOption) (Decision, error) {
 	d := Decision{VolumeID: r.VolumeID}
 	if err := r.Validate(); err != nil {
@@ -128,70 +173,168 @@ func Place(c *Cluster, r Request, opts ...PlaceOption) (Decision, error) {
 	if cfg.err != nil {
 		return d, fmt.Errorf("place %s: %w", r.VolumeID, cfg.err)
 	}
-	var wsum float64
-	for _, w := range cfg.weights {
-		wsum += w
+	p := newPlanner(c, &r, &cfg)
+	d.Weights = make([]ScoreWeight, len(scorers))
+	for i, s := range scorers {
+		d.Weights[i] = ScoreWeight{Name: s.name, Weight: cfg.weights[i]}
 	}
 
-	heldDomains, heldZones := held(c, r.Spread, cfg.existing)
-	f := newFeasibility(c, &r, heldDomains)
-	level := balanceLevel(r.Spread)
-	loads := domainLoads(c, r.Tier, level)
-
-	d.Candidates = make([]CandidateScore, len(c.order))
+	ns := len(scorers)
+	d.Considered = len(c.order)
+	var scoreBuf []NamedScore
+	if cfg.candidates {
+		d.Candidates = make([]CandidateScore, len(c.order))
+		// One backing array for every candidate's scores: a thousand
+		// small allocations would cost more than the scoring itself.
+		scoreBuf = make([]NamedScore, len(c.order)*ns)
+	}
+	scratch := make([]NamedScore, ns)
 	feasible := make([]ranked, 0, len(c.order))
-	// One backing array for every candidate's scores: a thousand small
-	// allocations would cost more than the scoring itself.
-	scoreBuf := make([]NamedScore, len(c.order)*len(scorers))
+	var rejected tally
 	for k, e := range c.order {
-		n := &e.node
-		cand := &d.Candidates[k]
-		cand.NodeID, cand.Zone = n.ID, n.Zone
-		rej := f.checkNode(n)
-		di := -1
-		if rej.ok() {
-			di, rej = f.chooseDisk(n)
+		scores := scratch
+		if cfg.candidates {
+			scores = scoreBuf[k*ns : (k+1)*ns : (k+1)*ns]
+		}
+		di, total, rej := p.judge(k, e, scores)
+		if cfg.candidates {
+			d.Candidates[k] = p.candidate(e, di, total, rej, scores)
 		}
 		if !rej.ok() {
-			cand.Reason = rej.reason
+			rejected.add(rej)
 			continue
 		}
-		disk := &n.Disks[di]
-		in := scoreInput{
-			limit: c.limit(disk.CapacityBytes), used: disk.UsedBytes, size: r.SizeBytes,
-			domain: loads[c.domainOf(e, k, level)],
-		}
-		scores := scoreBuf[k*len(scorers) : (k+1)*len(scorers) : (k+1)*len(scorers)]
-		var total float64
-		for i, s := range scorers {
-			v := s.score(in)
-			scores[i] = NamedScore{Name: s.name, Score: v, Weight: cfg.weights[i]}
-			total += v * cfg.weights[i]
-		}
-		if wsum > 0 {
-			total /= wsum
-		}
-		cand.DiskID, cand.Feasible, cand.Scores, cand.Total = disk.ID, true, scores, total
-		feasible = append(feasible, ranked{pos: k, id: n.ID, total: total, domain: c.domainOf(e, k, r.Spread), zone: e.zone})
+		feasible = append(feasible, ranked{pos: k, disk: di, id: e.node.ID, total: total, domain: c.domainOf(e, k, r.Spread), zone: e.zone})
 	}
+	d.Feasible = len(feasible)
+	d.Rejected = rejected.list()
 
-	picked := selectReplicas(feasible, r.Replicas, r.Spread, c.domainCount(r.Spread), len(c.zones.names), heldZones)
+	picked := selectReplicas(feasible, r.Replicas, r.Spread, c.domainCount(r.Spread), len(c.zones.names), p.heldZones)
 	if len(picked) < r.Replicas {
-		return d, shortage(c, f, d.Candidates, len(cfg.existing) > 0)
+		d.Best = p.best(feasible, nil)
+		return d, shortage(c, p.f, len(cfg.existing) > 0)
 	}
+	d.Best = p.best(feasible, picked)
 	d.Placements = make([]Placement, len(picked))
-	for k, p := range picked {
-		cand := &d.Candidates[feasible[p].pos]
-		cand.Chosen = true
-		d.Placements[k] = Placement{NodeID: cand.NodeID, DiskID: cand.DiskID, Zone: cand.Zone}
+	for k, i := range picked {
+		e := c.order[feasible[i].pos]
+		d.Placements[k] = Placement{NodeID: e.node.ID, DiskID: e.node.Disks[feasible[i].disk].ID, Zone: e.node.Zone}
+		if cfg.candidates {
+			d.Candidates[feasible[i].pos].Chosen = true
+		}
 	}
 	return d, nil
+}
+
+// planner is what one Place call computes once and every candidate uses.
+type planner struct {
+	c         *Cluster
+	r         *Request
+	f         *feasibility
+	weights   []float64
+	wsum      float64
+	level     SpreadLevel
+	loads     []load
+	heldZones []bool
+}
+
+func newPlanner(c *Cluster, r *Request, cfg *placeConfig) *planner {
+	heldDomains, heldZones := held(c, r.Spread, cfg.existing)
+	p := &planner{
+		c: c, r: r, f: newFeasibility(c, r, heldDomains),
+		weights: cfg.weights, level: balanceLevel(r.Spread), heldZones: heldZones,
+	}
+	for _, w := range cfg.weights {
+		p.wsum += w
+	}
+	p.loads = domainLoads(c, r.Tier, p.level)
+	return p
+}
+
+// judge runs the hard constraints on the node at position k and, when it
+// passes, scores it into scores (one per scorer): the disk that would hold
+// the replica and the node's total, or why it was filtered out.
+func (p *planner) judge(k int, e *nodeEntry, scores []NamedScore) (int, float64, rejection) {
+	di, rej := p.f.judge(&e.node)
+	if !rej.ok() {
+		return -1, 0, rej
+	}
+	disk := &e.node.Disks[di]
+	in := scoreInput{
+		limit: p.c.limit(disk.CapacityBytes), used: disk.UsedBytes, size: p.r.SizeBytes,
+		domain: p.loads[p.c.domainOf(e, k, p.level)],
+	}
+	var total float64
+	for i, s := range scorers {
+		v := s.score(in)
+		scores[i] = NamedScore{Name: s.name, Score: v, Weight: p.weights[i]}
+		total += v * p.weights[i]
+	}
+	if p.wsum > 0 {
+		total /= p.wsum
+	}
+	return di, total, rejection{}
+}
+
+// candidate is the table row of a judged node; scores become the row's.
+func (p *planner) candidate(e *nodeEntry, di int, total float64, rej rejection, scores []NamedScore) CandidateScore {
+	n := &e.node
+	cand := CandidateScore{NodeID: n.ID, Zone: n.Zone}
+	if !rej.ok() {
+		cand.Rejection, cand.Reason = rej.kind, p.f.reason(n, rej)
+		return cand
+	}
+	cand.DiskID, cand.Feasible, cand.Scores, cand.Total = n.Disks[di].ID, true, scores, total
+	return cand
+}
+
+// best returns the BestCandidates best of the feasible candidates and the
+// picked ones, ranked, each judged again: a few rows are cheaper to score
+// twice than a thousand are to keep.
+func (p *planner) best(feasible []ranked, picked []int) []CandidateScore {
+	top := make([]int, 0, BestCandidates+len(picked))
+	for i := range feasible {
+		if len(top) == BestCandidates {
+			if !better(&feasible[i], &feasible[top[len(top)-1]]) {
+				continue
+			}
+			top = top[:len(top)-1]
+		}
+		top = append(top, i)
+		// Keep top sorted, best first: one insertion step per candidate.
+		for j := len(top) - 1; j > 0 && better(&feasible[top[j]], &feasible[top[j-1]]); j-- {
+			top[j], top[j-1] = top[j-1], top[j]
+		}
+	}
+	for _, i := range picked {
+		if !slices.Contains(top, i) {
+			top = append(top, i)
+		}
+	}
+	if len(top) == 0 {
+		return nil
+	}
+	slices.SortFunc(top, func(i, j int) int { return cmpRanked(&feasible[i], &feasible[j]) })
+
+	ns := len(scorers)
+	scoreBuf := make([]NamedScore, len(top)*ns)
+	out := make([]CandidateScore, len(top))
+	for j, i := range top {
+		k := feasible[i].pos
+		e := p.c.order[k]
+		scores := scoreBuf[j*ns : (j+1)*ns : (j+1)*ns]
+		di, total, rej := p.judge(k, e, scores)
+		out[j] = p.candidate(e, di, total, rej, scores)
+		out[j].Chosen = slices.Contains(picked, i)
+	}
+	return out
 }
 
 // Ranked returns the candidates in the order explain shows them: feasible
 // ones by descending Total (ties by node ID), then the filtered ones by node
 // ID. Place leaves Candidates in node-ID order because sorting a thousand
-// of them on every placement would cost more than choosing.
+// of them on every placement would cost more than choosing. It is empty
+// unless Place ran WithCandidates.
 func (d Decision) Ranked() []CandidateScore {
 	out := slices.Clone(d.Candidates)
 	slices.SortStableFunc(out, func(a, b CandidateScore) int {

@@ -117,7 +117,7 @@ func TestPlaceNeverChoosesUnschedulableNodes(t *testing.T) {
 		up("b", "zone-b", ssd("s", 100)),
 		up("c", "zone-c", ssd("s", 100)),
 	)
-	d := mustPlace(t, c, ssdReq("v", 3, SpreadZone, 10))
+	d := mustPlace(t, c, ssdReq("v", 3, SpreadZone, 10), WithCandidates())
 	nodes := placementNodes(d.Placements)
 	slices.Sort(nodes)
 	if !slices.Equal(nodes, []string{"a", "b", "c"}) {
@@ -283,9 +283,9 @@ func TestPlaceErrorNamesTheShortage(t *testing.T) {
 			if err.Error() != tc.want {
 				t.Errorf("error:\n got %s\nwant %s", err, tc.want)
 			}
-			if len(d.Placements) != 0 || len(d.Candidates) != len(tc.nodes) {
-				t.Errorf("failed decision has %d placements and %d candidates, want 0 and %d",
-					len(d.Placements), len(d.Candidates), len(tc.nodes))
+			if len(d.Placements) != 0 || d.Considered != len(tc.nodes) {
+				t.Errorf("failed decision has %d placements and considered %d nodes, want 0 and %d",
+					len(d.Placements), d.Considered, len(tc.nodes))
 			}
 		})
 	}
@@ -362,7 +362,7 @@ func TestPlaceRecordsEveryCandidate(t *testing.T) {
 		inState(up("n3", "c", ssd("s", 100)), NodeDown),
 		up("n4", "d", hdd("h", 100)),
 	)
-	d := mustPlace(t, c, ssdReq("v", 1, SpreadZone, 10))
+	d := mustPlace(t, c, ssdReq("v", 1, SpreadZone, 10), WithCandidates())
 	ids := func(cs []CandidateScore) []string {
 		var out []string
 		for _, cand := range cs {
@@ -470,8 +470,11 @@ func TestPlacePrefersLeastLoadedZone(t *testing.T) {
 	if got := d.Placements[0].Zone; got != "b" {
 		t.Errorf("with balance dominant placed in zone %s, want b", got)
 	}
-	if w := d.Ranked()[0].Scores[0].Weight; w != 0.1 {
+	if w := d.Best[0].Scores[0].Weight; w != 0.1 {
 		t.Errorf("recorded headroom weight %v, want 0.1", w)
+	}
+	if want := []ScoreWeight{{ScoreHeadroom, 0.1}, {ScoreDomainBalance, 0.5}}; !slices.Equal(d.Weights, want) {
+		t.Errorf("decision weights %v, want %v", d.Weights, want)
 	}
 }
 

@@ -4,7 +4,8 @@ import "slices"
 
 // ranked is what the selector sees of one feasible candidate.
 type ranked struct {
-	pos    int // position in Decision.Candidates
+	pos    int // position in Cluster.order (and Decision.Candidates)
+	disk   int // index of the chosen disk in the node's Disks
 	id     string
 	total  float64
 	domain int // failure domain at the requested spread level

@@ -21,37 +21,53 @@ type tally struct {
 
 func (t *tally) add(rej rejection) {
 	t.counts[rej.kind]++
-	if rej.kind == rejectNoRoom {
+	if rej.kind == RejectNoRoom {
 		t.largestFree = max(t.largestFree, rej.largestFree)
 	}
+}
+
+// list returns the counts as a decision records them: in kind order, only
+// the kinds that rejected a node.
+func (t *tally) list() []RejectCount {
+	var out []RejectCount
+	for k := RejectCordoned; k < numRejectKinds; k++ {
+		if n := t.counts[k]; n > 0 {
+			rc := RejectCount{Kind: k, Nodes: n}
+			if k == RejectNoRoom {
+				rc.LargestFreeBytes = t.largestFree
+			}
+			out = append(out, rc)
+		}
+	}
+	return out
 }
 
 // causes renders the counts, most operator-actionable first: node states,
 // then constraints of the volume, then space.
 func (t *tally) causes(r *Request) string {
 	var parts []string
-	for k := rejectCordoned; k < numRejectKinds; k++ {
+	for k := RejectCordoned; k < numRejectKinds; k++ {
 		n := t.counts[k]
 		if n == 0 {
 			continue
 		}
 		var s string
 		switch k {
-		case rejectCordoned:
+		case RejectCordoned:
 			s = fmt.Sprintf("%d cordoned", n)
-		case rejectDraining:
+		case RejectDraining:
 			s = fmt.Sprintf("%d draining", n)
-		case rejectDown:
+		case RejectDown:
 			s = fmt.Sprintf("%d down", n)
-		case rejectHeld:
+		case RejectHeld:
 			s = fmt.Sprintf("%d already %s a replica", n, verb(n, "holds", "hold"))
-		case rejectTopology:
+		case RejectTopology:
 			s = fmt.Sprintf("%d outside the allowed zones", n)
-		case rejectSelector:
+		case RejectSelector:
 			s = fmt.Sprintf("%d without labels %s", n, labelString(r.NodeSelector))
-		case rejectNoTier:
+		case RejectNoTier:
 			s = fmt.Sprintf("%d without an %s disk", n, r.Tier)
-		case rejectNoRoom:
+		case RejectNoRoom:
 			s = fmt.Sprintf("%d short of space (largest free %s)", n, formatBytes(t.largestFree))
 		}
 		parts = append(parts, s)
@@ -84,20 +100,15 @@ func nameList(names []string) string {
 }
 
 // shortage explains a failed placement: how many failure domains were
-// needed, which qualified, and what every other domain lacked. cands are in
-// node-ID order, like c.order, which keeps the message deterministic. It
-// runs the checks again for the filtered nodes rather than have Place keep
-// every rejection on the path where placement succeeds.
-func shortage(c *Cluster, f *feasibility, cands []CandidateScore, more bool) *PlacementError {
+// needed, which qualified, and what every other domain lacked. It walks the
+// nodes in c.order (node-ID order), which keeps the message deterministic,
+// and runs the checks again rather than have Place keep every rejection on
+// the path where placement succeeds.
+func shortage(c *Cluster, f *feasibility, more bool) *PlacementError {
 	r := f.r
-	rejs := make([]rejection, len(cands))
+	rejs := make([]rejection, len(c.order))
 	for k, e := range c.order {
-		if cands[k].Feasible {
-			continue
-		}
-		if rejs[k] = f.checkNode(&e.node); rejs[k].ok() {
-			_, rejs[k] = f.chooseDisk(&e.node)
-		}
+		_, rejs[k] = f.judge(&e.node)
 	}
 	have := fmt.Sprintf("an %s disk with %s free", r.Tier, formatBytes(r.SizeBytes))
 	if len(r.NodeSelector) > 0 {
@@ -112,11 +123,11 @@ func shortage(c *Cluster, f *feasibility, cands []CandidateScore, more bool) *Pl
 
 	if r.Spread == SpreadNode {
 		var failed tally
-		for i := range cands {
-			if cands[i].Feasible {
-				e.Qualifying = append(e.Qualifying, cands[i].NodeID)
+		for k, n := range c.order {
+			if rejs[k].ok() {
+				e.Qualifying = append(e.Qualifying, n.node.ID)
 			} else {
-				failed.add(rejs[i])
+				failed.add(rejs[k])
 			}
 		}
 		where := "distinct up nodes"
@@ -129,13 +140,13 @@ func shortage(c *Cluster, f *feasibility, cands []CandidateScore, more bool) *Pl
 		fmt.Fprintf(&b, "need %d %s%s on %s with %s", r.Replicas, moreWord,
 			verb(r.Replicas, "replica", "replicas"), where, have)
 		switch {
-		case len(cands) == 0:
+		case len(c.order) == 0:
 			b.WriteString("; the cluster has no nodes")
 		case len(e.Qualifying) == 0:
 			fmt.Fprintf(&b, "; no node qualifies (%s)", failed.causes(r))
 		default:
 			fmt.Fprintf(&b, "; only %d %s (%s)", len(e.Qualifying), verb(len(e.Qualifying), "node qualifies", "nodes qualify"), nameList(e.Qualifying))
-			if n := len(cands) - len(e.Qualifying); n > 0 {
+			if n := len(c.order) - len(e.Qualifying); n > 0 {
 				fmt.Fprintf(&b, "; of the other %d: %s", n, failed.causes(r))
 			}
 		}
@@ -151,7 +162,7 @@ func shortage(c *Cluster, f *feasibility, cands []CandidateScore, more bool) *Pl
 			t = &tally{}
 			tallies[key] = t
 		}
-		if cands[i].Feasible {
+		if rejs[i].ok() {
 			t.qualifies = true
 		} else {
 			t.add(rejs[i])
@@ -167,7 +178,7 @@ func shortage(c *Cluster, f *feasibility, cands []CandidateScore, more bool) *Pl
 	}
 	fmt.Fprintf(&b, "need %d %s%s with an up node that has %s", r.Replicas, moreWord, r.Spread.plural(r.Replicas), have)
 	switch {
-	case len(cands) == 0:
+	case len(c.order) == 0:
 		b.WriteString("; the cluster has no nodes")
 	case len(e.Qualifying) == 0:
 		b.WriteString("; none qualify")
@@ -180,7 +191,7 @@ func shortage(c *Cluster, f *feasibility, cands []CandidateScore, more bool) *Pl
 			break
 		}
 		t := tallies[name]
-		if t.counts[rejectHeld] > 0 {
+		if t.counts[RejectHeld] > 0 {
 			// checkHeld runs first, so every node of a held domain
 			// is rejected for it.
 			fmt.Fprintf(&b, "; %s: already holds a replica", name)

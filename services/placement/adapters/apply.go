@@ -1,0 +1,31 @@
+package adapters
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/placement/domain"
+)
+
+// applyEvent applies one event of the node or placement stream to c, and
+// names the volume when the event is part of its placement history. It is
+// the one place where the log becomes the cluster: the live model and the
+// models explain rebuilds both apply events through it.
+func applyEvent(c *domain.Cluster, msg proto.Message) (volumeID string, err error) {
+	switch e := msg.(type) {
+	case *pb.NodeRegistered:
+		return "", c.UpsertNode(NodeFromProto(e))
+	case *pb.PlacementDecided:
+		return e.GetVolumeId(), c.Reserve(e.GetVolumeId(), placementsFromProto(e.GetPlacements()), e.GetSizeBytes())
+	case *pb.PlacementFailed:
+		return e.GetVolumeId(), nil
+	case *pb.ResizeApproved:
+		return e.GetVolumeId(), c.Resize(e.GetVolumeId(), e.GetSizeBytes())
+	case *pb.ResizeRejected:
+		return e.GetVolumeId(), nil
+	case *pb.CapacityReleased:
+		c.Release(e.GetVolumeId())
+		return e.GetVolumeId(), nil
+	}
+	return "", nil
+}
