@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"ballast.dev/platform/bus"
 	"ballast.dev/platform/command"
 	"ballast.dev/platform/natsconn"
+	"ballast.dev/platform/snapshot"
 	"ballast.dev/services/placement/adapters"
 	"ballast.dev/services/placement/app"
 	"ballast.dev/services/placement/ports"
@@ -26,6 +28,9 @@ type Config struct {
 	// Overcommit lets disks hold reservations up to capacity times this; 0
 	// means 1 (none).
 	Overcommit float64
+	// Snapshots says how often the cluster model is snapshotted; zero is
+	// snapshot.DefaultPolicy.
+	Snapshots snapshot.Policy
 }
 
 // Service is a running placement service.
@@ -34,6 +39,10 @@ type Service struct {
 	router   *bus.Router
 	commands *command.Server
 	stop     context.CancelFunc
+	// snapshotting ends with stopSnapshots, after the router: the last
+	// snapshot covers every decision made.
+	stopSnapshots context.CancelFunc
+	snapshotting  sync.WaitGroup
 }
 
 // Start rebuilds the cluster model from the log and starts deciding.
@@ -43,14 +52,21 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Overcommit == 0 {
 		cfg.Overcommit = 1
 	}
+	if cfg.Snapshots == (snapshot.Policy{}) {
+		cfg.Snapshots = snapshot.DefaultPolicy
+	}
 	ctx, stop := context.WithCancel(ctx)
 	s := &Service{stop: stop}
-	model, err := adapters.NewModel(ctx, c.Store, cfg.Overcommit, log)
+	snaps := snapshot.NewStore(c.JS)
+	model, err := adapters.NewModel(ctx, c.Store, snaps, cfg.Overcommit, log)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("placement service: %w", err)
 	}
 	s.model = model
+	snapCtx, stopSnapshots := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopSnapshots = stopSnapshots
+	s.snapshotting.Go(func() { snapshot.Run(snapCtx, snaps, adapters.SnapshotName, model, cfg.Snapshots, log) })
 	router, err := bus.NewRouter("placement", c.JS, log)
 	if err != nil {
 		return nil, s.fail(err)
@@ -89,6 +105,10 @@ func (s *Service) Close() error {
 	}
 	if s.router != nil {
 		err = errors.Join(err, s.router.Close())
+	}
+	if s.stopSnapshots != nil {
+		s.stopSnapshots()
+		s.snapshotting.Wait()
 	}
 	if s.model != nil {
 		s.model.Close()

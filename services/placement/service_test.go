@@ -15,9 +15,11 @@ import (
 	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/snapshot"
 	"ballast.dev/platform/waitfor"
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/placement"
+	"ballast.dev/services/placement/adapters"
 )
 
 const gib = 1 << 30
@@ -145,26 +147,53 @@ func TestPlacesAcrossZonesAndRecordsASummary(t *testing.T) {
 	}
 }
 
+// Reservations survive a restart, from the model's snapshot and from the
+// log alone.
 func TestReservationsSurviveRestartAndShortageIsNamed(t *testing.T) {
-	e := start(t)
-	if _, ok := e.decision(e.request("a", 60*gib), 1).(*pb.PlacementDecided); !ok {
-		t.Fatal("first volume not placed")
-	}
-	e.restart()
-	// 40 GiB is left on every disk: the model rebuilt from the log must know.
-	f, ok := e.decision(e.request("b", 50*gib), 1).(*pb.PlacementFailed)
-	if !ok {
-		t.Fatal("a volume larger than what is left was placed")
-	}
-	if !strings.Contains(f.GetReason(), "ssd") || !strings.Contains(f.GetReason(), "50.0 GiB") {
-		t.Fatalf("reason %q does not name what was short", f.GetReason())
-	}
-	if r := f.GetSummary().GetRejections(); len(r) != 1 || r[0].GetReason() != pb.RejectionReason_REJECTION_REASON_NO_ROOM ||
-		r[0].GetNodes() != 3 || r[0].GetLargestFreeBytes() != 40*gib {
-		t.Fatalf("rejections %v, want the 3 nodes short of room with 40 GiB free", r)
-	}
-	if _, ok := e.decision(e.request("c", 40*gib), 1).(*pb.PlacementDecided); !ok {
-		t.Fatal("a volume that fits exactly was not placed")
+	for _, fromSnapshot := range []bool{true, false} {
+		t.Run(map[bool]string{true: "from its snapshot", false: "from the log"}[fromSnapshot], func(t *testing.T) {
+			e := start(t)
+			if _, ok := e.decision(e.request("a", 60*gib), 1).(*pb.PlacementDecided); !ok {
+				t.Fatal("first volume not placed")
+			}
+			if err := e.svc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			e.svc = nil
+			obs, err := e.conn.JS.ObjectStore(context.Background(), snapshot.Bucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := obs.GetInfo(context.Background(), adapters.SnapshotName); err != nil {
+				t.Fatalf("placement left no snapshot: %v", err)
+			}
+			if !fromSnapshot {
+				if err := obs.Delete(context.Background(), adapters.SnapshotName); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.restart()
+			// 40 GiB is left on every disk: the rebuilt model must know.
+			f, ok := e.decision(e.request("b", 50*gib), 1).(*pb.PlacementFailed)
+			if !ok {
+				t.Fatal("a volume larger than what is left was placed")
+			}
+			if !strings.Contains(f.GetReason(), "ssd") || !strings.Contains(f.GetReason(), "50.0 GiB") {
+				t.Fatalf("reason %q does not name what was short", f.GetReason())
+			}
+			if r := f.GetSummary().GetRejections(); len(r) != 1 || r[0].GetReason() != pb.RejectionReason_REJECTION_REASON_NO_ROOM ||
+				r[0].GetNodes() != 3 || r[0].GetLargestFreeBytes() != 40*gib {
+				t.Fatalf("rejections %v, want the 3 nodes short of room with 40 GiB free", r)
+			}
+			if _, ok := e.decision(e.request("c", 40*gib), 1).(*pb.PlacementDecided); !ok {
+				t.Fatal("a volume that fits exactly was not placed")
+			}
+			// A redelivered request of a volume decided before the restart
+			// is not placed again.
+			if recs, _, _ := e.conn.Store.Load(context.Background(), events.Placement.Stream, events.Placement.Subject("vol-a")); len(recs) != 1 {
+				t.Fatalf("vol-a has %d placement events", len(recs))
+			}
+		})
 	}
 }
 

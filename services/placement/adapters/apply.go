@@ -3,9 +3,21 @@ package adapters
 import (
 	"google.golang.org/protobuf/proto"
 
+	"ballast.dev/platform/events"
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/placement/domain"
 )
+
+// applies names the types applyEvent uses: the node stream carries far more
+// (a few per replica), which the model passes over without decoding.
+var applies = map[string]bool{
+	events.TypeOf(&pb.NodeRegistered{}):   true,
+	events.TypeOf(&pb.PlacementDecided{}): true,
+	events.TypeOf(&pb.PlacementFailed{}):  true,
+	events.TypeOf(&pb.ResizeApproved{}):   true,
+	events.TypeOf(&pb.ResizeRejected{}):   true,
+	events.TypeOf(&pb.CapacityReleased{}): true,
+}
 
 // applyEvent applies one event of the node or placement stream to c, and
 // names the volume when the event is part of its placement history. It is

@@ -14,6 +14,7 @@ import (
 
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
+	"ballast.dev/platform/snapshot"
 	"ballast.dev/services/placement/app"
 	"ballast.dev/services/placement/domain"
 )
@@ -30,21 +31,25 @@ type Model struct {
 	last    map[string]uint64 // volume id → sequence of its last placement event
 	changed chan struct{}     // closed and replaced on every apply
 	subs    []eventstore.Subscription
+	events  modelEvents
 }
 
 var _ app.Model = (*Model)(nil)
 
-// NewModel rebuilds the model from the log and keeps following it until
-// Close.
-func NewModel(ctx context.Context, store *eventstore.Store, overcommit float64, log *slog.Logger) (*Model, error) {
+// NewModel restores the model from its latest snapshot (snaps may be nil:
+// none), replays the log after it, and keeps following the log until Close.
+func NewModel(ctx context.Context, store *eventstore.Store, snaps *snapshot.Store, overcommit float64, log *slog.Logger) (*Model, error) {
 	cluster, err := domain.NewCluster(domain.WithOvercommit(overcommit))
 	if err != nil {
 		return nil, err
 	}
 	m := &Model{store: store, log: log, cluster: cluster, applied: map[string]uint64{}, last: map[string]uint64{}, changed: make(chan struct{})}
+	if snaps != nil {
+		m.restore(ctx, snaps, overcommit)
+	}
 	// Nodes first: a reservation needs its node.
 	for _, a := range []events.Aggregate{events.Node, events.Placement} {
-		sub, err := store.Subscribe(ctx, a.Stream, a.Filter(), 0, m.applier(a.Stream))
+		sub, err := store.Subscribe(ctx, a.Stream, a.Filter(), m.applied[a.Stream], m.applier(a.Stream))
 		if err != nil {
 			m.Close()
 			return nil, fmt.Errorf("placement model: %w", err)
@@ -74,7 +79,11 @@ func (m *Model) applier(stream string) func(context.Context, eventstore.Record) 
 }
 
 func (m *Model) apply(stream string, rec eventstore.Record) {
-	msg, err := events.Read(rec.Subject, rec.Type, rec.Data)
+	var msg proto.Message
+	var err error
+	if applies[rec.Type] {
+		msg, err = events.Read(rec.Subject, rec.Type, rec.Data)
+	}
 	if err != nil {
 		// A record this build cannot read, or one that names another
 		// aggregate than its subject, must not stop the model, and
@@ -91,6 +100,7 @@ func (m *Model) apply(stream string, rec eventstore.Record) {
 		}
 	}
 	m.applied[stream] = rec.Sequence
+	m.events.n.Add(1)
 	close(m.changed)
 	m.changed = make(chan struct{})
 }

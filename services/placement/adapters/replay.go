@@ -90,6 +90,9 @@ func (r Replayer) replay(ctx context.Context, a events.Aggregate, upTo uint64, c
 // passed over, never fatal. The live model has counted what it skipped
 // already, so a replay does not count it again.
 func (r Replayer) apply(c *domain.Cluster, rec eventstore.Record) {
+	if !applies[rec.Type] {
+		return
+	}
 	msg, err := events.Read(rec.Subject, rec.Type, rec.Data)
 	if err == nil {
 		_, err = applyEvent(c, msg)

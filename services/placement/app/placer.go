@@ -73,24 +73,36 @@ type VolumeRequest struct {
 
 // Place places a new volume. A volume that already has a decision (a
 // redelivered request) is left alone.
+//
+// The model is current with every decision already: placement is the only
+// writer of the placement log and waits for its own decisions to be applied.
+// Only a node that registered a moment ago may be missing from it, so the
+// model catches up with the log (a request for each stream's last sequence)
+// only when a volume does not fit, and decides again.
 func (p *Placer) Place(ctx context.Context, vr VolumeRequest) error {
-	if err := p.Model.CaughtUp(ctx); err != nil {
-		return err
-	}
 	var (
 		d       domain.Decision
 		basis   Basis
 		err     error
 		decided bool
 	)
-	p.Model.View(func(c *domain.Cluster, at Position, last func(string) uint64) {
-		if last(vr.Request.VolumeID) != 0 {
-			decided = true
-			return
+	decide := func() {
+		p.Model.View(func(c *domain.Cluster, at Position, last func(string) uint64) {
+			if last(vr.Request.VolumeID) != 0 {
+				decided = true
+				return
+			}
+			basis = Basis{Request: vr.Request, At: at, Overcommit: c.Overcommit()}
+			d, err = domain.Place(c, vr.Request)
+		})
+	}
+	decide()
+	if errors.Is(err, domain.ErrInsufficientCapacity) {
+		if cerr := p.Model.CaughtUp(ctx); cerr != nil {
+			return cerr
 		}
-		basis = Basis{Request: vr.Request, At: at, Overcommit: c.Overcommit()}
-		d, err = domain.Place(c, vr.Request)
-	})
+		decide()
+	}
 	if decided {
 		return nil
 	}
@@ -143,9 +155,13 @@ func (p *Placer) Release(ctx context.Context, cause, volumeID, name string) erro
 // record decides on the model and records the decision, deciding again if
 // the volume's history moved on meanwhile.
 func (p *Placer) record(ctx context.Context, volumeID string, decide func(c *domain.Cluster, expected uint64) func() (uint64, error)) error {
-	return retry.Do(ctx, retry.Conflict, func(int) error {
-		if err := p.Model.CaughtUp(ctx); err != nil {
-			return retry.Permanent(err)
+	return retry.Do(ctx, retry.Conflict, func(attempt int) error {
+		// The model knows every decision; only after a conflict may it be
+		// behind the log.
+		if attempt > 1 {
+			if err := p.Model.CaughtUp(ctx); err != nil {
+				return retry.Permanent(err)
+			}
 		}
 		var write func() (uint64, error)
 		p.Model.View(func(c *domain.Cluster, _ Position, last func(string) uint64) {

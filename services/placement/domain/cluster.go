@@ -349,6 +349,17 @@ func (c *Cluster) Reservation(volumeID string) (Reservation, bool) {
 	return r, true
 }
 
+// Reservations returns what every volume holds, by volume id.
+func (c *Cluster) Reservations() []Reservation {
+	out := make([]Reservation, 0, len(c.volumes))
+	for _, r := range c.volumes {
+		r.Placements = slices.Clone(r.Placements)
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Reservation) int { return strings.Compare(a.VolumeID, b.VolumeID) })
+	return out
+}
+
 // diskRef locates a disk inside the cluster.
 type diskRef struct {
 	e *nodeEntry

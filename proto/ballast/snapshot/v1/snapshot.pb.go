@@ -474,6 +474,371 @@ func (x *AgentReplica) GetSizeBytes() uint64 {
 	return 0
 }
 
+// Cluster is the placement service's cluster model.
+type Cluster struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The overcommit the reservations were checked against.
+	Overcommit   float64               `protobuf:"fixed64,1,opt,name=overcommit,proto3" json:"overcommit,omitempty"`
+	Nodes        []*ClusterNode        `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Reservations []*ClusterReservation `protobuf:"bytes,3,rep,name=reservations,proto3" json:"reservations,omitempty"`
+	// Per volume id, the sequence of its last placement event.
+	Last          map[string]uint64 `protobuf:"bytes,4,rep,name=last,proto3" json:"last,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cluster) Reset() {
+	*x = Cluster{}
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cluster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cluster) ProtoMessage() {}
+
+func (x *Cluster) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
+func (*Cluster) Descriptor() ([]byte, []int) {
+	return file_ballast_snapshot_v1_snapshot_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Cluster) GetOvercommit() float64 {
+	if x != nil {
+		return x.Overcommit
+	}
+	return 0
+}
+
+func (x *Cluster) GetNodes() []*ClusterNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *Cluster) GetReservations() []*ClusterReservation {
+	if x != nil {
+		return x.Reservations
+	}
+	return nil
+}
+
+func (x *Cluster) GetLast() map[string]uint64 {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
+// ClusterNode is one node of the cluster model. States and tiers are the
+// model's own numbers.
+type ClusterNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Zone          string                 `protobuf:"bytes,2,opt,name=zone,proto3" json:"zone,omitempty"`
+	Region        string                 `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
+	State         int32                  `protobuf:"varint,4,opt,name=state,proto3" json:"state,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Disks         []*ClusterDisk         `protobuf:"bytes,6,rep,name=disks,proto3" json:"disks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterNode) Reset() {
+	*x = ClusterNode{}
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterNode) ProtoMessage() {}
+
+func (x *ClusterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterNode.ProtoReflect.Descriptor instead.
+func (*ClusterNode) Descriptor() ([]byte, []int) {
+	return file_ballast_snapshot_v1_snapshot_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ClusterNode) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetState() int32 {
+	if x != nil {
+		return x.State
+	}
+	return 0
+}
+
+func (x *ClusterNode) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *ClusterNode) GetDisks() []*ClusterDisk {
+	if x != nil {
+		return x.Disks
+	}
+	return nil
+}
+
+// ClusterDisk is one disk of a node; what is reserved on it follows from the
+// reservations.
+type ClusterDisk struct {
+	state                    protoimpl.MessageState `protogen:"open.v1"`
+	Id                       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Tier                     int32                  `protobuf:"varint,2,opt,name=tier,proto3" json:"tier,omitempty"`
+	CapacityBytes            uint64                 `protobuf:"varint,3,opt,name=capacity_bytes,json=capacityBytes,proto3" json:"capacity_bytes,omitempty"`
+	ReadIops                 uint64                 `protobuf:"varint,4,opt,name=read_iops,json=readIops,proto3" json:"read_iops,omitempty"`
+	WriteIops                uint64                 `protobuf:"varint,5,opt,name=write_iops,json=writeIops,proto3" json:"write_iops,omitempty"`
+	ThroughputBytesPerSecond uint64                 `protobuf:"varint,6,opt,name=throughput_bytes_per_second,json=throughputBytesPerSecond,proto3" json:"throughput_bytes_per_second,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *ClusterDisk) Reset() {
+	*x = ClusterDisk{}
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterDisk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterDisk) ProtoMessage() {}
+
+func (x *ClusterDisk) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterDisk.ProtoReflect.Descriptor instead.
+func (*ClusterDisk) Descriptor() ([]byte, []int) {
+	return file_ballast_snapshot_v1_snapshot_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClusterDisk) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClusterDisk) GetTier() int32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *ClusterDisk) GetCapacityBytes() uint64 {
+	if x != nil {
+		return x.CapacityBytes
+	}
+	return 0
+}
+
+func (x *ClusterDisk) GetReadIops() uint64 {
+	if x != nil {
+		return x.ReadIops
+	}
+	return 0
+}
+
+func (x *ClusterDisk) GetWriteIops() uint64 {
+	if x != nil {
+		return x.WriteIops
+	}
+	return 0
+}
+
+func (x *ClusterDisk) GetThroughputBytesPerSecond() uint64 {
+	if x != nil {
+		return x.ThroughputBytesPerSecond
+	}
+	return 0
+}
+
+// ClusterReservation is what one volume holds.
+type ClusterReservation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	SizeBytes     uint64                 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Placements    []*ClusterPlacement    `protobuf:"bytes,3,rep,name=placements,proto3" json:"placements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterReservation) Reset() {
+	*x = ClusterReservation{}
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterReservation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterReservation) ProtoMessage() {}
+
+func (x *ClusterReservation) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterReservation.ProtoReflect.Descriptor instead.
+func (*ClusterReservation) Descriptor() ([]byte, []int) {
+	return file_ballast_snapshot_v1_snapshot_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ClusterReservation) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ClusterReservation) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *ClusterReservation) GetPlacements() []*ClusterPlacement {
+	if x != nil {
+		return x.Placements
+	}
+	return nil
+}
+
+// ClusterPlacement is one replica's disk.
+type ClusterPlacement struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	DiskId        string                 `protobuf:"bytes,2,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
+	Zone          string                 `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterPlacement) Reset() {
+	*x = ClusterPlacement{}
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterPlacement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterPlacement) ProtoMessage() {}
+
+func (x *ClusterPlacement) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_snapshot_v1_snapshot_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterPlacement.ProtoReflect.Descriptor instead.
+func (*ClusterPlacement) Descriptor() ([]byte, []int) {
+	return file_ballast_snapshot_v1_snapshot_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ClusterPlacement) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ClusterPlacement) GetDiskId() string {
+	if x != nil {
+		return x.DiskId
+	}
+	return ""
+}
+
+func (x *ClusterPlacement) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
 var File_ballast_snapshot_v1_snapshot_proto protoreflect.FileDescriptor
 
 const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
@@ -518,7 +883,46 @@ const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
 	"\tvolume_id\x18\x02 \x01(\tR\bvolumeId\x12\x17\n" +
 	"\adisk_id\x18\x03 \x01(\tR\x06diskId\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\x04 \x01(\x04R\tsizeBytesB2Z0ballast.dev/proto/ballast/snapshot/v1;snapshotv1b\x06proto3"
+	"size_bytes\x18\x04 \x01(\x04R\tsizeBytes\"\xa3\x02\n" +
+	"\aCluster\x12\x1e\n" +
+	"\n" +
+	"overcommit\x18\x01 \x01(\x01R\n" +
+	"overcommit\x126\n" +
+	"\x05nodes\x18\x02 \x03(\v2 .ballast.snapshot.v1.ClusterNodeR\x05nodes\x12K\n" +
+	"\freservations\x18\x03 \x03(\v2'.ballast.snapshot.v1.ClusterReservationR\freservations\x12:\n" +
+	"\x04last\x18\x04 \x03(\v2&.ballast.snapshot.v1.Cluster.LastEntryR\x04last\x1a7\n" +
+	"\tLastEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x98\x02\n" +
+	"\vClusterNode\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04zone\x18\x02 \x01(\tR\x04zone\x12\x16\n" +
+	"\x06region\x18\x03 \x01(\tR\x06region\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\x05R\x05state\x12D\n" +
+	"\x06labels\x18\x05 \x03(\v2,.ballast.snapshot.v1.ClusterNode.LabelsEntryR\x06labels\x126\n" +
+	"\x05disks\x18\x06 \x03(\v2 .ballast.snapshot.v1.ClusterDiskR\x05disks\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd3\x01\n" +
+	"\vClusterDisk\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04tier\x18\x02 \x01(\x05R\x04tier\x12%\n" +
+	"\x0ecapacity_bytes\x18\x03 \x01(\x04R\rcapacityBytes\x12\x1b\n" +
+	"\tread_iops\x18\x04 \x01(\x04R\breadIops\x12\x1d\n" +
+	"\n" +
+	"write_iops\x18\x05 \x01(\x04R\twriteIops\x12=\n" +
+	"\x1bthroughput_bytes_per_second\x18\x06 \x01(\x04R\x18throughputBytesPerSecond\"\x97\x01\n" +
+	"\x12ClusterReservation\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x02 \x01(\x04R\tsizeBytes\x12E\n" +
+	"\n" +
+	"placements\x18\x03 \x03(\v2%.ballast.snapshot.v1.ClusterPlacementR\n" +
+	"placements\"X\n" +
+	"\x10ClusterPlacement\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
+	"\adisk_id\x18\x02 \x01(\tR\x06diskId\x12\x12\n" +
+	"\x04zone\x18\x03 \x01(\tR\x04zoneB2Z0ballast.dev/proto/ballast/snapshot/v1;snapshotv1b\x06proto3"
 
 var (
 	file_ballast_snapshot_v1_snapshot_proto_rawDescOnce sync.Once
@@ -532,33 +936,46 @@ func file_ballast_snapshot_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_ballast_snapshot_v1_snapshot_proto_rawDescData
 }
 
-var file_ballast_snapshot_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ballast_snapshot_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_ballast_snapshot_v1_snapshot_proto_goTypes = []any{
-	(*Volumes)(nil),           // 0: ballast.snapshot.v1.Volumes
-	(*Nodes)(nil),             // 1: ballast.snapshot.v1.Nodes
-	(*ReplicaLocation)(nil),   // 2: ballast.snapshot.v1.ReplicaLocation
-	(*Reservation)(nil),       // 3: ballast.snapshot.v1.Reservation
-	(*AgentNodes)(nil),        // 4: ballast.snapshot.v1.AgentNodes
-	(*AgentNode)(nil),         // 5: ballast.snapshot.v1.AgentNode
-	(*AgentReplica)(nil),      // 6: ballast.snapshot.v1.AgentReplica
-	(*v1.Volume)(nil),         // 7: ballast.v1.Volume
-	(*v1.Node)(nil),           // 8: ballast.v1.Node
-	(*v1.NodeRegistered)(nil), // 9: ballast.v1.NodeRegistered
+	(*Volumes)(nil),            // 0: ballast.snapshot.v1.Volumes
+	(*Nodes)(nil),              // 1: ballast.snapshot.v1.Nodes
+	(*ReplicaLocation)(nil),    // 2: ballast.snapshot.v1.ReplicaLocation
+	(*Reservation)(nil),        // 3: ballast.snapshot.v1.Reservation
+	(*AgentNodes)(nil),         // 4: ballast.snapshot.v1.AgentNodes
+	(*AgentNode)(nil),          // 5: ballast.snapshot.v1.AgentNode
+	(*AgentReplica)(nil),       // 6: ballast.snapshot.v1.AgentReplica
+	(*Cluster)(nil),            // 7: ballast.snapshot.v1.Cluster
+	(*ClusterNode)(nil),        // 8: ballast.snapshot.v1.ClusterNode
+	(*ClusterDisk)(nil),        // 9: ballast.snapshot.v1.ClusterDisk
+	(*ClusterReservation)(nil), // 10: ballast.snapshot.v1.ClusterReservation
+	(*ClusterPlacement)(nil),   // 11: ballast.snapshot.v1.ClusterPlacement
+	nil,                        // 12: ballast.snapshot.v1.Cluster.LastEntry
+	nil,                        // 13: ballast.snapshot.v1.ClusterNode.LabelsEntry
+	(*v1.Volume)(nil),          // 14: ballast.v1.Volume
+	(*v1.Node)(nil),            // 15: ballast.v1.Node
+	(*v1.NodeRegistered)(nil),  // 16: ballast.v1.NodeRegistered
 }
 var file_ballast_snapshot_v1_snapshot_proto_depIdxs = []int32{
-	7, // 0: ballast.snapshot.v1.Volumes.live:type_name -> ballast.v1.Volume
-	7, // 1: ballast.snapshot.v1.Volumes.tombstones:type_name -> ballast.v1.Volume
-	8, // 2: ballast.snapshot.v1.Nodes.nodes:type_name -> ballast.v1.Node
-	2, // 3: ballast.snapshot.v1.Nodes.replicas:type_name -> ballast.snapshot.v1.ReplicaLocation
-	3, // 4: ballast.snapshot.v1.Nodes.reservations:type_name -> ballast.snapshot.v1.Reservation
-	5, // 5: ballast.snapshot.v1.AgentNodes.nodes:type_name -> ballast.snapshot.v1.AgentNode
-	9, // 6: ballast.snapshot.v1.AgentNode.registered:type_name -> ballast.v1.NodeRegistered
-	6, // 7: ballast.snapshot.v1.AgentNode.replicas:type_name -> ballast.snapshot.v1.AgentReplica
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	14, // 0: ballast.snapshot.v1.Volumes.live:type_name -> ballast.v1.Volume
+	14, // 1: ballast.snapshot.v1.Volumes.tombstones:type_name -> ballast.v1.Volume
+	15, // 2: ballast.snapshot.v1.Nodes.nodes:type_name -> ballast.v1.Node
+	2,  // 3: ballast.snapshot.v1.Nodes.replicas:type_name -> ballast.snapshot.v1.ReplicaLocation
+	3,  // 4: ballast.snapshot.v1.Nodes.reservations:type_name -> ballast.snapshot.v1.Reservation
+	5,  // 5: ballast.snapshot.v1.AgentNodes.nodes:type_name -> ballast.snapshot.v1.AgentNode
+	16, // 6: ballast.snapshot.v1.AgentNode.registered:type_name -> ballast.v1.NodeRegistered
+	6,  // 7: ballast.snapshot.v1.AgentNode.replicas:type_name -> ballast.snapshot.v1.AgentReplica
+	8,  // 8: ballast.snapshot.v1.Cluster.nodes:type_name -> ballast.snapshot.v1.ClusterNode
+	10, // 9: ballast.snapshot.v1.Cluster.reservations:type_name -> ballast.snapshot.v1.ClusterReservation
+	12, // 10: ballast.snapshot.v1.Cluster.last:type_name -> ballast.snapshot.v1.Cluster.LastEntry
+	13, // 11: ballast.snapshot.v1.ClusterNode.labels:type_name -> ballast.snapshot.v1.ClusterNode.LabelsEntry
+	9,  // 12: ballast.snapshot.v1.ClusterNode.disks:type_name -> ballast.snapshot.v1.ClusterDisk
+	11, // 13: ballast.snapshot.v1.ClusterReservation.placements:type_name -> ballast.snapshot.v1.ClusterPlacement
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_ballast_snapshot_v1_snapshot_proto_init() }
@@ -572,7 +989,7 @@ func file_ballast_snapshot_v1_snapshot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_snapshot_v1_snapshot_proto_rawDesc), len(file_ballast_snapshot_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
