@@ -158,3 +158,37 @@ func createAndWait(ctx context.Context, c pb.VolumeServiceClient, name string) e
 		}
 	}
 }
+
+// createAll creates every name with 64 clients at once, each waiting until
+// its volume is ready and then calling then (if not nil), and returns the
+// first error.
+func createAll(ctx context.Context, c pb.VolumeServiceClient, names []string, then func(name string) error) error {
+	next := make(chan string, len(names))
+	for _, n := range names {
+		next <- n
+	}
+	close(next)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 64 {
+		wg.Go(func() {
+			for name := range next {
+				err := createAndWait(ctx, c, name)
+				if err == nil && then != nil {
+					err = then(name)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}

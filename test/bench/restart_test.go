@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,41 +49,19 @@ func BenchmarkRestartAfterHistory(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := pb.NewVolumeServiceClient(conn)
-	names := volumeNames(volumes)
-	next := make(chan string, len(names))
-	for _, n := range names {
-		next <- n
-	}
-	close(next)
 	began := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for range 64 {
-		wg.Go(func() {
-			for name := range next {
-				if err := createAndWait(ctx, c, name); err != nil {
-					errs <- err
-					return
-				}
-				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				_, err := c.DeleteVolume(dctx, &pb.DeleteVolumeRequest{Name: name})
-				cancel()
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+	err = createAll(ctx, c, volumeNames(volumes), func(name string) error {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := c.DeleteVolume(dctx, &pb.DeleteVolumeRequest{Name: name})
+		return err
+	})
+	if err != nil {
 		dumpConsumers(b, r.NATSURL)
 		if os.Getenv("BALLAST_BENCH_LOG") != "" {
 			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
 		}
 		b.Fatal(err)
-	default:
 	}
 	b.Logf("history: %d volumes created and deleted in %s", volumes, time.Since(began).Round(time.Second))
 	conn.Close()

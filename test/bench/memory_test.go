@@ -1,0 +1,58 @@
+package bench
+
+import (
+	"bufio"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkMemoryWithManyVolumes creates BALLAST_BENCH_VOLUMES volumes
+// (default 100,000) of 3 replicas on 1,000 simulated nodes, with everything
+// in this process as `ballast up` runs it, and reports the process's
+// resident memory and Go heap once they are all ready. Goal: under 1 GiB.
+//
+//	BALLAST_BENCH_VOLUMES=100000 go test -run '^$' -bench MemoryWithManyVolumes -benchtime 1x -timeout 60m ./test/bench
+func BenchmarkMemoryWithManyVolumes(b *testing.B) {
+	volumes := 100_000
+	if v, err := strconv.Atoi(os.Getenv("BALLAST_BENCH_VOLUMES")); err == nil && v > 0 {
+		volumes = v
+	}
+	for range b.N {
+		ctx, client := up(b, 1000)
+		began := time.Now()
+		if err := createAll(ctx, client, volumeNames(volumes), nil); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%d volumes ready in %s", volumes, time.Since(began).Round(time.Second))
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(rssBytes(b))/(1<<20), "rss-MiB")
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MiB")
+	}
+}
+
+// rssBytes is the process's resident set, from /proc.
+func rssBytes(b *testing.B) uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
