@@ -157,10 +157,9 @@ func (s *VolumeService) WatchVolume(req *ballastv1.WatchVolumeRequest, stream ba
 		return s.status(err)
 	}
 	defer release()
-	if err := s.sync(ctx); err != nil {
-		return s.status(err)
-	}
-	v, err := s.cfg.Volumes.Volume(ctx, req.GetName())
+	// A volume the read model knows is watched from there: the watch sends
+	// every later state, so it need not wait for the log first.
+	v, err := lookup(ctx, s.cfg, req.GetName())
 	if err != nil {
 		return s.status(err)
 	}

@@ -2,6 +2,7 @@ package volume_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
 	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/volume"
 )
 
 // appendRaw appends a stored event as is, after the subject's last.
@@ -128,5 +130,36 @@ func TestAResentCommandIsAppliedOnce(t *testing.T) {
 	other := e.send(command.VolumeDelete, &pb.DeleteVolumeRequest{Name: "data", RequestId: "d2"})
 	if codes.Code(other.GetError().GetCode()) != codes.NotFound {
 		t.Fatalf("a new delete of a deleted volume: %v", other)
+	}
+}
+
+// A create of a name the service has not seen since it started is tried as
+// new, and the log's answer (the name has a history) is what decides: the
+// same spec is the same volume, another is ALREADY_EXISTS.
+func TestACreateOfAKnownNameAfterARestart(t *testing.T) {
+	e := start(t)
+	first := e.create("data", spec(3), "c1")
+	if first.GetError() != nil {
+		t.Fatal(first)
+	}
+	svc, err := volume.Start(context.Background(), volume.Config{Conn: e.conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	// Two services serve now; each command reaches one of them, so ask a
+	// few times: whichever answers must know the volume.
+	for i := range 8 {
+		again := e.create("data", spec(3), fmt.Sprintf("again-%d", i))
+		if again.GetError() != nil || again.GetVolume().GetId() != first.GetVolume().GetId() {
+			t.Fatalf("same spec again: %v", again)
+		}
+		other := e.create("data", spec(2), fmt.Sprintf("other-%d", i))
+		if codes.Code(other.GetError().GetCode()) != codes.AlreadyExists {
+			t.Fatalf("another spec: %v", other)
+		}
+	}
+	if h := e.history("data"); len(h) != 1 {
+		t.Fatalf("history has %d events, want one VolumeRequested", len(h))
 	}
 }

@@ -77,12 +77,27 @@ func NewRepository(store *eventstore.Store, log *slog.Logger) *Repository {
 
 // Update implements app.Repository.
 func (r *Repository) Update(ctx context.Context, name, cause string, decide app.Decide) (app.Snapshot, error) {
+	return r.update(ctx, name, cause, false, decide)
+}
+
+// Create implements app.Repository.
+func (r *Repository) Create(ctx context.Context, name, cause string, decide app.Decide) (app.Snapshot, error) {
+	return r.update(ctx, name, cause, true, decide)
+}
+
+func (r *Repository) update(ctx context.Context, name, cause string, assumeNew bool, decide app.Decide) (app.Snapshot, error) {
 	lock := &r.locks[maphash.String(r.seed, name)%uint64(len(r.locks))]
 	lock.Lock()
 	defer lock.Unlock()
 
 	return retry.Value(ctx, retry.Conflict, func(attempt int) (app.Snapshot, error) {
-		c, err := r.current(ctx, name, attempt > 1)
+		var c *cached
+		var err error
+		if attempt == 1 && assumeNew {
+			c = r.cachedOrNew(name)
+		} else {
+			c, err = r.current(ctx, name, attempt > 1)
+		}
 		if err != nil {
 			return app.Snapshot{}, retry.Permanent(err)
 		}
@@ -110,8 +125,20 @@ func (r *Repository) Update(ctx context.Context, name, cause string, decide app.
 		}
 		c.seq = seq
 		c.noteCause(cause)
+		r.keep(name, c)
 		return app.Snapshot{Volume: c.v.Clone(), Sequence: seq}, nil
 	})
+}
+
+// cachedOrNew is the cached volume, or an empty history for a name not
+// seen: an append to it expects an empty subject, so it is checked.
+func (r *Repository) cachedOrNew(name string) *cached {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.cache[name]; ok {
+		return c
+	}
+	return &cached{v: &domain.Volume{}}
 }
 
 func encode(v *domain.Volume, cause string, decided []domain.Event) ([]eventstore.Event, error) {
@@ -163,16 +190,24 @@ func (r *Repository) current(ctx context.Context, name string, fresh bool) (*cac
 	if err != nil {
 		return nil, err
 	}
+	r.keep(name, c)
+	return c, nil
+}
+
+// keep caches c as name's volume, evicting one at random when full.
+func (r *Repository) keep(name string, c *cached) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.cache[name]; ok && old == c {
+		return
+	}
 	if len(r.cache) >= maxCached {
-		for k := range r.cache { // evict one at random
+		for k := range r.cache {
 			delete(r.cache, k)
 			break
 		}
 	}
 	r.cache[name] = c
-	r.mu.Unlock()
-	return c, nil
 }
 
 // load folds a volume's history, from its last repair on.

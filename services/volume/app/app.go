@@ -27,6 +27,11 @@ type Snapshot struct {
 // event reacted to), so that a retried cause is applied once.
 type Repository interface {
 	Update(ctx context.Context, name, cause string, decide Decide) (Snapshot, error)
+	// Create is Update for a name that most likely has no history yet (a
+	// volume asked for by a new name): a name the repository has not seen
+	// is taken to be new, and the append's expectation of an empty history
+	// checks it, instead of a load.
+	Create(ctx context.Context, name, cause string, decide Decide) (Snapshot, error)
 }
 
 // Clock gives the time stamped on events.

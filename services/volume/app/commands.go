@@ -28,7 +28,7 @@ func (c Commands) Create(ctx context.Context, cmd CreateVolume) (Snapshot, error
 		return Snapshot{}, err
 	}
 	id := c.NewID()
-	return c.Repo.Update(ctx, cmd.Name, "create/"+cmd.RequestID, func(v *domain.Volume) ([]domain.Event, error) {
+	return c.Repo.Create(ctx, cmd.Name, "create/"+cmd.RequestID, func(v *domain.Volume) ([]domain.Event, error) {
 		return v.Create(id, cmd.Name, cmd.Spec, c.Now())
 	})
 }
