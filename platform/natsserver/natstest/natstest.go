@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"ballast.dev/platform/natsserver"
+	"ballast.dev/platform/waitfor"
 )
 
 // Start runs a JetStream-enabled nats-server on a random port with its
@@ -84,14 +85,8 @@ func StartCluster(t testing.TB, n int) []*natsserver.Server {
 			t.Fatalf("natstest: cluster member: %v", err)
 		}
 	}
-	for ctx.Err() == nil {
-		if formed(servers) {
-			return servers
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("natstest: the cluster of %d did not form within a minute", n)
-	return nil
+	waitfor.Condition(t, 60*time.Second, fmt.Sprintf("a cluster of %d to form", n), func() bool { return formed(servers) })
+	return servers
 }
 
 // formed reports whether the cluster has a JetStream leader that knows
