@@ -398,3 +398,64 @@ func TestMessageOfADeadProcessIsRedeliveredWithinTheAckWait(t *testing.T) {
 		t.Fatalf("redelivered %s after the crash", d)
 	}
 }
+
+// A consumer whose handler is quick never stops: every event is handled
+// without a pause of seconds, however busy the connection it shares.
+//
+// nats.go's Messages iterator (v1.55.0) stalled here: when a handler acked
+// before the goroutine that had sent the previous pull request marked it
+// sent, the iterator skipped the next request and waited, with none at the
+// server, until its missing-heartbeat timer fired 30 s later. Publishers on
+// the same connection, as in `ballast up`, make that goroutine lose the CPU
+// at that moment often enough to stall within a few hundred events.
+func TestConsumerNeverStallsOnABusyConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		inOrder bool
+	}{{"in order", true}, {"concurrent", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natstest.StartServer(t)
+			nc, err := nats.Connect("", nats.InProcessServer(srv.Inner()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store := eventstore.New(js)
+			if err := events.EnsureStreams(context.Background(), store, 1); err != nil {
+				t.Fatal(err)
+			}
+			f := fixture{nc: nc, js: js, store: store}
+			const n = 3000
+			for i := range n {
+				f.append(t, "v"+strconv.Itoa(i))
+			}
+			stop := make(chan struct{})
+			var noise sync.WaitGroup
+			for range 4 {
+				noise.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+							_ = nc.Publish("ballast.test.noise", []byte("x"))
+						}
+					}
+				})
+			}
+			t.Cleanup(func() { close(stop); noise.Wait() })
+			var c collect
+			busy := consumer("busy")
+			busy.InOrder = tc.inOrder
+			f.router(t, busy, c.mux())
+			for done := 0; done < n; done = c.count() {
+				// The stall lasted 30 s; a few seconds without progress is one.
+				waitfor.Condition(t, 5*time.Second, "an event handled after "+strconv.Itoa(done), func() bool { return c.count() > done })
+			}
+		})
+	}
+}

@@ -114,48 +114,87 @@ func (s *subscriber) Subscribe(_ context.Context, _ string) (<-chan *message.Mes
 	return out, nil
 }
 
-// pull reads the consumer until Close. The iterator rides out reconnects
-// by itself; when it ends for good (the consumer was deleted, say), the
-// consumer is declared again and reading goes on.
+// Pull requests, sent by the subscriber itself one at a time. A request
+// lives until it has brought fetchBatch messages, expired at the server, or
+// gone twice fetchHeartbeat without a heartbeat (the server lost it, as in a
+// restart); the next is sent once it ends. The consumer's MaxAckPending, not
+// the batch, bounds what is in flight: a batch larger than the concurrency
+// only means fewer requests.
+//
+// Not nats.go's Messages (or Consume): in v1.55.0 their refill is skipped
+// when it falls due while the goroutine that published the previous request
+// has not yet marked it sent, and nothing asks again until the iterator's
+// missing-heartbeat timer fires, 30 s later by default. With a quick
+// handler on a busy connection that happens every few thousand messages: a
+// consumer stops with messages pending, none in flight and no request
+// waiting at the server (TestConsumerNeverStallsOnABusyConnection). A
+// Fetch ends in every case, so no stale count can stop the reading. A
+// message the server sends to a request the client has just given up on
+// (lost heartbeats, its own deadline) is redelivered after the ack wait.
+const (
+	fetchBatch     = 64
+	fetchExpiry    = 30 * time.Second
+	fetchHeartbeat = 2 * time.Second
+)
+
+// pull reads the consumer until Close. When a pull request fails (the
+// consumer was deleted, say, or the server restarted), the consumer is
+// declared again and reading goes on, after a pause that grows while the
+// failures do.
 func (s *subscriber) pull(msgs chan<- jetstream.Msg) {
+	var (
+		cons  jetstream.Consumer
+		pause time.Duration
+	)
 	for s.ctx.Err() == nil {
-		cons, err := retry.Value(s.ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second},
-			func(int) (jetstream.Consumer, error) { return s.consumer(s.ctx) })
-		if err != nil {
-			return // closing
-		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(s.workers))
-		if err != nil {
-			s.log.Warn("cannot read consumer; trying again", "err", err)
-			if retry.Sleep(s.ctx, time.Second) != nil {
-				return
+		if cons == nil {
+			c, err := retry.Value(s.ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second},
+				func(int) (jetstream.Consumer, error) { return s.consumer(s.ctx) })
+			if err != nil {
+				return // closing
 			}
+			cons = c
+		}
+		err := s.fetch(cons, msgs)
+		switch {
+		case s.ctx.Err() != nil || s.js.Conn().IsClosed():
+			return
+		case err == nil:
+			pause = 0
 			continue
 		}
-		stop := context.AfterFunc(s.ctx, it.Stop)
-		for {
-			m, err := it.Next()
-			if err != nil {
-				if s.ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					s.log.Warn("consumer read failed", "err", err)
-					continue
-				}
-				if s.ctx.Err() == nil {
-					s.log.Warn("consumer ended; declaring it again", "err", err)
-				}
-				break
-			}
-			select {
-			case msgs <- m:
-			case <-s.ctx.Done():
-				_ = m.Nak()
-			}
-		}
-		stop()
-		if s.js.Conn().IsClosed() {
+		s.log.Warn("consumer read failed; declaring it again", "err", err)
+		cons = nil
+		pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
+		if retry.Sleep(s.ctx, pause) != nil {
 			return
 		}
 	}
+}
+
+// fetch sends one pull request and hands the workers what it brings, until
+// it ends. Messages it brought after Close began are given back at once.
+func (s *subscriber) fetch(cons jetstream.Consumer, msgs chan<- jetstream.Msg) error {
+	ctx, cancel := context.WithTimeout(s.ctx, fetchExpiry)
+	defer cancel()
+	batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(fetchHeartbeat))
+	if err != nil {
+		return err
+	}
+	for m := range batch.Messages() {
+		select {
+		case msgs <- m:
+		case <-s.ctx.Done():
+			_ = m.Nak()
+		}
+	}
+	err = batch.Error()
+	if errors.Is(err, context.DeadlineExceeded) && s.ctx.Err() == nil {
+		// The request's own deadline, reached before the server's
+		// timeout arrived: it ended like any other.
+		return nil
+	}
+	return err
 }
 
 // deliver hands one message to the router and settles it with the server
