@@ -241,6 +241,13 @@ func Handle[Req proto.Message](s *Server, name, subject string, newReq func() Re
 		}
 		if err != nil {
 			span.RecordError(err)
+			if ctx.Err() != nil {
+				// The attempt ran out of the time its caller gave it: the
+				// caller may ask again (the command is idempotent), so it is
+				// not a failure of the command.
+				_ = r.Error(codeUnavailable, "no answer within the attempt's deadline: "+err.Error(), nil)
+				return
+			}
 			_ = r.Error(codeFailed, err.Error(), nil)
 			return
 		}
