@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"slices"
 	"sync"
 	"testing"
@@ -50,7 +52,7 @@ func BenchmarkCreateToReady(b *testing.B) {
 //	go test -run '^$' -bench ConcurrentCreates -benchtime 20000x ./test/bench
 func BenchmarkConcurrentCreates(b *testing.B) {
 	const clients = 64
-	ctx, client := up(b, 1000)
+	ctx, client := up(b, benchNodes())
 	names := volumeNames(b.N)
 	latencies := make([]time.Duration, b.N)
 	next := make(chan int, b.N)
@@ -191,4 +193,12 @@ func createAll(ctx context.Context, c pb.VolumeServiceClient, names []string, th
 	default:
 		return nil
 	}
+}
+
+// benchNodes is the fleet size, 1,000 unless BALLAST_BENCH_NODES says.
+func benchNodes() int {
+	if n, err := strconv.Atoi(os.Getenv("BALLAST_BENCH_NODES")); err == nil && n > 0 {
+		return n
+	}
+	return 1000
 }
