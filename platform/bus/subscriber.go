@@ -139,35 +139,33 @@ const (
 
 // pull reads the consumer until Close. When a pull request fails (the
 // consumer was deleted, say, or the server restarted), the consumer is
-// declared again and reading goes on, after a pause that grows while the
-// failures do.
+// declared again and reading goes on, under the project's backoff.
 func (s *subscriber) pull(msgs chan<- jetstream.Msg) {
-	var (
-		cons  jetstream.Consumer
-		pause time.Duration
-	)
+	redeclare := retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+	var cons jetstream.Consumer
 	for s.ctx.Err() == nil {
-		if cons == nil {
-			c, err := retry.Value(s.ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second},
-				func(int) (jetstream.Consumer, error) { return s.consumer(s.ctx) })
-			if err != nil {
-				return // closing
+		err := retry.Do(s.ctx, redeclare, func(int) error {
+			if s.js.Conn().IsClosed() {
+				return retry.Permanent(nats.ErrConnectionClosed)
 			}
-			cons = c
-		}
-		err := s.fetch(cons, msgs)
-		switch {
-		case s.ctx.Err() != nil || s.js.Conn().IsClosed():
-			return
-		case err == nil:
-			pause = 0
-			continue
-		}
-		s.log.Warn("consumer read failed; declaring it again", "err", err)
-		cons = nil
-		pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
-		if retry.Sleep(s.ctx, pause) != nil {
-			return
+			if cons == nil {
+				c, err := s.consumer(s.ctx)
+				if err != nil {
+					return err
+				}
+				cons = c
+			}
+			if err := s.fetch(cons, msgs); err != nil {
+				if s.ctx.Err() == nil {
+					s.log.Warn("consumer read failed; declaring it again", "err", err)
+				}
+				cons = nil
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return // closing
 		}
 	}
 }
