@@ -77,7 +77,7 @@ type Agent struct {
 	// byVolume indexes our live replicas by volume id, so that a resize or
 	// delete finds them without scanning every node.
 	idxMu    sync.Mutex
-	byVolume map[string]map[replicaRef]struct{}
+	byVolume map[string][]replicaRef // a volume has few replicas: a slice, not a map
 
 	cancel    context.CancelFunc
 	router    *bus.Router
@@ -124,7 +124,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		store:    cfg.Conn.Store,
 		js:       cfg.Conn.JS,
 		nodes:    map[string]*node{},
-		byVolume: map[string]map[replicaRef]struct{}{},
+		byVolume: map[string][]replicaRef{},
 		snaps:    snapshot.NewStore(cfg.Conn.JS),
 	}
 	a.model = &agentModel{a: a}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -162,12 +163,10 @@ func (a *Agent) recordProvisioned(n *node, id string, r loggedReplica) {
 	delete(n.deleted, id)
 	a.idxMu.Lock()
 	defer a.idxMu.Unlock()
-	refs := a.byVolume[r.volumeID]
-	if refs == nil {
-		refs = map[replicaRef]struct{}{}
-		a.byVolume[r.volumeID] = refs
+	ref := replicaRef{node: n.sim.ID(), replica: id}
+	if refs := a.byVolume[r.volumeID]; !slices.Contains(refs, ref) {
+		a.byVolume[r.volumeID] = append(refs, ref)
 	}
-	refs[replicaRef{node: n.sim.ID(), replica: id}] = struct{}{}
 }
 
 // recordDeleted notes a logged deletion. n.mu is held (or replay owns n).
@@ -180,11 +179,11 @@ func (a *Agent) recordDeleted(n *node, id string) {
 	}
 	a.idxMu.Lock()
 	defer a.idxMu.Unlock()
-	if refs := a.byVolume[r.volumeID]; refs != nil {
-		delete(refs, replicaRef{node: n.sim.ID(), replica: id})
-		if len(refs) == 0 {
-			delete(a.byVolume, r.volumeID)
-		}
+	refs := slices.DeleteFunc(a.byVolume[r.volumeID], func(x replicaRef) bool { return x == replicaRef{node: n.sim.ID(), replica: id} })
+	if len(refs) == 0 {
+		delete(a.byVolume, r.volumeID)
+	} else {
+		a.byVolume[r.volumeID] = refs
 	}
 }
 
@@ -192,11 +191,7 @@ func (a *Agent) recordDeleted(n *node, id string) {
 func (a *Agent) volumeReplicas(volumeID string) []replicaRef {
 	a.idxMu.Lock()
 	defer a.idxMu.Unlock()
-	refs := make([]replicaRef, 0, len(a.byVolume[volumeID]))
-	for r := range a.byVolume[volumeID] {
-		refs = append(refs, r)
-	}
-	return refs
+	return slices.Clone(a.byVolume[volumeID])
 }
 
 // registerWindow bounds the registrations in flight, well under the

@@ -3,6 +3,8 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"slices"
+	"unique"
 
 	"google.golang.org/protobuf/proto"
 
@@ -18,8 +20,15 @@ type replicaLoc = diskKey
 
 // reservation is the bytes one replica of a volume holds on a disk.
 type reservation struct {
-	at    diskKey
-	bytes uint64
+	replica string
+	at      diskKey
+	bytes   uint64
+}
+
+// diskOf is the key of a disk, its ids interned: a fleet has few nodes and
+// disks and every replica names one, so the model keeps one copy of each id.
+func diskOf(node, disk string) diskKey {
+	return diskKey{unique.Make(node).Value(), unique.Make(disk).Value()}
 }
 
 // MemoryNodes is the nodes read model in memory. It is built from three
@@ -40,7 +49,8 @@ type MemoryNodes struct {
 
 	// Reservations by volume id and replica id, so that a release returns
 	// exactly what the volume held; reserved sums them per disk.
-	reservations map[string]map[string]reservation
+	// A volume has few replicas: a slice each, not a map.
+	reservations map[string][]reservation
 	reserved     map[diskKey]uint64
 }
 
@@ -56,7 +66,7 @@ func NewMemoryNodes() *MemoryNodes {
 		replicas:     make(map[string]replicaLoc),
 		diskReplicas: make(map[diskKey]uint32),
 		nodeReplicas: make(map[string]uint32),
-		reservations: make(map[string]map[string]reservation),
+		reservations: make(map[string][]reservation),
 		reserved:     make(map[diskKey]uint64),
 	}
 }
@@ -75,7 +85,7 @@ func (s *MemoryNodes) Apply(_ context.Context, ev Event) error {
 		s.register(e)
 	case *ballastv1.ReplicaProvisioned:
 		s.unplace(e.GetReplicaId())
-		at := diskKey{e.GetNodeId(), e.GetDiskId()}
+		at := diskOf(e.GetNodeId(), e.GetDiskId())
 		s.replicas[e.GetReplicaId()] = at
 		s.diskReplicas[at]++
 		s.nodeReplicas[at.node]++
@@ -84,11 +94,11 @@ func (s *MemoryNodes) Apply(_ context.Context, ev Event) error {
 	case *ballastv1.PlacementDecided:
 		s.reserve(e)
 	case *ballastv1.ResizeApproved:
-		for id, r := range s.reservations[e.GetVolumeId()] {
-			if r.bytes < e.GetSizeBytes() {
+		held := s.reservations[e.GetVolumeId()]
+		for i := range held {
+			if r := &held[i]; r.bytes < e.GetSizeBytes() {
 				s.reserved[r.at] += e.GetSizeBytes() - r.bytes
 				r.bytes = e.GetSizeBytes()
-				s.reservations[e.GetVolumeId()][id] = r
 			}
 		}
 	case *ballastv1.CapacityReleased:
@@ -151,23 +161,25 @@ func (s *MemoryNodes) unplace(replicaID string) {
 // reserve records a decision's reservations. A replica placed again (a
 // decision that moves it) gives up its earlier reservation.
 func (s *MemoryNodes) reserve(e *ballastv1.PlacementDecided) {
-	held := s.reservations[e.GetVolumeId()]
-	if held == nil {
-		held = make(map[string]reservation)
-		s.reservations[e.GetVolumeId()] = held
-	}
 	for i, p := range e.GetPlacements() {
 		id := p.GetReplicaId()
 		if id == "" {
 			id = fmt.Sprintf("#%d", i)
 		}
-		if old, ok := held[id]; ok {
-			s.unreserve(old)
-		}
-		r := reservation{at: diskKey{p.GetNodeId(), p.GetDiskId()}, bytes: e.GetSizeBytes()}
-		held[id] = r
-		s.reserved[r.at] += r.bytes
+		s.hold(e.GetVolumeId(), reservation{replica: id, at: diskOf(p.GetNodeId(), p.GetDiskId()), bytes: e.GetSizeBytes()})
 	}
+}
+
+// hold records what one replica of a volume reserves, giving up what it
+// reserved before.
+func (s *MemoryNodes) hold(volumeID string, r reservation) {
+	held := s.reservations[volumeID]
+	if i := slices.IndexFunc(held, func(o reservation) bool { return o.replica == r.replica }); i >= 0 {
+		s.unreserve(held[i])
+		held = slices.Delete(held, i, i+1)
+	}
+	s.reservations[volumeID] = append(held, r)
+	s.reserved[r.at] += r.bytes
 }
 
 // release returns every reservation of a volume.

@@ -115,8 +115,8 @@ func (s *MemoryNodes) Take() (snapshot.Snapshot, error) {
 		m.Replicas = append(m.Replicas, &snapshotv1.ReplicaLocation{ReplicaId: id, NodeId: at.node, DiskId: at.disk})
 	}
 	for vol, held := range s.reservations {
-		for id, r := range held {
-			m.Reservations = append(m.Reservations, &snapshotv1.Reservation{VolumeId: vol, ReplicaId: id, NodeId: r.at.node, DiskId: r.at.disk, SizeBytes: r.bytes})
+		for _, r := range held {
+			m.Reservations = append(m.Reservations, &snapshotv1.Reservation{VolumeId: vol, ReplicaId: r.replica, NodeId: r.at.node, DiskId: r.at.disk, SizeBytes: r.bytes})
 		}
 	}
 	seqs := s.sequences()
@@ -141,20 +141,13 @@ func (s *MemoryNodes) Restore(snap snapshot.Snapshot) error {
 		fresh.ids.insert(n.GetId())
 	}
 	for _, r := range m.GetReplicas() {
-		at := diskKey{r.GetNodeId(), r.GetDiskId()}
+		at := diskOf(r.GetNodeId(), r.GetDiskId())
 		fresh.replicas[r.GetReplicaId()] = at
 		fresh.diskReplicas[at]++
 		fresh.nodeReplicas[at.node]++
 	}
 	for _, r := range m.GetReservations() {
-		held := fresh.reservations[r.GetVolumeId()]
-		if held == nil {
-			held = map[string]reservation{}
-			fresh.reservations[r.GetVolumeId()] = held
-		}
-		res := reservation{at: diskKey{r.GetNodeId(), r.GetDiskId()}, bytes: r.GetSizeBytes()}
-		held[r.GetReplicaId()] = res
-		fresh.reserved[res.at] += res.bytes
+		fresh.hold(r.GetVolumeId(), reservation{replica: r.GetReplicaId(), at: diskOf(r.GetNodeId(), r.GetDiskId()), bytes: r.GetSizeBytes()})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

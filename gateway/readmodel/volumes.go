@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"unique"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -62,6 +63,9 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 		for i, r := range e.GetReplicas() {
 			r = proto.CloneOf(r)
 			r.State, r.SizeBytes = ballastv1.ReplicaState_REPLICA_STATE_PENDING, n.GetSizeBytes()
+			// A fleet's node, disk and zone names are few, and every
+			// replica names them: keep one copy of each.
+			r.NodeId, r.DiskId, r.Zone = unique.Make(r.NodeId).Value(), unique.Make(r.DiskId).Value(), unique.Make(r.Zone).Value()
 			n.Replicas[i] = r
 		}
 	case *ballastv1.ReplicaConfirmed:

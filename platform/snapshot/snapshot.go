@@ -34,7 +34,8 @@ func BucketConfig(replicas int) jetstream.ObjectStoreConfig {
 		Description: "Ballast: the latest snapshot of each in-memory model and the stream sequences it covers",
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
-		Compression: true,
+		// No compression: nats-server keeps an s2 writer per block of a
+		// compressed stream, tens of MB for a bucket of large objects.
 	}
 }
 

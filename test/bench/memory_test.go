@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +30,14 @@ func BenchmarkMemoryWithManyVolumes(b *testing.B) {
 		}
 		b.Logf("%d volumes ready in %s", volumes, time.Since(began).Round(time.Second))
 		runtime.GC()
+		if path := os.Getenv("BALLAST_BENCH_HEAPPROFILE"); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(rssBytes(b))/(1<<20), "rss-MiB")

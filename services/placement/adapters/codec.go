@@ -3,6 +3,7 @@ package adapters
 import (
 	"maps"
 	"slices"
+	"unique"
 
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/placement/app"
@@ -71,7 +72,9 @@ func NodeFromProto(e *pb.NodeRegistered) domain.Node {
 func placementsFromProto(ps []*pb.ReplicaPlacement) []domain.Placement {
 	out := make([]domain.Placement, len(ps))
 	for i, p := range ps {
-		out[i] = domain.Placement{NodeID: p.GetNodeId(), DiskID: p.GetDiskId(), Zone: p.GetZone()}
+		// One copy of each node, disk and zone name, however many
+		// volumes the model holds.
+		out[i] = domain.Placement{NodeID: unique.Make(p.GetNodeId()).Value(), DiskID: unique.Make(p.GetDiskId()).Value(), Zone: unique.Make(p.GetZone()).Value()}
 	}
 	return out
 }

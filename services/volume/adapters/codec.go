@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unique"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -145,7 +146,10 @@ func replicasToProto(rs []domain.Replica) []*pb.Replica {
 func replicasFromProto(rs []*pb.Replica) []domain.Replica {
 	out := make([]domain.Replica, len(rs))
 	for i, r := range rs {
-		out[i] = domain.Replica{ID: r.GetId(), NodeID: r.GetNodeId(), DiskID: r.GetDiskId(), Zone: r.GetZone(), FailureReason: r.GetFailureReason(), SizeBytes: r.GetSizeBytes()}
+		// Node, disk and zone names are few and every replica names them:
+		// one copy of each is kept, however many volumes are cached.
+		out[i] = domain.Replica{ID: r.GetId(), NodeID: unique.Make(r.GetNodeId()).Value(), DiskID: unique.Make(r.GetDiskId()).Value(),
+			Zone: unique.Make(r.GetZone()).Value(), FailureReason: r.GetFailureReason(), SizeBytes: r.GetSizeBytes()}
 	}
 	return out
 }
