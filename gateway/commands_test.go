@@ -16,6 +16,7 @@ import (
 	"ballast.dev/platform/command"
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
+	"ballast.dev/platform/waitfor"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )
 
@@ -156,12 +157,15 @@ func TestCommandUnavailable(t *testing.T) {
 func TestCommandWaitsForTheServiceWithinTheDeadline(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	sent := e.conn.NC.Stats().OutMsgs
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.volumes.CreateVolume(testCtx(t), &ballastv1.CreateVolumeRequest{Name: "late", Spec: &ballastv1.VolumeSpec{Replicas: 1}})
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // the service comes up after the call was made
+	// The service comes up after the gateway sent the command and got no
+	// answer.
+	waitfor.Condition(t, 5*time.Second, "the command sent", func() bool { return e.conn.NC.Stats().OutMsgs >= sent+2 })
 	startFakeVolumeService(t, e)
 	if err := <-done; err != nil {
 		t.Fatalf("create sent while the service was away: %v", err)

@@ -16,6 +16,7 @@ import (
 	"ballast.dev/platform/command"
 	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/natsserver/natstest"
+	"ballast.dev/platform/waitfor"
 )
 
 type handler func(context.Context, *wrapperspb.StringValue) (proto.Message, error)
@@ -86,13 +87,15 @@ func TestNoServiceIsUnavailableOnceTheDeadlinePasses(t *testing.T) {
 // answered once the service is back, within the caller's deadline.
 func TestCommandIsResentUntilTheServiceAnswers(t *testing.T) {
 	nc := natstest.Connect(t, natstest.Start(t))
+	sent := nc.Stats().OutMsgs
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		done <- command.Request(ctx, nc, "test.echo", wrapperspb.String("late"), &wrapperspb.StringValue{})
 	}()
-	time.Sleep(300 * time.Millisecond) // the service starts after the command was sent
+	// The service starts after the command went out twice unanswered.
+	waitfor.Condition(t, 5*time.Second, "two attempts sent", func() bool { return nc.Stats().OutMsgs >= sent+2 })
 	serveOn(t, nc, func(_ context.Context, req *wrapperspb.StringValue) (proto.Message, error) { return req, nil })
 	if err := <-done; err != nil {
 		t.Fatalf("the command was lost: %v", err)
