@@ -73,12 +73,9 @@ func (m *agentModel) Take() (snapshot.Snapshot, error) {
 // out; a replica that no longer fits its simulated node is logged, as in a
 // replay.
 func (a *Agent) restore(ctx context.Context) (uint64, error) {
-	snap, err := a.snaps.Load(ctx, a.snapshotName())
+	snap, err := a.snaps.Latest(ctx, a.snapshotName(), formatAgent, a.store)
 	if errors.Is(err, snapshot.ErrNone) {
 		return 0, nil
-	}
-	if err == nil {
-		err = snapshot.Check(snap, formatAgent, func(stream string) (uint64, error) { return a.store.LastSequence(ctx, stream) })
 	}
 	m := &snapshotv1.AgentNodes{}
 	if err == nil {

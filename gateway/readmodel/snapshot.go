@@ -29,12 +29,9 @@ type Snapshotter interface {
 // one it can use; otherwise p stays empty and is rebuilt from the log. Only
 // a failure to reach the log is an error.
 func RestoreLatest(ctx context.Context, store *snapshot.Store, log LastSequencer, p Snapshotter, name string, logger *slog.Logger) error {
-	snap, err := store.Load(ctx, name)
+	snap, err := store.Latest(ctx, name, p.Format(), log)
 	if errors.Is(err, snapshot.ErrNone) {
 		return nil
-	}
-	if err == nil {
-		err = snapshot.Check(snap, p.Format(), func(stream string) (uint64, error) { return log.LastSequence(ctx, stream) })
 	}
 	if err == nil {
 		err = p.Restore(snap)

@@ -112,15 +112,3 @@ func Value[T any](ctx context.Context, p Policy, op func(attempt int) (T, error)
 	}
 	return v, fmt.Errorf("%w after %d attempts: %w", ErrExhausted, attempt, err)
 }
-
-// Sleep waits for d or until ctx ends, whichever is first.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

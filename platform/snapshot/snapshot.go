@@ -196,21 +196,33 @@ func Run(ctx context.Context, s *Store, name string, m Model, p Policy, log inte
 	}
 }
 
-// Check tells whether snap can be restored by a reader of format: it must be
-// in that format and cover no more of any stream than the stream holds (a
-// log recreated since would otherwise be shadowed by an old snapshot).
-func Check(snap Snapshot, format string, last func(stream string) (uint64, error)) error {
+// LastSequencer tells the last sequence of a stream; *eventstore.Store is
+// one.
+type LastSequencer interface {
+	LastSequence(ctx context.Context, stream string) (uint64, error)
+}
+
+// Latest returns model's latest snapshot if a reader of format can restore
+// it: in that format, and covering no more of any stream than the stream
+// holds (a log recreated since would otherwise be shadowed by an old
+// snapshot). ErrNone when there is none; another error says why the one
+// there cannot be used, and the model is rebuilt from the log.
+func (s *Store) Latest(ctx context.Context, model, format string, log LastSequencer) (Snapshot, error) {
+	snap, err := s.Load(ctx, model)
+	if err != nil {
+		return Snapshot{}, err
+	}
 	if snap.Format != format {
-		return fmt.Errorf("snapshot in format %q, want %q", snap.Format, format)
+		return Snapshot{}, fmt.Errorf("snapshot in format %q, want %q", snap.Format, format)
 	}
 	for stream, seq := range snap.Sequences {
-		have, err := last(stream)
+		have, err := log.LastSequence(ctx, stream)
 		if err != nil {
-			return err
+			return Snapshot{}, err
 		}
 		if seq > have {
-			return fmt.Errorf("snapshot covers %s up to %d, but the stream ends at %d", stream, seq, have)
+			return Snapshot{}, fmt.Errorf("snapshot covers %s up to %d, but the stream ends at %d", stream, seq, have)
 		}
 	}
-	return nil
+	return snap, nil
 }

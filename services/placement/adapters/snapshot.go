@@ -98,12 +98,9 @@ func clusterFromProto(m *snapshotv1.Cluster, overcommit float64) (*domain.Cluste
 // reports whether it did; without one the model is built from the start of
 // the log.
 func (m *Model) restore(ctx context.Context, snaps *snapshot.Store, overcommit float64) bool {
-	snap, err := snaps.Load(ctx, SnapshotName)
+	snap, err := snaps.Latest(ctx, SnapshotName, formatCluster, m.store)
 	if errors.Is(err, snapshot.ErrNone) {
 		return false
-	}
-	if err == nil {
-		err = snapshot.Check(snap, formatCluster, func(stream string) (uint64, error) { return m.store.LastSequence(ctx, stream) })
 	}
 	pm := &snapshotv1.Cluster{}
 	if err == nil {
