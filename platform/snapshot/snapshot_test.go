@@ -15,7 +15,9 @@ import (
 // lastSeqs is a log whose streams end where the map says.
 type lastSeqs map[string]uint64
 
-func (l lastSeqs) LastSequence(_ context.Context, stream string) (uint64, error) { return l[stream], nil }
+func (l lastSeqs) LastSequence(_ context.Context, stream string) (uint64, error) {
+	return l[stream], nil
+}
 
 func TestLatestOnlyReturnsASnapshotTheReaderCanUse(t *testing.T) {
 	nc := natstest.Connect(t, natstest.Start(t))
