@@ -30,14 +30,32 @@ import (
 // conflict and the subject's last message carries the id of our last
 // event, the earlier attempt succeeded: Append returns its sequence.
 func (s *Store) Append(ctx context.Context, subject string, expected uint64, events ...Event) (uint64, error) {
+	seq, _, err := s.AppendOnce(ctx, subject, expected, events...)
+	return seq, err
+}
+
+// AppendOnce is Append that also tells whether the events were stored by
+// this call. fresh is false when events with these ids were stored before
+// (an attempt whose acknowledgement was lost, a command sent again): then
+// what the log holds is that earlier append, whose contents may differ
+// (another generated id, another time), and a writer that keeps state must
+// load it rather than assume its own.
+func (s *Store) AppendOnce(ctx context.Context, subject string, expected uint64, events ...Event) (seq uint64, fresh bool, err error) {
 	if err := validate(subject, events); err != nil {
-		return 0, fmt.Errorf("append %s: %w", subject, err)
+		return 0, false, fmt.Errorf("append %s: %w", subject, err)
 	}
-	seq, err := s.append(ctx, subject, expected, events, 1)
+	r, err := s.append(ctx, subject, expected, events, 1)
 	if err != nil {
-		return 0, fmt.Errorf("append %s: %w", subject, err)
+		return 0, false, fmt.Errorf("append %s: %w", subject, err)
 	}
-	return seq, nil
+	return r.seq, !r.duplicate, nil
+}
+
+// appended is the outcome of an append: the sequence of its last event, and
+// whether an earlier append of the same ids stored them.
+type appended struct {
+	seq       uint64
+	duplicate bool
 }
 
 func validate(subject string, events []Event) error {
@@ -81,25 +99,26 @@ func validateEvent(i int, ev Event) error {
 
 // append runs the attempts, starting at attempt first (AppendAsync hands a
 // lost acknowledgement over as attempt 2), under the project's backoff.
-func (s *Store) append(ctx context.Context, subject string, expected uint64, events []Event, first int) (uint64, error) {
+func (s *Store) append(ctx context.Context, subject string, expected uint64, events []Event, first int) (appended, error) {
 	lastID := events[len(events)-1].ID
 	tries := s.opts.maxAttempts - first + 1
 	if tries < 1 {
-		return 0, fmt.Errorf("no acknowledgement after %d attempts", s.opts.maxAttempts)
+		return appended{}, fmt.Errorf("no acknowledgement after %d attempts", s.opts.maxAttempts)
 	}
 	p := retry.Policy{Initial: 50 * time.Millisecond, Max: time.Second, Tries: uint(tries)}
-	return retry.Value(ctx, p, func(int) (uint64, error) {
-		seq, err := s.publish(ctx, s.messages(ctx, subject, expected, events))
+	return retry.Value(ctx, p, func(int) (appended, error) {
+		r, err := s.publish(ctx, s.messages(ctx, subject, expected, events))
 		switch {
 		case err == nil:
-			return seq, nil
+			return r, nil
 		case isConflict(err):
+			// Resolved, it is our own earlier append.
 			seq, err := s.resolveConflict(ctx, subject, expected, lastID, err)
-			return seq, retry.Permanent(err)
+			return appended{seq: seq, duplicate: true}, retry.Permanent(err)
 		case !retryable(ctx, err):
-			return 0, retry.Permanent(err)
+			return appended{}, retry.Permanent(err)
 		}
-		return 0, err
+		return appended{}, err
 	})
 }
 
@@ -141,7 +160,7 @@ func (s *Store) message(ctx context.Context, subject string, ev Event, expect bo
 
 // publishMsgs is one attempt: a plain publish for one event, an atomic batch
 // for several (never a "fast" batch, which is not atomic).
-func (s *Store) publishMsgs(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+func (s *Store) publishMsgs(ctx context.Context, msgs []*nats.Msg) (appended, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.attemptTimeout)
 	defer cancel()
 	if len(msgs) == 1 {
@@ -149,18 +168,20 @@ func (s *Store) publishMsgs(ctx context.Context, msgs []*nats.Msg) (uint64, erro
 		// first sequence: the event was applied once, which is success.
 		ack, err := s.js.PublishMsg(ctx, msgs[0])
 		if err != nil {
-			return 0, err
+			return appended{}, err
 		}
-		return ack.Sequence, nil
+		return appended{seq: ack.Sequence, duplicate: ack.Duplicate}, nil
 	}
+	// A batch with an id stored before is refused as a conflict, and
+	// resolved as one.
 	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{
 		AckFirst:   true,
 		AckTimeout: s.opts.attemptTimeout,
 	})
 	if err != nil {
-		return 0, err
+		return appended{}, err
 	}
-	return ack.Sequence, nil
+	return appended{seq: ack.Sequence}, nil
 }
 
 // JetStream error codes this package reacts to.

@@ -101,7 +101,8 @@ func (f *AppendFuture) failed(ctx context.Context, err error) (uint64, error) {
 		return f.s.resolveConflict(ctx, f.subject, f.expected, f.event.ID, err)
 	case (retryable(ctx, err) || errors.Is(err, jetstream.ErrAsyncPublishTimeout)) && f.s.opts.maxAttempts > 1:
 		// The first attempt's outcome is unknown: continue as attempt 2.
-		return f.s.append(ctx, f.subject, f.expected, events, 2)
+		r, err := f.s.append(ctx, f.subject, f.expected, events, 2)
+		return r.seq, err
 	}
 	return 0, err
 }

@@ -174,7 +174,7 @@ type Store struct {
 	opts options
 
 	// publish sends one attempt; tests replace it to lose acknowledgements.
-	publish func(ctx context.Context, msgs []*nats.Msg) (uint64, error)
+	publish func(ctx context.Context, msgs []*nats.Msg) (appended, error)
 }
 
 // New returns a Store on js.

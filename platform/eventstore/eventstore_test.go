@@ -337,12 +337,12 @@ func TestDuplicateIDAppliedOnce(t *testing.T) {
 func loseFirstAck(s *Store) *atomic.Int32 {
 	var calls atomic.Int32
 	real := s.publish
-	s.publish = func(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
-		seq, err := real(ctx, msgs)
+	s.publish = func(ctx context.Context, msgs []*nats.Msg) (appended, error) {
+		r, err := real(ctx, msgs)
 		if calls.Add(1) == 1 && err == nil {
-			return 0, fmt.Errorf("publish: %w", context.DeadlineExceeded)
+			return appended{}, fmt.Errorf("publish: %w", context.DeadlineExceeded)
 		}
-		return seq, err
+		return r, err
 	}
 	return &calls
 }
@@ -378,9 +378,9 @@ func TestAttemptsAreBounded(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestStore(t, WithMaxAttempts(3))
 	var calls atomic.Int32
-	s.publish = func(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	s.publish = func(ctx context.Context, msgs []*nats.Msg) (appended, error) {
 		calls.Add(1)
-		return 0, nats.ErrTimeout
+		return appended{}, nats.ErrTimeout
 	}
 	_, err := s.Append(testCtx(t), "ballast.evt.volume.never", 0, ev("x", "T"))
 	if !errors.Is(err, nats.ErrTimeout) || calls.Load() != 3 {
@@ -699,5 +699,26 @@ func TestSubscribeSurvivesAServerRestart(t *testing.T) {
 		if seq != uint64(i+1) {
 			t.Fatalf("records %v: lost or repeated one", got)
 		}
+	}
+}
+
+// An append of ids stored before reports that it stored nothing new: what
+// the log holds is the earlier append, whatever this one carried.
+func TestAppendOnceTellsAnEarlierAppendFromItsOwn(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t)
+	subj := "ballast.evt.volume.once"
+	first := Event{Type: "T", ID: "cmd-1/0", Data: []byte("first")}
+	seq, fresh, err := s.AppendOnce(testCtx(t), subj, 0, first)
+	if err != nil || !fresh {
+		t.Fatalf("first append: fresh %v, %v", fresh, err)
+	}
+	again := Event{Type: "T", ID: "cmd-1/0", Data: []byte("decided again")}
+	seq2, fresh, err := s.AppendOnce(testCtx(t), subj, 0, again)
+	if err != nil || fresh || seq2 != seq {
+		t.Fatalf("the same id again: seq %d (first %d), fresh %v, %v", seq2, seq, fresh, err)
+	}
+	if recs, _ := mustLoad(t, s, subj); len(recs) != 1 || string(recs[0].Data) != "first" {
+		t.Fatalf("log holds %v", recs)
 	}
 }

@@ -163,3 +163,32 @@ func TestACreateOfAKnownNameAfterARestart(t *testing.T) {
 		t.Fatalf("history has %d events, want one VolumeRequested", len(h))
 	}
 }
+
+// A create sent again after its first attempt was stored but not answered,
+// to a service that has not seen the volume, gets the volume the log holds:
+// not a second id decided by the resend, which later events would carry
+// and every reader would ignore.
+func TestAResentCreateGetsTheVolumeTheLogHolds(t *testing.T) {
+	e := start(t)
+	first := e.create("data", spec(3), "c1")
+	if first.GetError() != nil {
+		t.Fatal(first)
+	}
+	// A service that has not seen the volume answers the resend: start
+	// another, and ask often enough that it answers some.
+	svc, err := volume.Start(context.Background(), volume.Config{Conn: e.conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	for range 8 {
+		if again := e.create("data", spec(3), "c1"); again.GetVolume().GetId() != first.GetVolume().GetId() {
+			t.Fatalf("resent create answered volume %q; the log holds %q", again.GetVolume().GetId(), first.GetVolume().GetId())
+		}
+	}
+	e.send(command.VolumeDelete, &pb.DeleteVolumeRequest{Name: "data", RequestId: "d1"})
+	h := e.history("data")
+	if del, ok := h[len(h)-1].(*pb.VolumeDeleted); !ok || del.GetVolumeId() != first.GetVolume().GetId() {
+		t.Fatalf("the delete recorded %v; the volume is %q", h[len(h)-1], first.GetVolume().GetId())
+	}
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,25 +195,42 @@ func TestNATSRestartWhileCreatesAndDeletesRun(t *testing.T) {
 	if ok == 0 {
 		t.Fatal("no create succeeded")
 	}
+	js := jetStream(t, s.natsURL)
+	history := func(name string) string {
+		st, err := js.Stream(context.Background(), events.Volume.Stream)
+		if err != nil {
+			return err.Error()
+		}
+		var out []string
+		for seq := uint64(1); ; {
+			m, err := st.GetMsg(context.Background(), seq, jetstream.WithGetMsgSubject(events.Volume.Subject(name)))
+			if err != nil {
+				break
+			}
+			out = append(out, fmt.Sprintf("%d %s %s", m.Sequence, m.Header.Get("Ballast-Event-Type"), m.Header.Get("Nats-Msg-Id")))
+			seq = m.Sequence + 1
+		}
+		return strings.Join(out, "; ")
+	}
+	var pending string // the first volume not done yet, for the failure message
 	waitfor.Condition(t, 60*time.Second, "every acknowledged create ready, every delete done, nothing stuck", func() bool {
 		for _, o := range outcomes {
 			st, err := volumeState(t, c, o.name)
+			done := false
 			switch {
 			case o.deleted:
-				if status.Code(err) != codes.NotFound {
-					return false
-				}
+				done = status.Code(err) == codes.NotFound
 			case o.err == nil:
-				if err != nil || st != pb.VolumeState_VOLUME_STATE_READY {
-					return false
-				}
+				done = err == nil && st == pb.VolumeState_VOLUME_STATE_READY
 			default: // outcome unknown: done either way, never stuck
-				if err == nil && st != pb.VolumeState_VOLUME_STATE_READY {
-					return false
+				done = (err == nil && st == pb.VolumeState_VOLUME_STATE_READY) || status.Code(err) == codes.NotFound
+			}
+			if !done {
+				if p := fmt.Sprintf("%s (deleted %v, create error %v): %v %v", o.name, o.deleted, o.err, st, err); p != pending {
+					pending = p
+					t.Logf("waiting for %s; its history: %s", p, history(o.name))
 				}
-				if err != nil && status.Code(err) != codes.NotFound {
-					return false
-				}
+				return false
 			}
 		}
 		return true

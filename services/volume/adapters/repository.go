@@ -112,13 +112,22 @@ func (r *Repository) update(ctx context.Context, name, cause string, assumeNew b
 		if err != nil {
 			return app.Snapshot{}, retry.Permanent(err)
 		}
-		seq, err := r.store.Append(ctx, events.Volume.Subject(name), c.seq, stored...)
+		seq, fresh, err := r.store.AppendOnce(ctx, events.Volume.Subject(name), c.seq, stored...)
 		if errors.Is(err, eventstore.ErrConflict) {
 			return app.Snapshot{}, err // reload and decide again
 		}
 		if err != nil {
 			r.forget(name)
 			return app.Snapshot{}, retry.Permanent(fmt.Errorf("volume %s: %w", name, err))
+		}
+		if !fresh {
+			// An earlier attempt of this cause stored its events, decided
+			// then (another id, another time): the log's are the truth.
+			c, err := r.current(ctx, name, true)
+			if err != nil {
+				return app.Snapshot{}, retry.Permanent(err)
+			}
+			return app.Snapshot{Volume: c.v.Clone(), Sequence: c.seq}, nil
 		}
 		for _, e := range decided {
 			c.v.Apply(e)
