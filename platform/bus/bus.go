@@ -199,7 +199,7 @@ func (r *Router) Handle(ctx context.Context, c Consumer, mux *Mux) error {
 	if c.AckWait <= 0 {
 		c.AckWait = DefaultAckWait
 	}
-	sub, err := newSubscriber(ctx, r.js, r.service, c, r.log)
+	sub, err := newSubscriber(ctx, r.js, r.service, c, r.log, mux.Handles, &r.stats.skipped)
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,8 @@ func (r *Router) dispatch(mux *Mux, msg *message.Message) error {
 		return Permanent(err)
 	}
 	if !mux.Handles(typ) {
-		// Known, and not ours: not even decoded.
+		// Known, and not ours (the subscriber acknowledges most of
+		// these itself): not even decoded.
 		r.stats.skipped.Add(1)
 		return nil
 	}

@@ -459,3 +459,66 @@ func TestConsumerNeverStallsOnABusyConnection(t *testing.T) {
 		})
 	}
 }
+
+// An in-order consumer has many messages on their way from the server, and
+// still handles them one at a time, in stream order: a message that cannot
+// be settled (here, its dead letter cannot be stored) is handled again
+// before the ones behind it, and a message the server redelivers while an
+// earlier one runs long is not handled twice.
+func TestInOrderConsumerKeepsOrderWithMessagesInFlight(t *testing.T) {
+	f := setup(t)
+	var mu sync.Mutex
+	var seen []string
+	var failed atomic.Bool
+	mux := &bus.Mux{}
+	bus.On(mux, func(ctx context.Context, ev bus.Event, m *pb.VolumeRequested) error {
+		mu.Lock()
+		seen = append(seen, m.GetVolumeName())
+		mu.Unlock()
+		switch m.GetVolumeName() {
+		case "v0":
+			if !failed.Swap(true) {
+				return bus.Permanent(errors.New("refused once"))
+			}
+		case "v1":
+			// Longer than the ack wait: the server redelivers the
+			// messages queued behind this one meanwhile.
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	})
+	// Without the dead-letter stream the first refusal cannot be recorded,
+	// so the message is not settled and must come again.
+	if err := f.js.DeleteStream(context.Background(), events.DeadLetterStream); err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	var want []string
+	for i := range n {
+		name := "v" + strconv.Itoa(i)
+		f.append(t, name)
+		want = append(want, name)
+	}
+	c := consumer("ordered")
+	c.InOrder = true
+	c.AckWait = 300 * time.Millisecond
+	r := f.router(t, c, mux)
+	waitFor(t, "every event handled", func() bool { return r.Stats().Handled == n })
+	mu.Lock()
+	defer mu.Unlock()
+	want = append([]string{"v0"}, want...) // v0 refused once, then handled
+	if strings.Join(seen, ",") != strings.Join(want, ",") {
+		t.Fatalf("handled %v, want %v", seen, want)
+	}
+	info, err := f.js.Consumer(context.Background(), events.Volume.Stream, "ordered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every event acknowledged", func() bool {
+		i, err := info.Info(context.Background())
+		return err == nil && i.NumAckPending == 0 && i.AckFloor.Stream == uint64(n)
+	})
+}

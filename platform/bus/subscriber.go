@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"ballast.dev/platform/events"
 	"ballast.dev/platform/eventstore"
 	"ballast.dev/platform/retry"
 )
@@ -32,6 +34,13 @@ type subscriber struct {
 	cfg     jetstream.ConsumerConfig
 	log     *slog.Logger
 	workers int
+	// handles tells the types the consumer's handlers take; the others
+	// the contract knows are acknowledged without reaching the router.
+	handles func(typ string) bool
+	skipped *atomic.Uint64
+	// taken is, for an in-order consumer, the highest stream sequence its
+	// one worker has taken (see deliverInOrder).
+	taken uint64
 
 	ctx    context.Context // ends on Close: handlers in flight see it
 	cancel context.CancelFunc
@@ -39,16 +48,21 @@ type subscriber struct {
 	wg     sync.WaitGroup
 }
 
-func newSubscriber(ctx context.Context, js jetstream.JetStream, service string, c Consumer, log *slog.Logger) (*subscriber, error) {
+func newSubscriber(ctx context.Context, js jetstream.JetStream, service string, c Consumer, log *slog.Logger, handles func(string) bool, skipped *atomic.Uint64) (*subscriber, error) {
+	pending := c.Concurrency
+	if c.InOrder {
+		pending = inOrderWindow
+	}
 	s := &subscriber{
 		js: js, c: c, log: log.With("consumer", c.Name), workers: c.Concurrency,
+		handles: handles, skipped: skipped,
 		cfg: jetstream.ConsumerConfig{
 			Durable:       c.Name,
 			Description:   service + " handlers",
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       c.AckWait,
-			MaxAckPending: c.Concurrency,
+			MaxAckPending: pending,
 			MaxDeliver:    -1,
 			FilterSubject: c.Filter,
 		},
@@ -103,7 +117,14 @@ func (s *subscriber) Subscribe(_ context.Context, _ string) (<-chan *message.Mes
 	for range s.workers {
 		workers.Go(func() {
 			for m := range msgs {
-				s.deliver(m, out)
+				if s.skip(m) {
+					continue
+				}
+				if s.c.InOrder {
+					s.deliverInOrder(m, out)
+				} else {
+					s.deliver(m, out)
+				}
 			}
 		})
 	}
@@ -195,44 +216,151 @@ func (s *subscriber) fetch(cons jetstream.Consumer, msgs chan<- jetstream.Msg) e
 	return err
 }
 
+// inOrderWindow is how many messages an in-order consumer has in flight
+// from the server. Its one worker still handles them one at a time, in
+// order; the window only spares it a round trip to the server per message,
+// which would otherwise bound the whole stream's rate.
+const inOrderWindow = 64
+
+// skip acknowledges at once a message of a type the contract knows and no
+// handler of this consumer takes (most of a stream, for most consumers): it
+// is neither decoded nor handed to the router. A message without a type, or
+// of a type this build does not know, goes on to be dead-lettered.
+func (s *subscriber) skip(jm jetstream.Msg) bool {
+	typ := jm.Headers().Get(eventstore.HeaderEventType)
+	if typ == "" || !events.Known(typ) || s.handles(typ) {
+		return false
+	}
+	if s.c.InOrder {
+		if seq := streamSequence(jm); seq > s.taken {
+			s.taken = seq
+		}
+	}
+	s.skipped.Add(1)
+	_ = jm.Ack()
+	return true
+}
+
 // deliver hands one message to the router and settles it with the server
 // once the router has: ack after success (or a dead letter), nak with a
-// growing delay after a failure, and a sign of life while neither.
+// growing delay after a failure.
 func (s *subscriber) deliver(jm jetstream.Msg, out chan<- *message.Message) {
+	switch acked, deliveries := s.handOver(jm, out); {
+	case acked:
+		_ = jm.Ack()
+	case s.ctx.Err() != nil:
+		_ = jm.Nak() // closing: another instance, or the next start, takes it at once
+	default:
+		_ = jm.NakWithDelay(nakDelay(int(deliveries)))
+	}
+}
+
+// deliverInOrder is deliver for an in-order consumer, whose later messages
+// are already on their way: a failed message is not given back (it would
+// come again after them) but handed to the router again, here, after the
+// same delay, until it is settled or the subscriber closes. The server
+// redelivers the messages queued behind a long handler once their ack wait
+// passes; a copy of a message the worker has already taken is
+// acknowledged again and not handled twice. Every message taken before it
+// was settled by then: the one worker settles each before it takes the
+// next.
+func (s *subscriber) deliverInOrder(jm jetstream.Msg, out chan<- *message.Message) {
+	seq := streamSequence(jm)
+	if seq <= s.taken {
+		if meta, err := jm.Metadata(); err == nil && meta.NumDelivered > 1 {
+			_ = jm.Ack()
+			return
+		}
+		// A first delivery at or below what was taken: the stream
+		// was made again, and its sequences start over.
+	}
+	s.taken = seq
+	for attempt := 1; ; attempt++ {
+		acked, _ := s.handOver(jm, out)
+		if acked {
+			_ = jm.Ack()
+			return
+		}
+		if s.ctx.Err() != nil {
+			_ = jm.Nak()
+			return
+		}
+		if !s.wait(jm, nakDelay(attempt)) {
+			_ = jm.Nak()
+			return
+		}
+	}
+}
+
+// nakDelay is how long a failed message waits before it is handled again.
+func nakDelay(deliveries int) time.Duration {
+	return min(time.Duration(deliveries)*500*time.Millisecond, 10*time.Second)
+}
+
+// handOver gives one message to the router and waits for its verdict,
+// telling the server the message is in progress every third of the ack
+// wait meanwhile. It reports whether the router acknowledged it (false
+// also when the subscriber closes first), and how often the server has
+// delivered it.
+func (s *subscriber) handOver(jm jetstream.Msg, out chan<- *message.Message) (acked bool, deliveries uint64) {
 	wm, err := toMessage(jm, s.c.Name)
 	if err != nil {
 		s.log.Error("not a JetStream message; dropped", "subject", jm.Subject(), "err", err)
 		_ = jm.Term()
-		return
+		return true, 0
 	}
+	d := deliveryOf(wm)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	wm.SetContext(ctx)
 	select {
 	case out <- wm:
 	case <-s.ctx.Done():
-		_ = jm.Nak()
-		return
+		return false, d.deliveries
 	}
-	beat := time.NewTicker(max(s.c.AckWait/3, 10*time.Millisecond))
+	beat := time.NewTicker(s.beat())
 	defer beat.Stop()
 	for {
 		select {
 		case <-wm.Acked():
-			_ = jm.Ack()
-			return
+			return true, d.deliveries
 		case <-wm.Nacked():
-			if s.ctx.Err() != nil {
-				_ = jm.Nak() // closing: another instance, or the next start, takes it at once
-				return
-			}
-			d := deliveryOf(wm)
-			_ = jm.NakWithDelay(min(time.Duration(d.deliveries)*500*time.Millisecond, 10*time.Second))
-			return
+			return false, d.deliveries
 		case <-beat.C:
 			_ = jm.InProgress()
 		}
 	}
+}
+
+// wait waits d, telling the server jm is in progress meanwhile; false if
+// the subscriber closes first.
+func (s *subscriber) wait(jm jetstream.Msg, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	beat := time.NewTicker(s.beat())
+	defer beat.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return true
+		case <-s.ctx.Done():
+			return false
+		case <-beat.C:
+			_ = jm.InProgress()
+		}
+	}
+}
+
+func (s *subscriber) beat() time.Duration { return max(s.c.AckWait/3, 10*time.Millisecond) }
+
+// streamSequence is the message's sequence in its stream, 0 if it has no
+// JetStream metadata.
+func streamSequence(jm jetstream.Msg) uint64 {
+	meta, err := jm.Metadata()
+	if err != nil {
+		return 0
+	}
+	return meta.Sequence.Stream
 }
 
 // Close stops pulling and ends the contexts of the messages in flight.
