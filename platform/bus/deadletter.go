@@ -52,7 +52,7 @@ func (r *Router) deadLetter(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-func (r *Router) publishDeadLetter(msg *message.Message, d delivery, cause error) error {
+func (r *Router) publishDeadLetter(msg *message.Message, d *delivery, cause error) error {
 	h := nats.Header{}
 	for k, v := range d.header {
 		// The original's control headers must not travel on: an

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,8 +35,9 @@ type subscriber struct {
 	workers int
 	// handles tells the types the consumer's handlers take; the others
 	// the contract knows are acknowledged without reaching the router.
-	handles func(typ string) bool
-	skipped *atomic.Uint64
+	handles  func(typ string) bool
+	skipped  *atomic.Uint64
+	inFlight messages // in the handlers, or waiting to go back in
 	// taken is, for an in-order consumer, the highest stream sequence its
 	// one worker has taken (see deliverInOrder).
 	taken uint64
@@ -132,6 +132,7 @@ func (s *subscriber) Subscribe(_ context.Context, _ string) (<-chan *message.Mes
 		workers.Wait()
 		close(out)
 	})
+	s.wg.Go(s.beat)
 	return out, nil
 }
 
@@ -303,55 +304,96 @@ func nakDelay(deliveries int) time.Duration {
 // also when the subscriber closes first), and how often the server has
 // delivered it.
 func (s *subscriber) handOver(jm jetstream.Msg, out chan<- *message.Message) (acked bool, deliveries uint64) {
-	wm, err := toMessage(jm, s.c.Name)
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	wm, err := toMessage(ctx, jm, s.c.Name)
 	if err != nil {
 		s.log.Error("not a JetStream message; dropped", "subject", jm.Subject(), "err", err)
 		_ = jm.Term()
 		return true, 0
 	}
 	d := deliveryOf(wm)
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	wm.SetContext(ctx)
+	s.inFlight.add(jm)
+	defer s.inFlight.remove(jm)
 	select {
 	case out <- wm:
 	case <-s.ctx.Done():
 		return false, d.deliveries
 	}
-	beat := time.NewTicker(s.beat())
-	defer beat.Stop()
-	for {
-		select {
-		case <-wm.Acked():
-			return true, d.deliveries
-		case <-wm.Nacked():
-			return false, d.deliveries
-		case <-beat.C:
-			_ = jm.InProgress()
-		}
+	select {
+	case <-wm.Acked():
+		return true, d.deliveries
+	case <-wm.Nacked():
+		return false, d.deliveries
 	}
 }
 
-// wait waits d, telling the server jm is in progress meanwhile; false if
-// the subscriber closes first.
+// wait waits d, with jm in progress meanwhile; false if the subscriber
+// closes first.
 func (s *subscriber) wait(jm jetstream.Msg, d time.Duration) bool {
+	s.inFlight.add(jm)
+	defer s.inFlight.remove(jm)
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	beat := time.NewTicker(s.beat())
-	defer beat.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// beat tells the server, every third of the ack wait, that the messages in
+// the handlers are in progress, until the subscriber closes: one ticker for
+// the consumer, not one per message.
+func (s *subscriber) beat() {
+	t := time.NewTicker(max(s.c.AckWait/3, 10*time.Millisecond))
+	defer t.Stop()
 	for {
 		select {
-		case <-timer.C:
-			return true
 		case <-s.ctx.Done():
-			return false
-		case <-beat.C:
-			_ = jm.InProgress()
+			return
+		case <-t.C:
+			s.inFlight.each(func(m jetstream.Msg) { _ = m.InProgress() })
 		}
 	}
 }
 
-func (s *subscriber) beat() time.Duration { return max(s.c.AckWait/3, 10*time.Millisecond) }
+// messages is a set of messages in progress.
+type messages struct {
+	mu sync.Mutex
+	m  map[jetstream.Msg]int
+}
+
+func (ms *messages) add(m jetstream.Msg) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.m == nil {
+		ms.m = map[jetstream.Msg]int{}
+	}
+	ms.m[m]++
+}
+
+func (ms *messages) remove(m jetstream.Msg) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.m[m]--; ms.m[m] <= 0 {
+		delete(ms.m, m)
+	}
+}
+
+// each calls fn for every message, outside the lock.
+func (ms *messages) each(fn func(jetstream.Msg)) {
+	ms.mu.Lock()
+	all := make([]jetstream.Msg, 0, len(ms.m))
+	for m := range ms.m {
+		all = append(all, m)
+	}
+	ms.mu.Unlock()
+	for _, m := range all {
+		fn(m)
+	}
+}
 
 // streamSequence is the message's sequence in its stream, 0 if it has no
 // JetStream metadata.
@@ -380,65 +422,50 @@ func (s *subscriber) Close() error {
 	}
 }
 
-// Metadata keys of a delivery, besides the message's NATS headers.
-const (
-	metaStream     = "ballast-delivery-stream"
-	metaConsumer   = "ballast-delivery-consumer"
-	metaSubject    = "ballast-delivery-subject"
-	metaSequence   = "ballast-delivery-sequence"
-	metaDeliveries = "ballast-delivery-count"
-	metaTime       = "ballast-delivery-append-time"
-)
-
-// delivery is where a message came from.
+// delivery is where a message came from. It rides in the message's
+// context (every middleware's context derives from it).
 type delivery struct {
 	stream, consumer, subject string
 	sequence, deliveries      uint64
 	time                      time.Time
-	// header is the message's headers as stored (first values).
+	// header is the message's headers as stored.
 	header nats.Header
 }
 
-// toMessage makes a Watermill message of a stored event. The event id
-// becomes the message id; headers and the delivery are metadata.
-func toMessage(m jetstream.Msg, consumer string) (*message.Message, error) {
+type deliveryKey struct{}
+
+// toMessage makes a Watermill message of a stored event, its delivery in
+// the context ctx is derived from. The event id becomes the message id;
+// the headers are also its metadata, where the trace propagator reads them.
+func toMessage(ctx context.Context, m jetstream.Msg, consumer string) (*message.Message, error) {
 	meta, err := m.Metadata()
 	if err != nil {
 		return nil, err
 	}
-	id := m.Headers().Get(eventstore.HeaderMsgID)
+	h := m.Headers()
+	d := &delivery{
+		stream: meta.Stream, consumer: consumer, subject: m.Subject(),
+		sequence: meta.Sequence.Stream, deliveries: meta.NumDelivered, time: meta.Timestamp,
+		header: h,
+	}
+	id := h.Get(eventstore.HeaderMsgID)
 	if id == "" {
 		id = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
 	}
 	wm := message.NewMessage(id, m.Data())
-	for k, v := range m.Headers() {
+	for k, v := range h {
 		if len(v) > 0 {
-			wm.Metadata.Set(k, v[0])
+			wm.Metadata[k] = v[0]
 		}
 	}
-	wm.Metadata.Set(metaStream, meta.Stream)
-	wm.Metadata.Set(metaConsumer, consumer)
-	wm.Metadata.Set(metaSubject, m.Subject())
-	wm.Metadata.Set(metaSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
-	wm.Metadata.Set(metaDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
-	wm.Metadata.Set(metaTime, meta.Timestamp.UTC().Format(time.RFC3339Nano))
+	wm.SetContext(context.WithValue(ctx, deliveryKey{}, d))
 	return wm, nil
 }
 
-func deliveryOf(msg *message.Message) delivery {
-	d := delivery{
-		stream:   msg.Metadata.Get(metaStream),
-		consumer: msg.Metadata.Get(metaConsumer),
-		subject:  msg.Metadata.Get(metaSubject),
-		header:   nats.Header{},
+// deliveryOf is the delivery of a message made by toMessage.
+func deliveryOf(msg *message.Message) *delivery {
+	if d, ok := msg.Context().Value(deliveryKey{}).(*delivery); ok {
+		return d
 	}
-	d.sequence, _ = strconv.ParseUint(msg.Metadata.Get(metaSequence), 10, 64)
-	d.deliveries, _ = strconv.ParseUint(msg.Metadata.Get(metaDeliveries), 10, 64)
-	d.time, _ = time.Parse(time.RFC3339Nano, msg.Metadata.Get(metaTime))
-	for k, v := range msg.Metadata {
-		if !strings.HasPrefix(k, "ballast-delivery-") {
-			d.header.Set(k, v)
-		}
-	}
-	return d
+	return &delivery{header: nats.Header{}}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // BestCandidates is how many of the best feasible candidates a Decision
@@ -189,7 +190,10 @@ func Place(c *Cluster, r Request, opts ...PlaceOption) (Decision, error) {
 		scoreBuf = make([]NamedScore, len(c.order)*ns)
 	}
 	scratch := make([]NamedScore, ns)
-	feasible := make([]ranked, 0, len(c.order))
+	buf := rankings.Get().(*[]ranked)
+	defer rankings.Put(buf)
+	feasible := (*buf)[:0]
+	defer func() { *buf = feasible[:0] }()
 	var rejected tally
 	for k, e := range c.order {
 		scores := scratch
@@ -225,6 +229,11 @@ func Place(c *Cluster, r Request, opts ...PlaceOption) (Decision, error) {
 	}
 	return d, nil
 }
+
+// rankings are the feasible candidates' scratch of Place calls, reused: a
+// thousand nodes' ranking would otherwise be most of what a placement
+// allocates. Nothing of it outlives the call.
+var rankings = sync.Pool{New: func() any { return new([]ranked) }}
 
 // planner is what one Place call computes once and every candidate uses.
 type planner struct {
