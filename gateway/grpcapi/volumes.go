@@ -170,27 +170,38 @@ func (s *VolumeService) WatchVolume(req *ballastv1.WatchVolumeRequest, stream ba
 	for {
 		// Take the notification before reading, so that a change between
 		// the read and the wait still wakes us.
-		changed := s.cfg.Volumes.VolumeChanged(name)
-		v, err := s.cfg.Volumes.Incarnation(ctx, id)
-		if err != nil {
-			return s.status(err)
+		end, err := s.watchStep(ctx, stream, name, id, &sent)
+		if end || err != nil {
+			return err
 		}
-		if v.GetVersion() > sent {
-			if err := stream.Send(&ballastv1.WatchVolumeResponse{Volume: v}); err != nil {
-				return err
-			}
-			sent = v.GetVersion()
+	}
+}
+
+// watchStep sends the watched incarnation if it changed since sent and
+// waits for its next change; end is true once it is deleted.
+func (s *VolumeService) watchStep(ctx context.Context, stream ballastv1.VolumeService_WatchVolumeServer, name, id string, sent *uint64) (end bool, err error) {
+	changed, done := s.cfg.Volumes.VolumeChanged(name)
+	defer done()
+	v, err := s.cfg.Volumes.Incarnation(ctx, id)
+	if err != nil {
+		return true, s.status(err)
+	}
+	if v.GetVersion() > *sent {
+		if err := stream.Send(&ballastv1.WatchVolumeResponse{Volume: v}); err != nil {
+			return true, err
 		}
-		if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_DELETED {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return s.status(ctx.Err())
-		case <-s.cfg.Done:
-			return s.status(errShuttingDown)
-		}
+		*sent = v.GetVersion()
+	}
+	if v.GetState() == ballastv1.VolumeState_VOLUME_STATE_DELETED {
+		return true, nil
+	}
+	select {
+	case <-changed:
+		return false, nil
+	case <-ctx.Done():
+		return true, s.status(ctx.Err())
+	case <-s.cfg.Done:
+		return true, s.status(errShuttingDown)
 	}
 }
 

@@ -89,9 +89,10 @@ type VolumeStore interface {
 	// after, in name order, and the number of live volumes in all.
 	Volumes(ctx context.Context, after string, limit int) ([]*ballastv1.Volume, int, error)
 	// VolumeChanged returns a channel that is closed at the next change of
-	// any volume under name. Take it before reading, so that no change
-	// between the read and the wait is missed.
-	VolumeChanged(name string) <-chan struct{}
+	// any volume under name, and a func to call once the caller no longer
+	// waits on it. Take it before reading, so that no change between the
+	// read and the wait is missed.
+	VolumeChanged(name string) (changed <-chan struct{}, done func())
 }
 
 // NodeStore is the nodes read model.

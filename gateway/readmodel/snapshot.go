@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"ballast.dev/platform/snapshot"
@@ -52,23 +53,35 @@ var (
 // Format implements Snapshotter.
 func (s *MemoryVolumes) Format() string { return formatVolumes }
 
-// Take implements snapshot.Model. The stored volumes are never changed in
-// place (a change stores a new message), so copying the pointers under the
-// lock is enough and the encoding runs outside it.
+// Take implements snapshot.Model. A row is a Volume's encoding, so the
+// snapshot (a Volumes message) is written from the rows as they are: the
+// live ones as field 1, the tombstones as field 2. Rows are never changed
+// in place (a change stores a new row), so collecting them under the lock is
+// enough.
 func (s *MemoryVolumes) Take() (snapshot.Snapshot, error) {
 	s.mu.RLock()
-	m := &snapshotv1.Volumes{Live: make([]*ballastv1.Volume, 0, len(s.byName)), Tombstones: make([]*ballastv1.Volume, 0, len(s.order))}
-	for _, v := range s.byName {
-		m.Live = append(m.Live, v)
+	live := make([]row, 0, len(s.byName))
+	for _, r := range s.byName {
+		live = append(live, r)
 	}
+	dead := make([]row, 0, len(s.order))
 	for _, id := range s.order {
-		m.Tombstones = append(m.Tombstones, s.tombstones[id])
+		dead = append(dead, s.tombstones[id])
 	}
 	seqs := s.sequences()
 	s.mu.RUnlock()
-	data, err := proto.Marshal(m)
-	if err != nil {
-		return snapshot.Snapshot{}, fmt.Errorf("volumes snapshot: %w", err)
+	size := 0
+	for _, rs := range [][]row{live, dead} {
+		for _, r := range rs {
+			size += protowire.SizeTag(1) + protowire.SizeBytes(len(r))
+		}
+	}
+	data := make([]byte, 0, size)
+	for field, rs := range [][]row{live, dead} {
+		for _, r := range rs {
+			data = protowire.AppendTag(data, protowire.Number(field+1), protowire.BytesType)
+			data = protowire.AppendBytes(data, r)
+		}
 	}
 	return snapshot.Snapshot{Format: formatVolumes, Sequences: seqs, Data: data}, nil
 }
@@ -81,12 +94,20 @@ func (s *MemoryVolumes) Restore(snap snapshot.Snapshot) error {
 	}
 	fresh := NewMemoryVolumes()
 	for _, v := range m.GetLive() {
-		fresh.byName[v.GetName()] = v
+		r, err := rowOf(v)
+		if err != nil {
+			return fmt.Errorf("volumes snapshot: %w", err)
+		}
+		fresh.byName[v.GetName()] = r
 		fresh.nameOf[v.GetId()] = v.GetName()
 		fresh.names.insert(v.GetName())
 	}
 	for _, v := range m.GetTombstones() {
-		fresh.bury(v)
+		r, err := rowOf(v)
+		if err != nil {
+			return fmt.Errorf("volumes snapshot: %w", err)
+		}
+		fresh.bury(v.GetId(), r)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

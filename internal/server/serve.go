@@ -28,7 +28,7 @@ func newServeCommand() *cobra.Command {
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: serviceNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := o.logger()
+			log, err := o.setup()
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ func newAgentCommand() *cobra.Command {
 		Short: "Run an agent for simulated storage nodes against an external NATS",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := o.logger()
+			log, err := o.setup()
 			if err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func newNATSCommand() *cobra.Command {
 		Short: "Run the embedded nats-server (with JetStream) on its own, for multi-process set-ups",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := o.logger()
+			log, err := o.setup()
 			if err != nil {
 				return err
 			}

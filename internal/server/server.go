@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"ballast.dev/gateway"
@@ -34,6 +37,7 @@ var serviceNames = []string{"placement", "volume", "migration", "metrics", "gate
 // options shared by the server commands.
 type options struct {
 	logLevel     string
+	memoryLimit  string
 	grpcAddr     string
 	overcommit   float64
 	loadInterval time.Duration
@@ -43,16 +47,27 @@ type options struct {
 	maxVolumeWatches, maxEventWatches int
 }
 
-func (o *options) logger() (*slog.Logger, error) {
+// setup applies the flags every server command shares and returns the
+// logger they ask for.
+func (o *options) setup() (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	if o.memoryLimit != "" {
+		n, err := humanize.ParseBytes(o.memoryLimit)
+		if err != nil || n == 0 || n > math.MaxInt64 {
+			return nil, fmt.Errorf("--memory-limit %q: want a size, e.g. 1GiB or 800MiB", o.memoryLimit)
+		}
+		debug.SetMemoryLimit(int64(n))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
 }
 
 func (o *options) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&o.memoryLimit, "memory-limit", "",
+		"soft limit on the process's memory, e.g. 1GiB: the Go collector works harder as the heap nears it (default: $GOMEMLIMIT, or none)")
 }
 
 // addWatchFlags adds the gateway's bounds on concurrent watches to cmd.

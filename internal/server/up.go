@@ -115,7 +115,7 @@ gateway on --grpc-addr, and --nodes simulated storage nodes. Ctrl-C stops it;
 starting it again on the same data dir brings every volume back.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := o.logger()
+			log, err := o.setup()
 			if err != nil {
 				return err
 			}

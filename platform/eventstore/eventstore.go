@@ -39,9 +39,14 @@ const (
 	HeaderMsgID = jetstream.MsgIDHeader
 )
 
-// DuplicateWindow is how long the server remembers event ids: a command
-// retried within it is applied once.
-const DuplicateWindow = 2 * time.Minute
+// DuplicateWindow is how long the server remembers event ids: an append
+// retried within it is stored once. A retry after it is caught all the same,
+// by its expectation: the subject's last message then carries the retried
+// event's id (Append resolves that conflict as its own earlier success), or
+// a writer came between, and the caller, reloading, finds its cause applied.
+// The window costs memory in proportion to the append rate (about 140 bytes
+// an event), so it is no longer than that spare check needs.
+const DuplicateWindow = 30 * time.Second
 
 // MaxBatch is the most events one Append may carry: the server's limit for
 // an atomic batch.

@@ -144,7 +144,8 @@ func VolumeStore(t *testing.T, newStore func(t *testing.T) readmodel.VolumeStore
 		s := newStore(t)
 		f := newFeeder(t, s)
 		f.apply(vol, "a", requested("ia", "a"))
-		ch := s.VolumeChanged("a")
+		ch, done := s.VolumeChanged("a")
+		defer done()
 		f.apply(vol, "b", requested("ib", "b"))
 		select {
 		case <-ch:

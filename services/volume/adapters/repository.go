@@ -17,8 +17,10 @@ import (
 	"ballast.dev/services/volume/domain"
 )
 
-// maxCached bounds the aggregates kept in memory.
-const maxCached = 100_000
+// maxCached bounds the aggregates kept in memory: the volumes being
+// changed now, with room to spare. One evicted is loaded again from its
+// history (a few events) when next changed.
+const maxCached = 16_384
 
 // Repository keeps Volume histories on the event store. It caches each
 // volume it has seen with the sequence of its last event: a stale cache is
