@@ -72,7 +72,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, s.fail(err)
 	}
 	s.router = router
-	placer := &app.Placer{Model: model, Journal: adapters.Journal{Store: c.Store}}
+	placer := &app.Placer{Model: model, Journal: adapters.Journal{Store: c.Store, Recorded: model.Recorded}}
 	if err := router.Handle(ctx, ports.VolumeConsumer, ports.VolumeEvents(placer)); err != nil {
 		return nil, s.fail(err)
 	}

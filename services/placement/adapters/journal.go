@@ -17,7 +17,13 @@ import (
 
 // Journal appends decisions to ballast.evt.placement.<volume-id>. It
 // implements app.Journal.
-type Journal struct{ Store *eventstore.Store }
+type Journal struct {
+	Store *eventstore.Store
+	// Recorded, if set, is told of every event this journal stored: the
+	// model applies it at once rather than wait for the log to bring it
+	// back (Model.Recorded).
+	Recorded func(seq uint64, m proto.Message)
+}
 
 var _ app.Journal = Journal{}
 
@@ -29,9 +35,14 @@ func (j Journal) append(ctx context.Context, cause, volumeID string, expected ui
 	if err != nil {
 		return 0, err
 	}
-	seq, err := j.Store.Append(ctx, events.Placement.Subject(volumeID), expected, ev)
+	seq, fresh, err := j.Store.AppendOnce(ctx, events.Placement.Subject(volumeID), expected, ev)
 	if errors.Is(err, eventstore.ErrConflict) {
 		return 0, fmt.Errorf("%w: %w", app.ErrStale, err)
+	}
+	// An append an earlier attempt made stored what that attempt
+	// decided, which the log alone tells.
+	if err == nil && fresh && j.Recorded != nil {
+		j.Recorded(seq, m)
 	}
 	return seq, err
 }

@@ -94,21 +94,44 @@ func (m *Model) apply(stream string, rec eventstore.Record) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if rec.Sequence <= m.applied[stream] {
+		return // applied already, as Recorded
+	}
+	m.advance(stream, rec.Sequence, msg)
+}
+
+// advance applies msg (nil: nothing to apply) as the stream's event at seq.
+// m.mu is held.
+func (m *Model) advance(stream string, seq uint64, msg proto.Message) {
 	if msg != nil {
-		if err := m.applyMsg(rec, msg); err != nil {
-			m.log.Error("placement model cannot apply an event", "subject", rec.Subject, "seq", rec.Sequence, "err", err)
+		if err := m.applyMsg(seq, msg); err != nil {
+			m.log.Error("placement model cannot apply an event", "stream", stream, "seq", seq, "err", err)
 		}
 	}
-	m.applied[stream] = rec.Sequence
+	m.applied[stream] = seq
 	m.events.n.Add(1)
 	close(m.changed)
 	m.changed = make(chan struct{})
 }
 
-func (m *Model) applyMsg(rec eventstore.Record, msg proto.Message) error {
+// Recorded applies an event this process has just stored in the placement
+// stream at seq, when it directly follows what the model has applied: the
+// next decision then sees it without waiting for the log to deliver it
+// back, and the delivery is passed over. An event with others between it
+// and the model's position (another instance's) waits for the log, so the
+// model never applies the stream out of order.
+func (m *Model) Recorded(seq uint64, msg proto.Message) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if seq == m.applied[events.Placement.Stream]+1 {
+		m.advance(events.Placement.Stream, seq, msg)
+	}
+}
+
+func (m *Model) applyMsg(seq uint64, msg proto.Message) error {
 	volumeID, err := applyEvent(m.cluster, msg)
 	if volumeID != "" {
-		m.last[volumeID] = rec.Sequence
+		m.last[volumeID] = seq
 	}
 	return err
 }
