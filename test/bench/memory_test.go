@@ -26,7 +26,7 @@ func BenchmarkMemoryWithManyVolumes(b *testing.B) {
 		volumes = v
 	}
 	for range b.N {
-		ctx, client := up(b, 1000)
+		ctx, client, _ := up(b, 1000)
 		began := time.Now()
 		if err := createAll(ctx, client, volumeNames(volumes), nil); err != nil {
 			b.Fatal(err)
