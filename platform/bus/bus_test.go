@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -521,4 +522,53 @@ func TestInOrderConsumerKeepsOrderWithMessagesInFlight(t *testing.T) {
 		i, err := info.Info(context.Background())
 		return err == nil && i.NumAckPending == 0 && i.AckFloor.Stream == uint64(n)
 	})
+}
+
+// An in-order consumer whose process died holding messages, with more
+// appended since, goes on at once after its restart from the first message
+// it had not finished, in order, losing none: the held messages are not
+// left to come back after the ack wait, behind later ones.
+func TestInOrderConsumerGoesOnInOrderAfterACrash(t *testing.T) {
+	f := setup(t)
+	dying := natstest.Connect(t, f.url)
+	djs, err := jetstream.New(dying)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := make(chan struct{})
+	hang := &bus.Mux{}
+	bus.On(hang, func(ctx context.Context, ev bus.Event, m *pb.VolumeRequested) error {
+		if m.GetVolumeName() == "v03" {
+			close(stuck)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})
+	c := bus.Consumer{Name: "crash", Stream: events.Volume.Stream, Filter: events.Volume.Filter(), InOrder: true, AckWait: 10 * time.Second}
+	var want []string
+	for i := range 10 {
+		f.append(t, fmt.Sprintf("v%02d", i))
+	}
+	f.routerOn(t, djs, "test", c, hang)
+	<-stuck
+	dying.Close() // as SIGKILL would: v03 to v09 held, none settled
+	for i := 10; i < 20; i++ {
+		f.append(t, fmt.Sprintf("v%02d", i))
+	}
+	for i := 3; i < 20; i++ {
+		want = append(want, fmt.Sprintf("v%02d", i))
+	}
+	restarted := time.Now()
+	var got collect
+	f.router(t, c, got.mux())
+	waitFor(t, "every held and later event handled", func() bool { return got.count() >= len(want) })
+	if d := time.Since(restarted); d >= c.AckWait {
+		t.Errorf("took %s after the restart, as long as the ack wait", d)
+	}
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	if strings.Join(got.names, ",") != strings.Join(want, ",") {
+		t.Fatalf("handled %v, want %v", got.names, want)
+	}
 }

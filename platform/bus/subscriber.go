@@ -38,9 +38,7 @@ type subscriber struct {
 	handles  func(typ string) bool
 	skipped  *atomic.Uint64
 	inFlight messages // in the handlers, or waiting to go back in
-	// taken is, for an in-order consumer, the highest stream sequence its
-	// one worker has taken (see deliverInOrder).
-	taken uint64
+	order    order    // an in-order consumer's place in its stream
 
 	ctx    context.Context // ends on Close: handlers in flight see it
 	cancel context.CancelFunc
@@ -108,7 +106,7 @@ func (s *subscriber) consumer(ctx context.Context) (jetstream.Consumer, error) {
 // wait for its verdict.
 func (s *subscriber) Subscribe(_ context.Context, _ string) (<-chan *message.Message, error) {
 	out := make(chan *message.Message)
-	msgs := make(chan jetstream.Msg)
+	msgs := make(chan pulled)
 	s.wg.Go(func() {
 		defer close(msgs)
 		s.pull(msgs)
@@ -117,12 +115,10 @@ func (s *subscriber) Subscribe(_ context.Context, _ string) (<-chan *message.Mes
 	for range s.workers {
 		workers.Go(func() {
 			for m := range msgs {
-				if s.skip(m) {
-					continue
-				}
-				if s.c.InOrder {
-					s.deliverInOrder(m, out)
-				} else {
+				switch {
+				case s.c.InOrder:
+					s.takeInOrder(m, out)
+				case !s.skip(m):
 					s.deliver(m, out)
 				}
 			}
@@ -162,9 +158,10 @@ const (
 // pull reads the consumer until Close. When a pull request fails (the
 // consumer was deleted, say, or the server restarted), the consumer is
 // declared again and reading goes on, under the project's backoff.
-func (s *subscriber) pull(msgs chan<- jetstream.Msg) {
+func (s *subscriber) pull(msgs chan<- pulled) {
 	redeclare := retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 	var cons jetstream.Consumer
+	var at epoch
 	for s.ctx.Err() == nil {
 		err := retry.Do(s.ctx, redeclare, func(int) error {
 			if s.js.Conn().IsClosed() {
@@ -175,9 +172,19 @@ func (s *subscriber) pull(msgs chan<- jetstream.Msg) {
 				if err != nil {
 					return err
 				}
+				if s.c.InOrder {
+					if at, err = s.rewind(c, at); err != nil {
+						return err
+					}
+				}
 				cons = c
 			}
-			if err := s.fetch(cons, msgs); err != nil {
+			err := s.fetch(cons, at, msgs)
+			if s.c.InOrder && s.order.resync.Swap(false) {
+				cons = nil // rewind, at once
+				return nil
+			}
+			if err != nil {
 				if s.ctx.Err() == nil {
 					s.log.Warn("consumer read failed; declaring it again", "err", err)
 				}
@@ -193,19 +200,26 @@ func (s *subscriber) pull(msgs chan<- jetstream.Msg) {
 }
 
 // fetch sends one pull request and hands the workers what it brings, until
-// it ends. Messages it brought after Close began are given back at once.
-func (s *subscriber) fetch(cons jetstream.Consumer, msgs chan<- jetstream.Msg) error {
+// it ends. Messages it brought after Close began are given back at once; an
+// in-order consumer's worker may also end it, to rewind (see takeInOrder).
+func (s *subscriber) fetch(cons jetstream.Consumer, at epoch, msgs chan<- pulled) error {
 	ctx, cancel := context.WithTimeout(s.ctx, fetchExpiry)
 	defer cancel()
+	if s.c.InOrder {
+		s.order.setCancel(cancel)
+		defer s.order.setCancel(nil)
+	}
 	batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(fetchHeartbeat))
 	if err != nil {
 		return err
 	}
 	for m := range batch.Messages() {
 		select {
-		case msgs <- m:
-		case <-s.ctx.Done():
-			_ = m.Nak()
+		case msgs <- pulled{Msg: m, epoch: at}:
+		case <-ctx.Done():
+			if !s.c.InOrder {
+				_ = m.Nak()
+			} // an in-order consumer rewinds past it, or starts from it next time
 		}
 	}
 	err = batch.Error()
@@ -217,12 +231,6 @@ func (s *subscriber) fetch(cons jetstream.Consumer, msgs chan<- jetstream.Msg) e
 	return err
 }
 
-// inOrderWindow is how many messages an in-order consumer has in flight
-// from the server. Its one worker still handles them one at a time, in
-// order; the window only spares it a round trip to the server per message,
-// which would otherwise bound the whole stream's rate.
-const inOrderWindow = 64
-
 // skip acknowledges at once a message of a type the contract knows and no
 // handler of this consumer takes (most of a stream, for most consumers): it
 // is neither decoded nor handed to the router. A message without a type, or
@@ -231,11 +239,6 @@ func (s *subscriber) skip(jm jetstream.Msg) bool {
 	typ := jm.Headers().Get(eventstore.HeaderEventType)
 	if typ == "" || !events.Known(typ) || s.handles(typ) {
 		return false
-	}
-	if s.c.InOrder {
-		if seq := streamSequence(jm); seq > s.taken {
-			s.taken = seq
-		}
 	}
 	s.skipped.Add(1)
 	_ = jm.Ack()
@@ -259,36 +262,16 @@ func (s *subscriber) deliver(jm jetstream.Msg, out chan<- *message.Message) {
 // deliverInOrder is deliver for an in-order consumer, whose later messages
 // are already on their way: a failed message is not given back (it would
 // come again after them) but handed to the router again, here, after the
-// same delay, until it is settled or the subscriber closes. The server
-// redelivers the messages queued behind a long handler once their ack wait
-// passes; a copy of a message the worker has already taken is
-// acknowledged again and not handled twice. Every message taken before it
-// was settled by then: the one worker settles each before it takes the
-// next.
-func (s *subscriber) deliverInOrder(jm jetstream.Msg, out chan<- *message.Message) {
-	seq := streamSequence(jm)
-	if seq <= s.taken {
-		if meta, err := jm.Metadata(); err == nil && meta.NumDelivered > 1 {
-			_ = jm.Ack()
-			return
-		}
-		// A first delivery at or below what was taken: the stream
-		// was made again, and its sequences start over.
-	}
-	s.taken = seq
+// same delay, until it is settled or the subscriber closes.
+func (s *subscriber) deliverInOrder(jm jetstream.Msg, out chan<- *message.Message) (acked bool) {
 	for attempt := 1; ; attempt++ {
-		acked, _ := s.handOver(jm, out)
-		if acked {
+		if acked, _ := s.handOver(jm, out); acked {
 			_ = jm.Ack()
-			return
+			return true
 		}
-		if s.ctx.Err() != nil {
+		if s.ctx.Err() != nil || !s.wait(jm, nakDelay(attempt)) {
 			_ = jm.Nak()
-			return
-		}
-		if !s.wait(jm, nakDelay(attempt)) {
-			_ = jm.Nak()
-			return
+			return false
 		}
 	}
 }
