@@ -1,0 +1,267 @@
+package balance
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"ballast.dev/services/placement/domain"
+)
+
+const gib = uint64(1) << 30
+
+// ssdNode is an up node in zone with one ssd of capGiB and iops.
+func ssdNode(id, zone string, capGiB uint64, iops float64) Node {
+	return Node{ID: id, Zone: zone, Region: "r1", State: domain.NodeUp,
+		Disks: []Disk{{ID: id + "-d0", Tier: domain.TierSSD, CapacityBytes: capGiB * gib, IOPS: iops, Bps: 1e9}}}
+}
+
+// volume is a zone-spread ssd volume of sizeGiB with a replica on each node
+// named, each carrying iops.
+func volume(id string, sizeGiB uint64, iops float64, nodes ...string) Volume {
+	v := Volume{ID: id, SizeBytes: sizeGiB * gib, Tier: domain.TierSSD, Spread: domain.SpreadZone}
+	for i, n := range nodes {
+		v.Replicas = append(v.Replicas, Replica{ID: fmt.Sprintf("%s-r%d", id, i), NodeID: n, DiskID: n + "-d0",
+			Load: Load{ReadIOPS: iops / 2, WriteIOPS: iops / 2}})
+	}
+	return v
+}
+
+// check fails t if the model after the plan breaks a hard constraint: a
+// replica on a node that is not up or cordoned (when it moved), of another
+// tier, on a full disk, or sharing a failure domain with another replica of
+// its volume.
+func check(t testing.TB, before Model, p Plan, cfg Config) Model {
+	t.Helper()
+	cfg = cfg.withDefaults()
+	after := Apply(before, p.Moves)
+	disks := map[Location]Disk{}
+	nodes := map[string]Node{}
+	for _, n := range after.Nodes {
+		nodes[n.ID] = n
+		for _, d := range n.Disks {
+			disks[Location{n.ID, d.ID}] = d
+		}
+	}
+	moved := map[string]bool{}
+	for _, m := range p.Moves {
+		moved[m.ReplicaID] = true
+		if m.From == m.To {
+			t.Errorf("move of %s goes nowhere: %+v", m.ReplicaID, m)
+		}
+	}
+	used := map[Location]uint64{}
+	for _, v := range after.Volumes {
+		zones, regions, onNode := map[string]bool{}, map[string]bool{}, map[string]bool{}
+		for _, r := range v.Replicas {
+			loc := Location{r.NodeID, r.DiskID}
+			d, ok := disks[loc]
+			if !ok {
+				continue
+			}
+			n := nodes[r.NodeID]
+			used[loc] += v.SizeBytes
+			if moved[r.ID] {
+				if n.State != domain.NodeUp {
+					t.Errorf("%s moved to %s, which is %v", r.ID, n.ID, n.State)
+				}
+				if d.Tier != v.Tier {
+					t.Errorf("%s (tier %v) moved to a %v disk", r.ID, v.Tier, d.Tier)
+				}
+			}
+			if onNode[n.ID] {
+				t.Errorf("volume %s has two replicas on node %s", v.ID, n.ID)
+			}
+			onNode[n.ID] = true
+			if v.Spread >= domain.SpreadZone && zones[n.Zone] && moved[r.ID] {
+				t.Errorf("volume %s has two replicas in zone %s", v.ID, n.Zone)
+			}
+			zones[n.Zone] = true
+			if v.Spread >= domain.SpreadRegion && regions[n.Region] && moved[r.ID] {
+				t.Errorf("volume %s has two replicas in region %s", v.ID, n.Region)
+			}
+			regions[n.Region] = true
+		}
+	}
+	for _, m := range p.Moves {
+		d := disks[m.To]
+		if u := used[m.To]; u > limit(d.CapacityBytes, cfg.Overcommit) {
+			t.Errorf("disk %v holds %d bytes of %d after the plan", m.To, u, d.CapacityBytes)
+		}
+	}
+	return after
+}
+
+func moveNames(p Plan) string {
+	var s []string
+	for _, m := range p.Moves {
+		s = append(s, fmt.Sprintf("%s %s→%s (%v)", m.ReplicaID, m.From.NodeID, m.To.NodeID, m.Reason))
+	}
+	return strings.Join(s, ", ")
+}
+
+func TestAHotspotShedsOntoTheLeastUtilisedDisks(t *testing.T) {
+	m := Model{Sequence: 7}
+	for i := range 6 {
+		m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 10_000))
+	}
+	// Twelve volumes on n0, n1, n2; n0's replicas carry five times the
+	// load of the others.
+	for i := range 12 {
+		v := volume(fmt.Sprintf("v%02d", i), 10, 300, "n0", "n1", "n2")
+		v.Replicas[0].Load = Load{ReadIOPS: 1500}
+		m.Volumes = append(m.Volumes, v)
+	}
+	p := Propose(m, Config{})
+	if p.Sequence != 7 {
+		t.Errorf("plan names sequence %d, want the model's 7", p.Sequence)
+	}
+	check(t, m, p, Config{})
+	if len(p.Moves) == 0 {
+		t.Fatal("no move off the hotspot")
+	}
+	for _, mv := range p.Moves {
+		if mv.Reason != ReasonBalance || mv.To.NodeID < "n3" {
+			t.Errorf("move %+v: want balance moves onto the idle n3, n4, n5", mv)
+		}
+	}
+	if !(p.After.IOPS.Max < p.Before.IOPS.Max) {
+		t.Errorf("max IOPS utilisation %.3f before, %.3f after: want lower", p.Before.IOPS.Max, p.After.IOPS.Max)
+	}
+	again := Propose(Apply(m, p.Moves), Config{})
+	if len(again.Moves) != 0 {
+		t.Errorf("a second pass moves again: %s", moveNames(again))
+	}
+}
+
+func TestABalancedClusterStaysPut(t *testing.T) {
+	m := Model{}
+	for i := range 3 {
+		m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 10_000))
+	}
+	for i := range 10 {
+		m.Volumes = append(m.Volumes, volume(fmt.Sprintf("v%d", i), 10, 100+float64(i), "n0", "n1", "n2"))
+	}
+	if p := Propose(m, Config{}); len(p.Moves) != 0 {
+		t.Fatalf("moves in a balanced cluster: %s", moveNames(p))
+	}
+}
+
+// An NVMe disk that bears four times the operations is as busy with four
+// times the load: balance is on utilisation, not raw load.
+func TestBalanceIsOnUtilisationNotRawLoad(t *testing.T) {
+	fast := ssdNode("fast", "z0", 1000, 40_000)
+	slow := ssdNode("slow", "z1", 1000, 10_000)
+	m := Model{Nodes: []Node{fast, slow}}
+	// 4 volumes on slow, 16 on fast, equal load each: equally utilised.
+	for i := range 20 {
+		n := "fast"
+		if i < 4 {
+			n = "slow"
+		}
+		v := volume(fmt.Sprintf("v%02d", i), 1, 1000, n)
+		v.Spread = domain.SpreadNode
+		m.Volumes = append(m.Volumes, v)
+	}
+	if p := Propose(m, Config{Weights: Weights{IOPS: 1}}); len(p.Moves) != 0 {
+		t.Fatalf("moved with both disks at the same utilisation: %s", moveNames(p))
+	}
+}
+
+func TestADrainingNodeIsEmptiedWithinTheSpread(t *testing.T) {
+	m := Model{}
+	for i := range 4 {
+		m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i%3), 1000, 10_000))
+	}
+	m.Nodes[0].State = domain.NodeDraining // zone z0, as is n3
+	for i := range 5 {
+		m.Volumes = append(m.Volumes, volume(fmt.Sprintf("v%d", i), 10, 100, "n0", "n1", "n2"))
+	}
+	m.Volumes[4].CoolingDown = true // a drain moves it all the same
+	p := Propose(m, Config{})
+	after := check(t, m, p, Config{})
+	if len(p.Stranded) != 0 {
+		t.Fatalf("stranded: %+v", p.Stranded)
+	}
+	for _, v := range after.Volumes {
+		for _, r := range v.Replicas {
+			if r.NodeID == "n0" {
+				t.Errorf("%s still on the draining n0", r.ID)
+			}
+		}
+	}
+	for _, mv := range p.Moves {
+		if mv.Reason != ReasonDrain || mv.To.NodeID != "n3" {
+			t.Errorf("move %+v: want a drain to n3, the only other node in z0", mv)
+		}
+	}
+}
+
+func TestReplicasLostWithADownNodeAreRecreatedOrReportedStranded(t *testing.T) {
+	m := Model{}
+	for i := range 4 {
+		m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 10_000))
+	}
+	m.Nodes[1].State = domain.NodeDown
+	m.Volumes = []Volume{volume("whole", 10, 100, "n0", "n1", "n2"), volume("alone", 10, 100, "n1")}
+	p := Propose(m, Config{})
+	check(t, m, p, Config{})
+	if len(p.Moves) != 1 || p.Moves[0].VolumeID != "whole" || p.Moves[0].To.NodeID != "n3" || p.Moves[0].Reason != ReasonNodeDown {
+		t.Errorf("moves %s: want whole's lost replica re-created on n3", moveNames(p))
+	}
+	if len(p.Stranded) != 1 || p.Stranded[0].VolumeID != "alone" || p.Stranded[0].Reason != ReasonNodeDown {
+		t.Errorf("stranded %+v: want alone's replica, which has no copy left", p.Stranded)
+	}
+}
+
+// A node that joins takes its share, and the moves go onto it rather than
+// between the nodes that were there.
+func TestANewNodeTakesItsShare(t *testing.T) {
+	m := Model{}
+	for i := range 4 {
+		m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 10_000))
+	}
+	for i := range 40 {
+		v := volume(fmt.Sprintf("v%02d", i), 10, 200, "n0")
+		v.Replicas = v.Replicas[:1]
+		v.Replicas[0].NodeID, v.Replicas[0].DiskID = fmt.Sprintf("n%d", i%4), fmt.Sprintf("n%d-d0", i%4)
+		m.Volumes = append(m.Volumes, v)
+	}
+	m.Nodes = append(m.Nodes, ssdNode("new", "z4", 1000, 10_000))
+	p := Propose(m, Config{})
+	check(t, m, p, Config{})
+	if len(p.Moves) < 6 {
+		t.Fatalf("only %d moves onto the new node: %s", len(p.Moves), moveNames(p))
+	}
+	for _, mv := range p.Moves {
+		if mv.To.NodeID != "new" {
+			t.Errorf("move %+v between old nodes", mv)
+		}
+	}
+}
+
+func TestAFullDiskShedsBelowTheCeilingAndCoolingVolumesStay(t *testing.T) {
+	m := Model{Nodes: []Node{ssdNode("full", "z0", 100, 10_000), ssdNode("free", "z1", 100, 10_000)}}
+	for i := range 9 { // 90 GiB of 100 on full
+		v := volume(fmt.Sprintf("v%d", i), 10, 0, "full")
+		v.Spread = domain.SpreadNode
+		v.CoolingDown = i == 0
+		m.Volumes = append(m.Volumes, v)
+	}
+	p := Propose(m, Config{})
+	after := check(t, m, p, Config{})
+	var onFull uint64
+	for _, v := range after.Volumes {
+		if v.Replicas[0].NodeID == "full" {
+			onFull += v.SizeBytes
+		}
+	}
+	if onFull > 80*gib {
+		t.Errorf("full still holds %d GiB, over the 80%% ceiling", onFull/gib)
+	}
+	for _, mv := range p.Moves {
+		if mv.VolumeID == "v0" {
+			t.Errorf("v0, cooling down, moved: %+v", mv)
+		}
+	}
+}
