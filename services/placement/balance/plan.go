@@ -64,6 +64,10 @@ type tier struct {
 	k vec
 	// mean is each resource's capacity-weighted mean utilisation.
 	mean vec
+	// most is each resource's highest utilisation once the forced moves
+	// are made: no balancing move takes a disk above it, so balancing never
+	// raises it.
+	most vec
 }
 
 type state struct {
@@ -280,6 +284,18 @@ func (s *state) underCeiling(b *disk, size uint64) bool {
 	return float64(b.used)+float64(size) <= s.cfg.CapacityCeiling*b.capability[rBytes]
 }
 
+// raisesMost tells whether disk b carrying load would be more utilised, in
+// some resource, than any disk of its tier was before the plan.
+func (s *state) raisesMost(b *disk, load vec) bool {
+	t := s.tiers[b.tier]
+	for r := range rBytes {
+		if load[r] > 0 && load[r] > t.most[r]*b.capability[r] {
+			return true
+		}
+	}
+	return false
+}
+
 // gain is how much moving replica ri to disk bi cuts the objective.
 func (s *state) gain(ri, bi int) float64 {
 	r := &s.reps[ri]
@@ -322,7 +338,7 @@ func (s *state) forced() {
 			continue
 		}
 		for float64(d.used) > s.cfg.CapacityCeiling*d.capability[rBytes] && len(s.plan.Moves) < s.cfg.MaxMoves {
-			ri, bi, ok := s.bestOff(di, func(ri, bi int) bool {
+			ri, bi, ok := s.bestOff(di, true, func(ri, bi int) bool {
 				return s.underCeiling(&s.disks[bi], s.vols[s.reps[ri].vol].v.SizeBytes) &&
 					!s.vols[s.reps[ri].vol].v.CoolingDown
 			})
@@ -392,14 +408,18 @@ func (s *state) strand(ri int, why Reason) {
 
 // bestOff finds the move off disk ai with the most gain per byte copied
 // among its replicas and the least utilised disks of its tier that pass
-// ok; found is false when no move cuts the objective.
-func (s *state) bestOff(ai int, ok func(ri, bi int) bool) (ri, bi int, found bool) {
+// ok. A shed (for capacity) takes the best move even if it costs the
+// objective; otherwise found is false when no move cuts it.
+func (s *state) bestOff(ai int, shed bool, ok func(ri, bi int) bool) (ri, bi int, found bool) {
 	a := &s.disks[ai]
 	t := s.tiers[a.tier]
 	if t == nil {
 		return 0, 0, false
 	}
 	bestScore := 0.0
+	if shed {
+		bestScore = math.Inf(-1)
+	}
 	for _, r := range a.reps {
 		if s.reps[r].moved {
 			continue
@@ -416,7 +436,7 @@ func (s *state) bestOff(ai int, ok func(ri, bi int) bool) (ri, bi int, found boo
 				continue
 			}
 			g := s.gain(r, b)
-			if g <= 0 {
+			if g <= 0 && !shed {
 				continue
 			}
 			score := g / float64(s.vols[s.reps[r].vol].v.SizeBytes+1)
@@ -437,49 +457,69 @@ func (s *state) rebalance() {
 		tiers = append(tiers, t)
 	}
 	slices.Sort(tiers)
-	hi, lo := 1+s.cfg.Band, 1-s.cfg.Band
 	for _, tr := range tiers {
 		t := s.tiers[tr]
-		for len(s.plan.Moves) < s.cfg.MaxMoves {
-			moved := false
-			for p := len(t.order) - 1; p >= 0; p-- {
-				ai := t.order[p]
-				pa := s.pressure(ai)
-				if pa <= 1 || pa <= hi && s.pressure(t.order[0]) >= lo {
-					break // nothing above the mean left, or all inside the band
+		for _, di := range t.order {
+			d := &s.disks[di]
+			for r := range nResources {
+				if d.capability[r] > 0 {
+					t.most[r] = max(t.most[r], d.load[r]/d.capability[r])
 				}
-				if s.disks[ai].stuck {
-					continue
-				}
-				ri, bi, ok := s.bestOff(ai, func(ri, bi int) bool {
-					r, b := &s.reps[ri], &s.disks[bi]
-					if s.vols[r.vol].v.CoolingDown || !s.underCeiling(b, s.vols[r.vol].v.SizeBytes) {
-						return false
-					}
-					pb := s.pressure(bi)
-					if pa <= hi && pb >= lo {
-						return false // both inside the band: nothing to gain worth a copy
-					}
-					after := s.pressureOf(b, b.load.plus(r.load))
-					if after > hi || after >= pa {
-						return false // it would make a new hotspot, or swap one
-					}
-					g := s.gain(ri, bi)
-					return g >= s.cfg.MinGain*(s.objective(&s.disks[r.disk], s.disks[r.disk].load)+s.objective(b, b.load))
-				})
-				if !ok {
-					s.disks[ai].stuck = true
-					continue
-				}
-				s.apply(ri, bi, ReasonBalance)
-				moved = true
-				break
 			}
-			if !moved {
-				break
+		}
+		// A disk with no move off it may have one once others shed load
+		// and became targets: rounds go on while the last one moved.
+		for len(s.plan.Moves) < s.cfg.MaxMoves && s.rebalanceRound(t) {
+			for _, di := range t.order {
+				s.disks[di].stuck = false
 			}
 		}
 	}
+}
+
+// rebalanceRound makes moves in tier t until every disk above the mean is
+// inside the band or has no move off it, and tells whether it made any.
+func (s *state) rebalanceRound(t *tier) (movedAny bool) {
+	hi, lo := 1+s.cfg.Band, 1-s.cfg.Band
+	for len(s.plan.Moves) < s.cfg.MaxMoves {
+		moved := false
+		for p := len(t.order) - 1; p >= 0; p-- {
+			ai := t.order[p]
+			pa := s.pressure(ai)
+			if pa <= 1 || pa <= hi && s.pressure(t.order[0]) >= lo {
+				break // nothing above the mean left, or all inside the band
+			}
+			if s.disks[ai].stuck {
+				continue
+			}
+			ri, bi, ok := s.bestOff(ai, false, func(ri, bi int) bool {
+				r, b := &s.reps[ri], &s.disks[bi]
+				if s.vols[r.vol].v.CoolingDown || !s.underCeiling(b, s.vols[r.vol].v.SizeBytes) {
+					return false
+				}
+				if pa <= hi && s.pressure(bi) >= lo {
+					return false // both inside the band: nothing worth a copy
+				}
+				load := b.load.plus(r.load)
+				if after := s.pressureOf(b, load); after > hi || after >= pa || s.raisesMost(b, load) {
+					return false // it would make a new hotspot, or swap one
+				}
+				a := &s.disks[r.disk]
+				return s.gain(ri, bi) >= s.cfg.MinGain*(s.objective(a, a.load)+s.objective(b, b.load))
+			})
+			if !ok {
+				s.disks[ai].stuck = true
+				continue
+			}
+			s.apply(ri, bi, ReasonBalance)
+			moved, movedAny = true, true
+			break
+		}
+		if !moved {
+			return movedAny
+		}
+	}
+	return movedAny
 }
 
 // apply records the move of replica ri to disk bi and updates the model.

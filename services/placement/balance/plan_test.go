@@ -27,11 +27,17 @@ func volume(id string, sizeGiB uint64, iops float64, nodes ...string) Volume {
 	return v
 }
 
+// reporter is what check needs of a *testing.T or a *rapid.T.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
 // check fails t if the model after the plan breaks a hard constraint: a
 // replica on a node that is not up or cordoned (when it moved), of another
 // tier, on a full disk, or sharing a failure domain with another replica of
 // its volume.
-func check(t testing.TB, before Model, p Plan, cfg Config) Model {
+func check(t reporter, before Model, p Plan, cfg Config) Model {
 	t.Helper()
 	cfg = cfg.withDefaults()
 	after := Apply(before, p.Moves)
