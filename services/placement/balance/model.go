@@ -96,8 +96,10 @@ type Config struct {
 	// Band is how far from its tier's mean utilisation a disk may be and
 	// still count as balanced (default 0.1, ±10%).
 	Band float64
-	// MinGain is the least fraction by which a move must cut the objective
-	// of its two disks (default 0.01).
+	// MinGain is the least a move must cut the objective, as a multiple
+	// of what the moved replica's own load weighs on its two disks
+	// (default 0.5): a replica does not move between disks whose
+	// utilisations differ by about its own share.
 	MinGain float64
 	// MaxMoves bounds the plan (default 100,000).
 	MaxMoves int
@@ -121,7 +123,7 @@ func (c Config) withDefaults() Config {
 		c.Band = 0.1
 	}
 	if c.MinGain <= 0 {
-		c.MinGain = 0.01
+		c.MinGain = 0.5
 	}
 	if c.MaxMoves <= 0 {
 		c.MaxMoves = 100_000

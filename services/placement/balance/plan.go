@@ -33,6 +33,7 @@ type disk struct {
 	used               uint64
 	load               vec
 	reps               []int // into state.reps
+	t                  *tier // its tier's
 	pos                int   // in its tier's order; -1 when it does not carry load
 	stuck              bool  // no move off it was found
 }
@@ -77,6 +78,8 @@ type state struct {
 	vols  []vol
 	tiers map[domain.Tier]*tier
 	plan  Plan
+	// scratch holds candidates, reused.
+	scratch []int
 }
 
 // Propose proposes the moves that bring m within the configured balance
@@ -165,9 +168,10 @@ func newState(m Model, cfg Config) *state {
 		s.tiers[tr] = tt
 	}
 	for i := range s.disks {
-		if d := &s.disks[i]; d.carries() {
-			t := s.tiers[d.tier]
-			t.order = append(t.order, i)
+		d := &s.disks[i]
+		d.t = s.tiers[d.tier]
+		if d.carries() {
+			d.t.order = append(d.t.order, i)
 		}
 	}
 	for _, t := range s.tiers {
@@ -220,7 +224,7 @@ func cmpFloat(a, b float64) int {
 // holding more bytes than another while both have room (the ceiling
 // bounds that), though capacity headroom counts in the objective.
 func (s *state) pressureOf(d *disk, load vec) float64 {
-	t := s.tiers[d.tier]
+	t := d.t
 	p := 0.0
 	for r := range rBytes {
 		if t.k[r] == 0 || load[r] == 0 {
@@ -238,7 +242,7 @@ func (s *state) pressure(di int) float64 { d := &s.disks[di]; return s.pressureO
 
 // objective is a disk's share of its tier's objective when it carries load.
 func (s *state) objective(d *disk, load vec) float64 {
-	t := s.tiers[d.tier]
+	t := d.t
 	f := 0.0
 	for r := range nResources {
 		if t.k[r] == 0 || load[r] == 0 {
@@ -287,7 +291,7 @@ func (s *state) underCeiling(b *disk, size uint64) bool {
 // raisesMost tells whether disk b carrying load would be more utilised, in
 // some resource, than any disk of its tier was before the plan.
 func (s *state) raisesMost(b *disk, load vec) bool {
-	t := s.tiers[b.tier]
+	t := b.t
 	for r := range rBytes {
 		if load[r] > 0 && load[r] > t.most[r]*b.capability[r] {
 			return true
@@ -296,19 +300,51 @@ func (s *state) raisesMost(b *disk, load vec) bool {
 	return false
 }
 
-// gain is how much moving replica ri to disk bi cuts the objective.
+// weight is what replica ri's own load costs the objective on disks a
+// (where it is) and bi together: moving it gains the difference of their
+// utilisations less this, so a gain of less than a share of it is a move
+// between disks about as utilised as each other, which the next pass could
+// as well undo.
+func (s *state) weight(ri, bi int) float64 {
+	r, b := &s.reps[ri], &s.disks[bi]
+	a := &s.disks[r.disk]
+	t := b.t
+	w := 0.0
+	for res := range nResources {
+		if t.k[res] == 0 || r.load[res] == 0 || a.capability[res] == 0 || b.capability[res] == 0 {
+			continue
+		}
+		w += t.k[res] * r.load[res] * r.load[res] * (1/a.capability[res] + 1/b.capability[res])
+	}
+	return w
+}
+
+// gain is how much moving replica ri to disk bi cuts the objective: for
+// each resource, k·[(La² − (La−l)²)/Ca − ((Lb+l)² − Lb²)/Cb], the source's
+// part only while it carries load.
 func (s *state) gain(ri, bi int) float64 {
 	r := &s.reps[ri]
 	b := &s.disks[bi]
-	before, after := s.objective(b, b.load), s.objective(b, b.load.plus(r.load))
-	if r.disk >= 0 {
-		a := &s.disks[r.disk]
-		if a.carries() {
-			before += s.objective(a, a.load)
-			after += s.objective(a, a.load.minus(r.load))
+	var a *disk
+	if r.disk >= 0 && s.disks[r.disk].carries() {
+		a = &s.disks[r.disk]
+	}
+	t := b.t
+	g := 0.0
+	for res := range nResources {
+		l := r.load[res]
+		if t.k[res] == 0 || l == 0 {
+			continue
+		}
+		if b.capability[res] == 0 {
+			return math.Inf(-1)
+		}
+		g -= t.k[res] * (2*b.load[res]*l + l*l) / b.capability[res]
+		if a != nil && a.capability[res] > 0 {
+			g += t.k[res] * (2*a.load[res]*l - l*l) / a.capability[res]
 		}
 	}
-	return before - after
+	return g
 }
 
 // forced moves the replicas that must leave where they are: lost with a
@@ -420,10 +456,7 @@ func (s *state) bestOff(ai int, shed bool, ok func(ri, bi int) bool) (ri, bi int
 	if shed {
 		bestScore = math.Inf(-1)
 	}
-	for _, r := range a.reps {
-		if s.reps[r].moved {
-			continue
-		}
+	for _, r := range s.candidates(a, shed) {
 		tried := 0
 		for _, b := range t.order {
 			if tried >= targetsTried {
@@ -446,6 +479,39 @@ func (s *state) bestOff(ai int, shed bool, ok func(ri, bi int) bool) (ri, bi int
 		}
 	}
 	return ri, bi, found
+}
+
+// replicasTried is how many of a disk's replicas a move off it considers:
+// those that carry the most of its busiest resource per byte, or for a
+// shed the largest, which are the moves that gain the most per byte copied.
+const replicasTried = 24
+
+// candidates returns the replicas of disk a worth trying to move, in
+// s.scratch: all when few, else the replicasTried best.
+func (s *state) candidates(a *disk, shed bool) []int {
+	c := s.scratch[:0]
+	for _, r := range a.reps {
+		if !s.reps[r].moved {
+			c = append(c, r)
+		}
+	}
+	if len(c) > replicasTried {
+		res := rIOPS
+		if a.t.k[rBps] > 0 && a.t.mean[rBps] > 0 && a.capability[rBps] > 0 && a.capability[rIOPS] > 0 &&
+			a.load[rBps]/a.capability[rBps]/a.t.mean[rBps] > a.load[rIOPS]/a.capability[rIOPS]/a.t.mean[rIOPS] {
+			res = rBps
+		}
+		key := func(r int) float64 {
+			if shed {
+				return s.reps[r].load[rBytes]
+			}
+			return s.reps[r].load[res] / (s.reps[r].load[rBytes] + 1)
+		}
+		slices.SortFunc(c, func(x, y int) int { return cmpFloat(key(y), key(x)) })
+		c = c[:replicasTried]
+	}
+	s.scratch = c
+	return c
 }
 
 // rebalance moves replicas off the disks above their tier's mean, the most
@@ -504,8 +570,7 @@ func (s *state) rebalanceRound(t *tier) (movedAny bool) {
 				if after := s.pressureOf(b, load); after > hi || after >= pa || s.raisesMost(b, load) {
 					return false // it would make a new hotspot, or swap one
 				}
-				a := &s.disks[r.disk]
-				return s.gain(ri, bi) >= s.cfg.MinGain*(s.objective(a, a.load)+s.objective(b, b.load))
+				return s.gain(ri, bi) >= s.cfg.MinGain*s.weight(ri, bi)
 			})
 			if !ok {
 				s.disks[ai].stuck = true
