@@ -379,8 +379,12 @@ func (s *state) forced() {
 					!s.vols[s.reps[ri].vol].v.CoolingDown
 			})
 			if !ok {
-				for _, ri := range d.reps {
-					s.strand(ri, ReasonCapacity)
+				// Reported once, by the largest replica that could have
+				// made room.
+				if c := s.candidates(d, true); len(c) > 0 {
+					s.strand(slices.MaxFunc(c, func(x, y int) int {
+						return cmpFloat(s.reps[x].load[rBytes], s.reps[y].load[rBytes])
+					}), ReasonCapacity)
 				}
 				break
 			}

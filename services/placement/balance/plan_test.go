@@ -271,3 +271,18 @@ func TestAFullDiskShedsBelowTheCeilingAndCoolingVolumesStay(t *testing.T) {
 		}
 	}
 }
+
+// A disk over the ceiling with nowhere to shed to is reported once, by its
+// largest replica, not by every replica it holds.
+func TestAFullDiskWithNowhereToGoIsReportedOnce(t *testing.T) {
+	m := Model{Nodes: []Node{ssdNode("full", "z0", 100, 10_000)}}
+	for i, size := range []uint64{10, 30, 20, 10, 15} {
+		v := volume(fmt.Sprintf("v%d", i), size, 0, "full")
+		v.Spread = domain.SpreadNode
+		m.Volumes = append(m.Volumes, v)
+	}
+	p := Propose(m, Config{})
+	if len(p.Moves) != 0 || len(p.Stranded) != 1 || p.Stranded[0].VolumeID != "v1" || p.Stranded[0].Reason != ReasonCapacity {
+		t.Fatalf("moves %s, stranded %+v: want v1, the largest, stranded for capacity", moveNames(p), p.Stranded)
+	}
+}
