@@ -214,8 +214,9 @@ func spread(xs []float64) (lo, hi float64) {
 }
 
 // A skewed fleet loses its hotspots: the most utilised disk ends within
-// 25% of the mean (the goal is 10%, not reached yet: disks at the capacity
-// ceiling stay cold, and IOPS and bytes per second pull apart), no disk
+// 25% of the mean (the goal is 10%, not reached yet: the disks coldest in
+// IOPS are at the mean in bytes per second and full, and only an exchange
+// of replicas would warm them), no disk
 // ends over 80% full, nothing is stranded, no constraint breaks, and the
 // bytes copied stay within 3 times the bound (the goal is 1.25).
 func TestASkewedFleetLosesItsHotspots(t *testing.T) {
