@@ -114,7 +114,7 @@ func newState(m Model, cfg Config) *state {
 				node: ni, zone: number(zones, n.Zone), region: number(regions, n.Region),
 				tier: d.Tier, state: n.State,
 				capability: vec{d.IOPS, d.Bps, float64(d.CapacityBytes)},
-				limit:      limit(d.CapacityBytes, cfg.Overcommit),
+				limit:      domain.Reservable(d.CapacityBytes, cfg.Overcommit),
 				pos:        -1,
 			})
 		}
@@ -181,17 +181,6 @@ func newState(m Model, cfg Config) *state {
 		}
 	}
 	return s
-}
-
-func limit(capacity uint64, overcommit float64) uint64 {
-	if overcommit == 1 {
-		return capacity
-	}
-	l := math.Floor(float64(capacity) * overcommit)
-	if l >= math.MaxUint64 {
-		return math.MaxUint64
-	}
-	return uint64(l)
 }
 
 func (a vec) plus(b vec) vec {

@@ -91,7 +91,7 @@ func check(t reporter, before Model, p Plan, cfg Config) Model {
 	}
 	for _, m := range p.Moves {
 		d := disks[m.To]
-		if u := used[m.To]; u > limit(d.CapacityBytes, cfg.Overcommit) {
+		if u := used[m.To]; u > domain.Reservable(d.CapacityBytes, cfg.Overcommit) {
 			t.Errorf("disk %v holds %d bytes of %d after the plan", m.To, u, d.CapacityBytes)
 		}
 	}

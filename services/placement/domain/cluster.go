@@ -140,12 +140,16 @@ func NewCluster(opts ...ClusterOption) (*Cluster, error) {
 func (c *Cluster) Overcommit() float64 { return c.overcommit }
 
 // limit is how many bytes a disk of this capacity may have reserved.
-func (c *Cluster) limit(capacity uint64) uint64 {
-	if c.overcommit == 1 {
+func (c *Cluster) limit(capacity uint64) uint64 { return Reservable(capacity, c.overcommit) }
+
+// Reservable is how many bytes a disk of this capacity may have reserved
+// with the overcommit ratio.
+func Reservable(capacity uint64, overcommit float64) uint64 {
+	if overcommit == 1 {
 		// Exact: a float round trip would lose bytes above 2^53.
 		return capacity
 	}
-	l := math.Floor(float64(capacity) * c.overcommit)
+	l := math.Floor(float64(capacity) * overcommit)
 	if l >= math.MaxUint64 {
 		return math.MaxUint64
 	}
