@@ -378,16 +378,6 @@ func (ms *messages) each(fn func(jetstream.Msg)) {
 	}
 }
 
-// streamSequence is the message's sequence in its stream, 0 if it has no
-// JetStream metadata.
-func streamSequence(jm jetstream.Msg) uint64 {
-	meta, err := jm.Metadata()
-	if err != nil {
-		return 0
-	}
-	return meta.Sequence.Stream
-}
-
 // Close stops pulling and ends the contexts of the messages in flight.
 func (s *subscriber) Close() error {
 	s.once.Do(func() {

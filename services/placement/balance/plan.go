@@ -229,22 +229,6 @@ func (s *state) pressureOf(d *disk, load vec) float64 {
 
 func (s *state) pressure(di int) float64 { d := &s.disks[di]; return s.pressureOf(d, d.load) }
 
-// objective is a disk's share of its tier's objective when it carries load.
-func (s *state) objective(d *disk, load vec) float64 {
-	t := d.t
-	f := 0.0
-	for r := range nResources {
-		if t.k[r] == 0 || load[r] == 0 {
-			continue
-		}
-		if d.capability[r] == 0 {
-			return math.Inf(1)
-		}
-		f += t.k[r] * load[r] * load[r] / d.capability[r]
-	}
-	return f
-}
-
 // fits tells whether replica ri may move to disk bi under the hard
 // constraints: an up node, the volume's tier, room, and no other replica of
 // the volume in the same domain at its spread level (or on the same node).
