@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"ballast.dev/agent/sim"
@@ -68,8 +69,13 @@ type Agent struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream // the node stream, for refreshing a subject's last sequence
 
-	ids   []string // sorted
-	nodes map[string]*node
+	// fleetMu guards ids and nodes, which Grow extends while handlers
+	// run; ids is replaced, never changed in place, so a reader may keep
+	// the slice it got.
+	fleetMu sync.RWMutex
+	growMu  sync.Mutex // one Grow at a time
+	ids     []string   // sorted
+	nodes   map[string]*node
 
 	snaps *snapshot.Store
 	model *agentModel
@@ -81,6 +87,9 @@ type Agent struct {
 
 	cancel    context.CancelFunc
 	router    *bus.Router
+	copySub   *nats.Subscription
+	simSub    *nats.Subscription
+	growSub   *nats.Subscription
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -132,17 +141,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		cfg.Snapshots = snapshot.DefaultPolicy
 		a.cfg.Snapshots = cfg.Snapshots
 	}
-	for _, spec := range sim.GenerateFleet(sim.FleetConfig{Seed: cfg.Seed, Nodes: cfg.Nodes, Zones: cfg.Zones}) {
-		// Every node gets the fleet's seed, so a replica's workload follows
-		// it to another node.
-		sn, err := sim.NewNode(spec, cfg.Seed)
-		if err != nil {
-			return nil, fmt.Errorf("agent: node %s: %w", spec.ID, err)
-		}
-		a.nodes[spec.ID] = newNode(sn)
-		a.ids = append(a.ids, spec.ID)
+	if _, err := a.addNodes(cfg.Nodes); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
-	slices.Sort(a.ids)
 
 	var err error
 	if a.stream, err = a.js.Stream(ctx, events.Node.Stream); err != nil {
@@ -152,11 +153,11 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := a.replay(ctx); err != nil {
 		return nil, fmt.Errorf("agent: rebuild nodes: %w", err)
 	}
-	registered, err := a.register(ctx)
+	registered, err := a.register(ctx, a.nodeIDs())
 	if err != nil {
 		return nil, fmt.Errorf("agent: register nodes: %w", err)
 	}
-	a.log.Info("nodes ready", "nodes", len(a.ids), "registered", registered, "took", time.Since(started))
+	a.log.Info("nodes ready", "nodes", len(a.nodeIDs()), "registered", registered, "took", time.Since(started))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -164,6 +165,18 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		cancel()
 		a.wg.Wait()
 		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if a.copySub, err = a.serveCopies(runCtx); err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("agent: serve copies: %w", err)
+	}
+	if a.simSub, err = a.serveSim(runCtx); err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("agent: serve the simulator: %w", err)
+	}
+	if a.growSub, err = a.serveGrow(runCtx); err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("agent: serve the simulator: %w", err)
 	}
 	if cfg.TelemetryInterval > 0 {
 		a.wg.Add(1)
@@ -189,6 +202,9 @@ func (a *Agent) startHandlers(ctx, runCtx context.Context) error {
 	bus.On(mux, a.onVolumeResizeApproved)
 	bus.On(mux, a.onVolumeResized)
 	bus.On(mux, a.onVolumeDeleteRequested)
+	bus.On(mux, a.onReplicaAdded)
+	bus.On(mux, a.onReplicaPromoted)
+	bus.On(mux, a.onReplicaRetired)
 	if err := router.Handle(ctx, bus.Consumer{
 		Name:        name,
 		Stream:      events.Volume.Stream,
@@ -206,13 +222,13 @@ func (a *Agent) startHandlers(ctx, runCtx context.Context) error {
 }
 
 // Nodes returns the ids of the agent's nodes, sorted.
-func (a *Agent) Nodes() []string { return slices.Clone(a.ids) }
+func (a *Agent) Nodes() []string { return slices.Clone(a.nodeIDs()) }
 
 // SimNode returns the simulated node id, for observing it and for
 // scenarios that inject hotspots or workloads. Changing its replicas
 // directly would put it out of step with the event log.
 func (a *Agent) SimNode(id string) (*sim.Node, bool) {
-	n, ok := a.nodes[id]
+	n, ok := a.node(id)
 	if !ok {
 		return nil, false
 	}
@@ -223,6 +239,11 @@ func (a *Agent) SimNode(id string) (*sim.Node, bool) {
 // flight finish first. It is safe to call more than once.
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
+		for _, sub := range []*nats.Subscription{a.copySub, a.simSub, a.growSub} {
+			if sub != nil {
+				_ = sub.Unsubscribe()
+			}
+		}
 		if a.router != nil {
 			a.closeErr = a.router.Close()
 		}

@@ -33,6 +33,11 @@ type node struct {
 	// last is the sequence of the last event on subject: the expected
 	// sequence of the next append.
 	last uint64
+	// unsure: an append to subject failed in a way that leaves its outcome
+	// unknown (a lost acknowledgement, a cancelled wait), so the history
+	// may hold an event after last that the state above lacks. A snapshot
+	// covers no further than last until an append succeeds again.
+	unsure bool
 	// replicas are the live replicas the log records, by id.
 	replicas map[string]loggedReplica
 	// deleted are replica ids with a ReplicaDeleted on the log, so that a
@@ -40,6 +45,22 @@ type node struct {
 	deleted map[string]struct{}
 	// registered is the node's last NodeRegistered, nil if none.
 	registered *ballastv1.NodeRegistered
+	// copies are the moves whose copy onto this node runs now.
+	copies map[string]bool
+	// failed: the simulated node is down; backlog is the work it missed,
+	// done when it recovers.
+	failed  bool
+	backlog []func(context.Context) error
+}
+
+// deferred queues work for a failed node, to be done when it recovers, and
+// reports whether the node is failed. n.mu is held.
+func (n *node) deferred(work func(context.Context) error) bool {
+	if !n.failed {
+		return false
+	}
+	n.backlog = append(n.backlog, work)
+	return true
 }
 
 // loggedReplica is what the log says about a live replica: enough to find
@@ -63,7 +84,9 @@ func newNode(s *sim.Node) *node {
 // reads the node stream after it, up to its last sequence as of now,
 // applying our nodes' events to the sims. One ordered consumer over the
 // whole stream is far cheaper than a load per node when there are a
-// thousand of them.
+// thousand of them. Nodes this agent registered that its fleet lacks (it
+// grew since it was configured) join the fleet, and their histories are
+// read again from their registration.
 func (a *Agent) replay(ctx context.Context) error {
 	target, err := a.store.LastSequence(ctx, events.Node.Stream)
 	if err != nil {
@@ -76,6 +99,21 @@ func (a *Agent) replay(ctx context.Context) error {
 	if target <= after {
 		return nil
 	}
+	joined, from, err := a.replayRange(ctx, after, target)
+	if err != nil || len(joined) == 0 {
+		return err
+	}
+	if err := a.keep(joined); err != nil {
+		return err
+	}
+	_, _, err = a.replayRange(ctx, from-1, target)
+	return err
+}
+
+// replayRange applies our nodes' events after sequence after, through
+// target. It returns the nodes outside the fleet that this agent
+// registered, and the sequence of the first such registration.
+func (a *Agent) replayRange(ctx context.Context, after, target uint64) (joined []string, from uint64, err error) {
 	reached := make(chan struct{})
 	var (
 		applied, skipped int
@@ -84,7 +122,10 @@ func (a *Agent) replay(ctx context.Context) error {
 	sub, err := a.store.Subscribe(ctx, events.Node.Stream, events.Node.Filter(), after, func(_ context.Context, rec eventstore.Record) error {
 		// Later records were appended after we looked: not ours to
 		// replay; earlier ones of a node the snapshot covers are in it.
-		if n, ok := a.nodes[events.Node.ID(rec.Subject)]; ok && rec.Sequence <= target && rec.Sequence > n.last {
+		id := events.Node.ID(rec.Subject)
+		n, ok := a.node(id)
+		switch {
+		case ok && rec.Sequence <= target && rec.Sequence > n.last:
 			n.last = rec.Sequence
 			if a.apply(n, rec) {
 				applied++
@@ -92,6 +133,11 @@ func (a *Agent) replay(ctx context.Context) error {
 			} else {
 				skipped++
 			}
+		case !ok && rec.Sequence <= target && !slices.Contains(joined, id) && a.ownRegistration(rec.Subject, rec.Type, rec.Data):
+			if len(joined) == 0 {
+				from = rec.Sequence
+			}
+			joined = append(joined, id)
 		}
 		if rec.Sequence >= target && !done {
 			done = true
@@ -100,7 +146,7 @@ func (a *Agent) replay(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	// Stop and wait before returning so that the callback's writes to the
 	// nodes happen before anyone else reads them.
@@ -112,14 +158,14 @@ func (a *Agent) replay(ctx context.Context) error {
 	case <-reached:
 	case <-sub.Done():
 		if err := sub.Err(); err != nil {
-			return err
+			return nil, 0, err
 		}
-		return fmt.Errorf("node stream ended before sequence %d", target)
+		return nil, 0, fmt.Errorf("node stream ended before sequence %d", target)
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, 0, ctx.Err()
 	}
-	a.log.Info("node histories replayed", "from", after, "through", target, "applied", applied, "skipped", skipped)
-	return nil
+	a.log.Info("node histories replayed", "from", after, "through", target, "applied", applied, "skipped", skipped, "joined", len(joined))
+	return joined, from, nil
 }
 
 // apply brings n up to date with one of its recorded events and reports
@@ -198,10 +244,10 @@ func (a *Agent) volumeReplicas(volumeID string) []replicaRef {
 // client's limit of pending acknowledgements.
 const registerWindow = 512
 
-// register appends NodeRegistered for every node whose last registration
-// differs from its spec (or that has none), pipelined because the subjects
-// are distinct. It returns how many it registered.
-func (a *Agent) register(ctx context.Context) (int, error) {
+// register appends NodeRegistered for every node of ids whose last
+// registration differs from its spec (or that has none), pipelined because
+// the subjects are distinct. It returns how many it registered.
+func (a *Agent) register(ctx context.Context, ids []string) (int, error) {
 	type pending struct {
 		n   *node
 		ev  eventstore.Event
@@ -209,8 +255,8 @@ func (a *Agent) register(ctx context.Context) (int, error) {
 		f   *eventstore.AppendFuture
 	}
 	var todo []pending
-	for _, id := range a.ids {
-		n := a.nodes[id]
+	for _, id := range ids {
+		n := a.mustNode(id)
 		want := registration(n.sim.Spec(), a.cfg.Name)
 		if sameRegistration(n.registered, want) {
 			continue
@@ -293,11 +339,13 @@ func (a *Agent) appendNode(ctx context.Context, n *node, id func() string, msg p
 			// A duplicate is acknowledged with its original sequence, which
 			// may be behind what we know.
 			n.last = max(n.last, seq)
+			n.unsure = false
 			a.model.events.Add(1)
 			return nil
 		case errors.Is(err, eventstore.ErrConflict):
 			return err
 		}
+		n.unsure = true
 		return retry.Permanent(err)
 	})
 }

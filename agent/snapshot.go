@@ -19,7 +19,9 @@ import (
 // after the snapshot, not every replica ever made. It relies on what the
 // design says of agents: an agent is the only writer of its nodes'
 // histories, and it applies its own appends as it makes them, so its state
-// as of the stream's last sequence is its nodes' state.
+// as of the stream's last sequence is its nodes' state, but for a node whose
+// last append has an unknown outcome: the snapshot then covers no further
+// than that node's last known event.
 
 var formatAgent = string(proto.MessageName(&snapshotv1.AgentNodes{}))
 
@@ -45,9 +47,14 @@ func (m *agentModel) Take() (snapshot.Snapshot, error) {
 		return snapshot.Snapshot{}, err
 	}
 	out := &snapshotv1.AgentNodes{}
-	for _, id := range a.ids {
-		n := a.nodes[id]
+	for _, id := range a.nodeIDs() {
+		n := a.mustNode(id)
 		n.mu.Lock()
+		if n.unsure {
+			// Its last append may have landed unapplied: a restore
+			// replays the stream from before it.
+			covers = min(covers, n.last)
+		}
 		sn := &snapshotv1.AgentNode{NodeId: id, LastSequence: n.last, Registered: n.registered}
 		for rid, r := range n.replicas {
 			sn.Replicas = append(sn.Replicas, &snapshotv1.AgentReplica{ReplicaId: rid, VolumeId: r.volumeID, DiskId: r.disk, SizeBytes: r.size})
@@ -69,8 +76,8 @@ func (m *agentModel) Take() (snapshot.Snapshot, error) {
 
 // restore applies the agent's latest snapshot, if it has a usable one, and
 // returns the node stream sequence it covers (0 when none): replay goes on
-// after it. A node of the snapshot that is no longer in the fleet is left
-// out; a replica that no longer fits its simulated node is logged, as in a
+// after it. A node of the snapshot that the configured fleet lacks joins
+// it; a replica that no longer fits its simulated node is logged, as in a
 // replay.
 func (a *Agent) restore(ctx context.Context) (uint64, error) {
 	snap, err := a.snaps.Latest(ctx, a.snapshotName(), formatAgent, a.store)
@@ -85,8 +92,16 @@ func (a *Agent) restore(ctx context.Context) (uint64, error) {
 		a.log.Warn("snapshot not used; replaying the node stream from the start", "err", err)
 		return 0, nil
 	}
+	var ids []string
 	for _, sn := range m.GetNodes() {
-		n, ok := a.nodes[sn.GetNodeId()]
+		ids = append(ids, sn.GetNodeId())
+	}
+	// Every node in the snapshot is one this agent registered.
+	if err := a.keep(ids); err != nil {
+		return 0, err
+	}
+	for _, sn := range m.GetNodes() {
+		n, ok := a.node(sn.GetNodeId())
 		if !ok {
 			continue
 		}

@@ -51,7 +51,8 @@ func (a *Agent) publishTelemetry(ctx context.Context, at time.Time) {
 		}
 		failed++
 	}
-	futures := make([]jetstream.PubAckFuture, 0, min(len(a.ids), telemetryWindow))
+	ids := a.nodeIDs()
+	futures := make([]jetstream.PubAckFuture, 0, min(len(ids), telemetryWindow))
 	wait := func() {
 		for _, f := range futures {
 			select {
@@ -65,11 +66,15 @@ func (a *Agent) publishTelemetry(ctx context.Context, at time.Time) {
 		}
 		futures = futures[:0]
 	}
-	for _, id := range a.ids {
+	for _, id := range ids {
 		if ctx.Err() != nil {
 			break
 		}
-		data, err := proto.Marshal(telemetry(a.nodes[id].sim.Sample(at)))
+		n := a.mustNode(id)
+		if n.down() {
+			continue // a failed node is silent
+		}
+		data, err := proto.Marshal(telemetry(n.sim.Sample(at)))
 		if err != nil {
 			fail(err)
 			continue

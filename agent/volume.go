@@ -28,35 +28,73 @@ func eventID(ev bus.Event, replicaID string) func() string {
 func (a *Agent) onReplicasAssigned(ctx context.Context, ev bus.Event, m *ballastv1.ReplicasAssigned) error {
 	var errs []error
 	for _, r := range m.GetReplicas() {
-		if n, ok := a.nodes[r.GetNodeId()]; ok {
-			errs = append(errs, a.provision(ctx, ev, n, m, r))
+		if n, ok := a.node(r.GetNodeId()); ok {
+			errs = append(errs, a.provision(ctx, ev, n, volumeRef{m.GetVolumeId(), m.GetVolumeName()}, m.GetSizeBytes(), r))
 		}
 	}
 	return combine(errs)
 }
 
-func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, m *ballastv1.ReplicasAssigned, r *ballastv1.Replica) error {
+// onReplicaAdded creates a replica added to a ready volume's set, when it
+// is on our node: a move fills it next.
+func (a *Agent) onReplicaAdded(ctx context.Context, ev bus.Event, m *ballastv1.ReplicaAdded) error {
+	r := m.GetReplica()
+	n, ok := a.node(r.GetNodeId())
+	if !ok {
+		return nil
+	}
+	return a.provision(ctx, ev, n, volumeRef{m.GetVolumeId(), m.GetVolumeName()}, r.GetSizeBytes(), r)
+}
+
+// onReplicaPromoted removes the replica a cut-over retired, when it is
+// ours.
+func (a *Agent) onReplicaPromoted(ctx context.Context, ev bus.Event, m *ballastv1.ReplicaPromoted) error {
+	return a.removeRetired(ctx, ev, volumeRef{m.GetVolumeId(), m.GetVolumeName()}, m.GetRetiredReplicaId(), m.GetRetiredNodeId())
+}
+
+// onReplicaRetired removes a replica that left its set, when it is ours.
+func (a *Agent) onReplicaRetired(ctx context.Context, ev bus.Event, m *ballastv1.ReplicaRetired) error {
+	return a.removeRetired(ctx, ev, volumeRef{m.GetVolumeId(), m.GetVolumeName()}, m.GetReplicaId(), m.GetNodeId())
+}
+
+func (a *Agent) removeRetired(ctx context.Context, ev bus.Event, vol volumeRef, replicaID, nodeID string) error {
+	n, ok := a.node(nodeID)
+	if replicaID == "" || !ok {
+		return nil
+	}
+	// The replica may not be here yet (its ReplicaAdded is in flight):
+	// the removal is remembered, and the addition then ignored.
+	return a.remove(ctx, ev, n, replicaID, vol)
+}
+
+// volumeRef names the volume a replica belongs to.
+type volumeRef struct{ id, name string }
+
+func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, vol volumeRef, size uint64, r *ballastv1.Replica) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.deferred(func(ctx context.Context) error { return a.provision(ctx, ev, n, vol, size, r) }) {
+		return nil
+	}
 	id := r.GetId()
-	log := a.log.With("node", n.sim.ID(), "replica", id, "volume", m.GetVolumeId(), "disk", r.GetDiskId())
+	log := a.log.With("node", n.sim.ID(), "replica", id, "volume", vol.id, "disk", r.GetDiskId())
 	if _, gone := n.deleted[id]; gone {
 		// The volume was deleted before we got here (or this is an old
 		// assignment replayed): creating it now would leak its bytes.
 		log.Debug("assignment of a deleted replica ignored")
 		return nil
 	}
-	if have, ok := n.replicas[id]; ok && have.volumeID == m.GetVolumeId() {
+	if have, ok := n.replicas[id]; ok && have.volumeID == vol.id {
 		return nil // provisioned already; it may have grown since
 	}
-	if err := n.sim.CreateReplica(id, m.GetVolumeId(), r.GetDiskId(), m.GetSizeBytes()); err != nil {
+	if err := n.sim.CreateReplica(id, vol.id, r.GetDiskId(), size); err != nil {
 		reason := provisionFailure(n, id, err)
 		log.Warn("replica not provisioned", "reason", reason)
 		return a.appendNode(ctx, n, eventID(ev, id), &ballastv1.ReplicaProvisionFailed{
 			NodeId:     n.sim.ID(),
 			ReplicaId:  id,
-			VolumeId:   m.GetVolumeId(),
-			VolumeName: m.GetVolumeName(),
+			VolumeId:   vol.id,
+			VolumeName: vol.name,
 			DiskId:     r.GetDiskId(),
 			Reason:     reason,
 			OccurTime:  now(),
@@ -65,10 +103,10 @@ func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, m *ballast
 	err := a.appendNode(ctx, n, eventID(ev, id), &ballastv1.ReplicaProvisioned{
 		NodeId:     n.sim.ID(),
 		ReplicaId:  id,
-		VolumeId:   m.GetVolumeId(),
-		VolumeName: m.GetVolumeName(),
+		VolumeId:   vol.id,
+		VolumeName: vol.name,
 		DiskId:     r.GetDiskId(),
-		SizeBytes:  m.GetSizeBytes(),
+		SizeBytes:  size,
 		OccurTime:  now(),
 	})
 	if err != nil {
@@ -77,8 +115,8 @@ func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, m *ballast
 		_ = n.sim.DeleteReplica(id)
 		return err
 	}
-	a.recordProvisioned(n, id, loggedReplica{volumeID: m.GetVolumeId(), disk: r.GetDiskId(), size: m.GetSizeBytes()})
-	log.Debug("replica provisioned", "size_bytes", m.GetSizeBytes())
+	a.recordProvisioned(n, id, loggedReplica{volumeID: vol.id, disk: r.GetDiskId(), size: size})
+	log.Debug("replica provisioned", "size_bytes", size)
 	return nil
 }
 
@@ -109,7 +147,7 @@ func (a *Agent) onVolumeResized(ctx context.Context, ev bus.Event, m *ballastv1.
 func (a *Agent) grow(ctx context.Context, ev bus.Event, volumeID, volumeName string, size uint64) error {
 	var errs []error
 	for _, ref := range a.volumeReplicas(volumeID) {
-		errs = append(errs, a.expand(ctx, ev, a.nodes[ref.node], ref.replica, volumeID, volumeName, size))
+		errs = append(errs, a.expand(ctx, ev, a.mustNode(ref.node), ref.replica, volumeID, volumeName, size))
 	}
 	return combine(errs)
 }
@@ -117,6 +155,9 @@ func (a *Agent) grow(ctx context.Context, ev bus.Event, volumeID, volumeName str
 func (a *Agent) expand(ctx context.Context, ev bus.Event, n *node, id, volumeID, volumeName string, size uint64) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.deferred(func(ctx context.Context) error { return a.expand(ctx, ev, n, id, volumeID, volumeName, size) }) {
+		return nil
+	}
 	r, ok := n.replicas[id]
 	if !ok || r.size >= size {
 		return nil // deleted meanwhile, or already this large
@@ -154,7 +195,7 @@ func (a *Agent) expand(ctx context.Context, ev bus.Event, n *node, id, volumeID,
 func (a *Agent) onVolumeDeleteRequested(ctx context.Context, ev bus.Event, m *ballastv1.VolumeDeleteRequested) error {
 	targets := map[replicaRef]struct{}{}
 	for _, r := range m.GetReplicas() {
-		if _, ok := a.nodes[r.GetNodeId()]; ok {
+		if _, ok := a.node(r.GetNodeId()); ok {
 			targets[replicaRef{node: r.GetNodeId(), replica: r.GetId()}] = struct{}{}
 		}
 	}
@@ -163,14 +204,17 @@ func (a *Agent) onVolumeDeleteRequested(ctx context.Context, ev bus.Event, m *ba
 	}
 	var errs []error
 	for ref := range targets {
-		errs = append(errs, a.remove(ctx, ev, a.nodes[ref.node], ref.replica, m))
+		errs = append(errs, a.remove(ctx, ev, a.mustNode(ref.node), ref.replica, volumeRef{m.GetVolumeId(), m.GetVolumeName()}))
 	}
 	return combine(errs)
 }
 
-func (a *Agent) remove(ctx context.Context, ev bus.Event, n *node, id string, m *ballastv1.VolumeDeleteRequested) error {
+func (a *Agent) remove(ctx context.Context, ev bus.Event, n *node, id string, vol volumeRef) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.deferred(func(ctx context.Context) error { return a.remove(ctx, ev, n, id, vol) }) {
+		return nil
+	}
 	if _, gone := n.deleted[id]; gone {
 		return nil
 	}
@@ -182,15 +226,15 @@ func (a *Agent) remove(ctx context.Context, ev bus.Event, n *node, id string, m 
 	err := a.appendNode(ctx, n, eventID(ev, id), &ballastv1.ReplicaDeleted{
 		NodeId:     n.sim.ID(),
 		ReplicaId:  id,
-		VolumeId:   m.GetVolumeId(),
-		VolumeName: m.GetVolumeName(),
+		VolumeId:   vol.id,
+		VolumeName: vol.name,
 		OccurTime:  now(),
 	})
 	if err != nil {
 		return err
 	}
 	a.recordDeleted(n, id)
-	a.log.Debug("replica deleted", "node", n.sim.ID(), "replica", id, "volume", m.GetVolumeId())
+	a.log.Debug("replica deleted", "node", n.sim.ID(), "replica", id, "volume", vol.id)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -70,6 +71,17 @@ func (e *notPlacedError) Error() string {
 		strings.ToLower(strings.TrimPrefix(e.state.String(), "VOLUME_STATE_")))
 }
 
+// notYetError is a volume name that had no volume yet at a time asked for.
+type notYetError struct {
+	name      string
+	at, first time.Time
+}
+
+func (e *notYetError) Error() string {
+	return fmt.Sprintf("volume %q did not exist at %s; it was first created at %s", e.name,
+		e.at.UTC().Format(time.RFC3339Nano), e.first.UTC().Format(time.RFC3339Nano))
+}
+
 // toStatus is the one place where errors become gRPC codes.
 func toStatus(logger *slog.Logger, err error) error {
 	if err == nil {
@@ -81,6 +93,7 @@ func toStatus(logger *slog.Logger, err error) error {
 		nf     *readmodel.NotFoundError
 		wl     *watchLimitError
 		np     *notPlacedError
+		ny     *notYetError
 	)
 	switch {
 	case errors.As(err, &cmdErr):
@@ -93,6 +106,8 @@ func toStatus(logger *slog.Logger, err error) error {
 		return status.Error(codes.ResourceExhausted, wl.Error())
 	case errors.As(err, &np):
 		return status.Error(codes.NotFound, np.Error())
+	case errors.As(err, &ny):
+		return status.Error(codes.NotFound, ny.Error())
 	case errors.Is(err, command.ErrUnavailable), errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, errShuttingDown), errors.Is(err, errLogLost),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
 		return status.Error(codes.Unavailable, err.Error())

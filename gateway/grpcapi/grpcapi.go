@@ -49,6 +49,8 @@ func Register(s grpc.ServiceRegistrar, cfg Config) {
 	ballastv1.RegisterNodeServiceServer(s, &NodeService{cfg: cfg})
 	ballastv1.RegisterEventServiceServer(s, &EventService{cfg: cfg})
 	ballastv1.RegisterPlacementServiceServer(s, &PlacementService{cfg: cfg})
+	ballastv1.RegisterMigrationServiceServer(s, &MigrationService{cfg: cfg})
+	ballastv1.RegisterSimServiceServer(s, &SimService{cfg: cfg})
 }
 
 // ServiceNames are the full names of the services Register registers, for
@@ -58,6 +60,8 @@ var ServiceNames = []string{
 	ballastv1.NodeService_ServiceDesc.ServiceName,
 	ballastv1.EventService_ServiceDesc.ServiceName,
 	ballastv1.PlacementService_ServiceDesc.ServiceName,
+	ballastv1.MigrationService_ServiceDesc.ServiceName,
+	ballastv1.SimService_ServiceDesc.ServiceName,
 }
 
 // withDefaultTimeout bounds ctx by defaultTimeout when it has no deadline.

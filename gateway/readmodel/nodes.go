@@ -41,6 +41,9 @@ type MemoryNodes struct {
 	nodes map[string]*ballastv1.Node // as last registered
 	ids   keys
 	loads map[string]*ballastv1.NodeLoad
+	// states are what placement recorded, by node: a node without one
+	// is up.
+	states map[string]ballastv1.NodeState
 
 	// Replicas provisioned, by replica id, and their counts.
 	replicas     map[string]replicaLoc
@@ -63,6 +66,7 @@ func NewMemoryNodes() *MemoryNodes {
 		nodes:        make(map[string]*ballastv1.Node),
 		ids:          newKeys(),
 		loads:        make(map[string]*ballastv1.NodeLoad),
+		states:       make(map[string]ballastv1.NodeState),
 		replicas:     make(map[string]replicaLoc),
 		diskReplicas: make(map[diskKey]uint32),
 		nodeReplicas: make(map[string]uint32),
@@ -103,6 +107,20 @@ func (s *MemoryNodes) Apply(_ context.Context, ev Event) error {
 		}
 	case *ballastv1.CapacityReleased:
 		s.release(e.GetVolumeId())
+	case *ballastv1.NodeStateChanged:
+		s.states[e.GetNodeId()] = e.GetState()
+	case *ballastv1.MoveAdmitted:
+		t := e.GetTarget()
+		s.hold(e.GetVolumeId(), reservation{replica: t.GetReplicaId(), at: diskOf(t.GetNodeId(), t.GetDiskId()), bytes: e.GetSizeBytes()})
+	case *ballastv1.MoveSettled:
+		// The move's source (completed) or target (rolled back) holds
+		// nothing any more.
+		held := s.reservations[e.GetVolumeId()]
+		at := diskOf(e.GetReleased().GetNodeId(), e.GetReleased().GetDiskId())
+		if i := slices.IndexFunc(held, func(r reservation) bool { return r.at == at }); i >= 0 {
+			s.unreserve(held[i])
+			s.reservations[e.GetVolumeId()] = slices.Delete(held, i, i+1)
+		}
 	}
 	return nil
 }
@@ -205,6 +223,9 @@ func (s *MemoryNodes) view(id string) *ballastv1.Node {
 		d.ReplicaCount = s.diskReplicas[at]
 	}
 	n.ReplicaCount = s.nodeReplicas[id]
+	if st, ok := s.states[id]; ok {
+		n.State = st
+	}
 	if l, ok := s.loads[id]; ok {
 		n.Load = proto.CloneOf(l)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -129,6 +130,7 @@ func (s *MemoryNodes) Take() (snapshot.Snapshot, error) {
 	for _, n := range s.nodes {
 		m.Nodes = append(m.Nodes, n)
 	}
+	m.States = maps.Clone(s.states)
 	for id, at := range s.replicas {
 		m.Replicas = append(m.Replicas, &snapshotv1.ReplicaLocation{ReplicaId: id, NodeId: at.node, DiskId: at.disk})
 	}
@@ -164,13 +166,14 @@ func (s *MemoryNodes) Restore(snap snapshot.Snapshot) error {
 		fresh.diskReplicas[at]++
 		fresh.nodeReplicas[at.node]++
 	}
+	maps.Copy(fresh.states, m.GetStates())
 	for _, r := range m.GetReservations() {
 		fresh.hold(r.GetVolumeId(), reservation{replica: r.GetReplicaId(), at: diskOf(r.GetNodeId(), r.GetDiskId()), bytes: r.GetSizeBytes()})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nodes, s.ids, s.replicas, s.diskReplicas, s.nodeReplicas = fresh.nodes, fresh.ids, fresh.replicas, fresh.diskReplicas, fresh.nodeReplicas
-	s.reservations, s.reserved = fresh.reservations, fresh.reserved
+	s.reservations, s.reserved, s.states = fresh.reservations, fresh.reserved, fresh.states
 	s.restore(snap.Sequences)
 	return nil
 }

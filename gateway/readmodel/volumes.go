@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -63,9 +64,10 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 		n.Replicas = make([]*ballastv1.Replica, len(e.GetReplicas()))
 		for i, r := range e.GetReplicas() {
 			r = proto.CloneOf(r)
-			r.State, r.SizeBytes = ballastv1.ReplicaState_REPLICA_STATE_PENDING, n.GetSizeBytes()
+			r.State, r.SizeBytes, r.Role = ballastv1.ReplicaState_REPLICA_STATE_PENDING, n.GetSizeBytes(), ballastv1.ReplicaRole_REPLICA_ROLE_HEALTHY
 			n.Replicas[i] = r
 		}
+		n.Generation = 1
 	case *ballastv1.ReplicaConfirmed:
 		setReplica(n, e.GetReplicaId(), ballastv1.ReplicaState_REPLICA_STATE_READY, "")
 	case *ballastv1.ReplicaFailed:
@@ -110,16 +112,91 @@ func FoldVolume(v *ballastv1.Volume, seq uint64, m proto.Message) (*ballastv1.Vo
 			setReplica(n, r.GetId(), ballastv1.ReplicaState_REPLICA_STATE_REMOVING, "")
 		}
 	case *ballastv1.ReplicaRemoved:
-		setReplica(n, e.GetReplicaId(), ballastv1.ReplicaState_REPLICA_STATE_REMOVED, "")
+		if n.GetState() == ballastv1.VolumeState_VOLUME_STATE_DELETING {
+			setReplica(n, e.GetReplicaId(), ballastv1.ReplicaState_REPLICA_STATE_REMOVED, "")
+		} else {
+			// A replica that left the set of a live volume.
+			n.Replicas = slices.DeleteFunc(n.Replicas, func(r *ballastv1.Replica) bool { return r.GetId() == e.GetReplicaId() })
+		}
+	case *ballastv1.ReplicaAdded:
+		r := proto.CloneOf(e.GetReplica())
+		if r == nil {
+			return v, false
+		}
+		r.Role, r.State, r.FailureReason = ballastv1.ReplicaRole_REPLICA_ROLE_REBUILDING, ballastv1.ReplicaState_REPLICA_STATE_PENDING, ""
+		if r.SizeBytes == 0 {
+			r.SizeBytes = n.GetSizeBytes()
+		}
+		n.Replicas = append(n.Replicas, r)
+		n.Generation = e.GetGeneration()
+	case *ballastv1.ReplicaPromoted:
+		setRole(n, e.GetReplicaId(), ballastv1.ReplicaRole_REPLICA_ROLE_HEALTHY)
+		if e.GetRetiredReplicaId() != "" {
+			leave(n, e.GetRetiredReplicaId())
+		}
+		n.Generation = e.GetGeneration()
+	case *ballastv1.ReplicaRetired:
+		leave(n, e.GetReplicaId())
+		n.Generation = e.GetGeneration()
+	case *ballastv1.ReplicaLost:
+		setRole(n, e.GetReplicaId(), ballastv1.ReplicaRole_REPLICA_ROLE_LOST)
+		for _, r := range n.Replicas {
+			if r.GetId() == e.GetReplicaId() {
+				r.FailureReason = e.GetReason()
+			}
+		}
+		n.Generation = e.GetGeneration()
 	case *ballastv1.VolumeDeleted:
 		n.State = ballastv1.VolumeState_VOLUME_STATE_DELETED
 		setAllReplicas(n, ballastv1.ReplicaState_REPLICA_STATE_REMOVED)
+	}
+	switch m.(type) {
+	case *ballastv1.ReplicaConfirmed, *ballastv1.ReplicaFailed, *ballastv1.ReplicaAdded, *ballastv1.ReplicaPromoted,
+		*ballastv1.ReplicaRetired, *ballastv1.ReplicaLost, *ballastv1.ReplicaRemoved:
+		// The replica set of a ready volume changed.
+		settle(n)
 	}
 	if at != nil && (n.UpdateTime == nil || at.AsTime().After(n.UpdateTime.AsTime())) {
 		n.UpdateTime = at
 	}
 	n.Version = seq
 	return n, true
+}
+
+// settle is the state a ready volume's replica set makes it, as in the
+// aggregate: degraded while it has fewer healthy replicas than it asks for.
+func settle(v *ballastv1.Volume) {
+	if v.GetState() != ballastv1.VolumeState_VOLUME_STATE_READY && v.GetState() != ballastv1.VolumeState_VOLUME_STATE_DEGRADED {
+		return
+	}
+	healthy := 0
+	for _, r := range v.GetReplicas() {
+		role := r.GetRole()
+		if (role == ballastv1.ReplicaRole_REPLICA_ROLE_HEALTHY || role == ballastv1.ReplicaRole_REPLICA_ROLE_UNSPECIFIED) &&
+			r.GetState() == ballastv1.ReplicaState_REPLICA_STATE_READY {
+			healthy++
+		}
+	}
+	v.State = ballastv1.VolumeState_VOLUME_STATE_READY
+	if healthy < int(v.GetSpec().GetReplicas()) {
+		v.State = ballastv1.VolumeState_VOLUME_STATE_DEGRADED
+	}
+}
+
+func setRole(v *ballastv1.Volume, id string, role ballastv1.ReplicaRole) {
+	for _, r := range v.Replicas {
+		if r.GetId() == id {
+			r.Role = role
+		}
+	}
+}
+
+func leave(v *ballastv1.Volume, id string) {
+	for _, r := range v.Replicas {
+		if r.GetId() == id {
+			r.Role, r.State = ballastv1.ReplicaRole_REPLICA_ROLE_LEAVING, ballastv1.ReplicaState_REPLICA_STATE_REMOVING
+		}
+	}
 }
 
 // volumeEventRef returns the volume id and time of a volume event other than
@@ -151,6 +228,14 @@ func volumeEventRef(m proto.Message) (id string, at *timestamppb.Timestamp, ok b
 	case *ballastv1.ReplicaRemoved:
 		return e.GetVolumeId(), e.GetOccurTime(), true
 	case *ballastv1.VolumeDeleted:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaAdded:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaPromoted:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaRetired:
+		return e.GetVolumeId(), e.GetOccurTime(), true
+	case *ballastv1.ReplicaLost:
 		return e.GetVolumeId(), e.GetOccurTime(), true
 	}
 	return "", nil, false

@@ -18,12 +18,14 @@ import (
 
 // client holds one connection to the gateway and the service stubs on it.
 type client struct {
-	addr      string
-	conn      *grpc.ClientConn
-	volumes   ballastv1.VolumeServiceClient
-	nodes     ballastv1.NodeServiceClient
-	events    ballastv1.EventServiceClient
-	placement ballastv1.PlacementServiceClient
+	addr       string
+	conn       *grpc.ClientConn
+	volumes    ballastv1.VolumeServiceClient
+	nodes      ballastv1.NodeServiceClient
+	migrations ballastv1.MigrationServiceClient
+	sim        ballastv1.SimServiceClient
+	events     ballastv1.EventServiceClient
+	placement  ballastv1.PlacementServiceClient
 }
 
 // dial prepares a connection to addr; it connects on the first call.
@@ -35,12 +37,14 @@ func dial(addr string) (*client, error) {
 		return nil, usageErrorf("--addr %q: %v", addr, err)
 	}
 	return &client{
-		addr:      addr,
-		conn:      conn,
-		volumes:   ballastv1.NewVolumeServiceClient(conn),
-		nodes:     ballastv1.NewNodeServiceClient(conn),
-		events:    ballastv1.NewEventServiceClient(conn),
-		placement: ballastv1.NewPlacementServiceClient(conn),
+		addr:       addr,
+		conn:       conn,
+		volumes:    ballastv1.NewVolumeServiceClient(conn),
+		nodes:      ballastv1.NewNodeServiceClient(conn),
+		migrations: ballastv1.NewMigrationServiceClient(conn),
+		sim:        ballastv1.NewSimServiceClient(conn),
+		events:     ballastv1.NewEventServiceClient(conn),
+		placement:  ballastv1.NewPlacementServiceClient(conn),
 	}, nil
 }
 

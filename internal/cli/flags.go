@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 
@@ -200,3 +202,70 @@ func (l labelsValue) String() string {
 }
 
 func (l labelsValue) Type() string { return "key=value" }
+
+// timeValue is a flag naming a moment: an RFC 3339 time, or a duration
+// meaning that long ago ("10m", "2h30m", "3d"). A duration is taken from
+// now when the flag is read. The zero time means not given.
+type timeValue struct {
+	t   *time.Time
+	now func() time.Time
+}
+
+func newTimeValue(t *time.Time) *timeValue { return &timeValue{t: t, now: time.Now} }
+
+func (v *timeValue) Set(s string) error {
+	t, err := parseTime(s, v.now())
+	if err != nil {
+		return err
+	}
+	*v.t = t
+	return nil
+}
+
+func (v *timeValue) String() string {
+	if v.t == nil || v.t.IsZero() {
+		return ""
+	}
+	return v.t.UTC().Format(time.RFC3339Nano)
+}
+
+func (v *timeValue) Type() string { return "time" }
+
+// parseTime reads an RFC 3339 time, or a duration ago from now. Days ("3d")
+// are 24 hours. A time after now, a negative duration or anything else is
+// refused with what was wrong.
+func parseTime(s string, now time.Time) (time.Time, error) {
+	in := strings.TrimSpace(s)
+	if in == "" {
+		return time.Time{}, errors.New("empty: want an RFC 3339 time (2026-03-01T09:30:00Z) or how long ago (10m, 2h30m, 3d)")
+	}
+	if t, err := time.Parse(time.RFC3339Nano, in); err == nil {
+		if t.After(now) {
+			return time.Time{}, fmt.Errorf("%s is in the future", in)
+		}
+		return t, nil
+	}
+	d, err := parseAgo(in)
+	switch {
+	case err == nil && d < 0:
+		return time.Time{}, fmt.Errorf("%q is negative: say how long ago, e.g. 10m", s)
+	case err == nil:
+		return now.Add(-d), nil
+	case strings.ContainsAny(in, "T:") || strings.Count(in, "-") >= 2:
+		// Meant as a time: the usual slip is a missing zone.
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time: write the date, time and zone, e.g. 2026-03-01T09:30:00Z or 2026-03-01T10:30:00+01:00", s)
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-03-01T09:30:00Z) nor how long ago (10m, 2h30m, 3d)", s)
+}
+
+// parseAgo is time.ParseDuration with days.
+func parseAgo(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || math.IsInf(n, 0) || math.IsNaN(n) || math.Abs(n) > 100_000 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSize(t *testing.T) {
@@ -95,6 +96,10 @@ func TestFlagValidation(t *testing.T) {
 		{"page size past 2^31", []string{"volume", "list", "--page-size", "3000000000"}, `"--page-size" flag: 3000000000 is out of range: at most 2147483647`},
 		{"unknown command", []string{"volume", "grow"}, `unknown command "grow" for "ballast volume"`},
 		{"unknown flag", []string{"node", "list", "--fast"}, "unknown flag: --fast"},
+		{"at garbage", []string{"placement", "explain", "db", "--at", "yesterday"}, `invalid argument "yesterday" for "--at" flag: "yesterday" is neither an RFC 3339 time`},
+		{"at without a zone", []string{"placement", "explain", "db", "--at", "2026-03-01T09:30:00"}, `"--at" flag: "2026-03-01T09:30:00" is not an RFC 3339 time: write the date, time and zone`},
+		{"at negative", []string{"placement", "explain", "db", "--at", "-10m"}, `"--at" flag: "-10m" is negative: say how long ago`},
+		{"at in the future", []string{"placement", "explain", "db", "--at", "2999-01-01T00:00:00Z"}, `"--at" flag: 2999-01-01T00:00:00Z is in the future`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +112,48 @@ func TestFlagValidation(t *testing.T) {
 			}
 			if stdout != "" {
 				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+		})
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in      string
+		want    time.Time
+		wantErr string
+	}{
+		{in: "2026-03-01T09:30:00Z", want: now.Add(-30 * time.Minute)},
+		{in: "2026-03-01T10:30:00+01:00", want: now.Add(-30 * time.Minute)},
+		{in: "2026-03-01T09:59:59.25Z", want: now.Add(-750 * time.Millisecond)},
+		{in: " 10m ", want: now.Add(-10 * time.Minute)},
+		{in: "2h30m", want: now.Add(-150 * time.Minute)},
+		{in: "3d", want: now.Add(-72 * time.Hour)},
+		{in: "1.5d", want: now.Add(-36 * time.Hour)},
+		{in: "0s", want: now},
+		{in: "2026-03-01T10:00:00Z", want: now},
+		{in: "", wantErr: "empty"},
+		{in: "-10m", wantErr: "negative"},
+		{in: "-1d", wantErr: "negative"},
+		{in: "2026-03-01T10:00:01Z", wantErr: "in the future"},
+		{in: "2026-03-01", wantErr: "not an RFC 3339 time"},
+		{in: "2026-03-01 09:30:00Z", wantErr: "not an RFC 3339 time"},
+		{in: "10", wantErr: "neither"},
+		{in: "tend", wantErr: "neither"},
+		{in: "1e400d", wantErr: "neither"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseTime(tt.in, now)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseTime(%q) = %v, %v; want an error with %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tt.want) {
+				t.Fatalf("parseTime(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 			}
 		})
 	}

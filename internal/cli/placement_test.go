@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -30,6 +31,13 @@ func (f *fakePlacement) ExplainPlacement(_ context.Context, req *ballastv1.Expla
 		return nil, status.Error(codes.NotFound, `volume "`+req.GetName()+`" not found`)
 	}
 	x := fixtureExplanation()
+	if req.GetAt() != nil {
+		x = fixtureMovedExplanation()
+		x.At = req.GetAt()
+	}
+	if req.GetPageToken() != "" {
+		x.Origins = nil // on the first page only
+	}
 	start := map[string]int{"": 0, "p2": 3, "p3": 6}[req.GetPageToken()]
 	end := min(start+3, len(x.Candidates))
 	x.Candidates = x.Candidates[start:end]
@@ -80,5 +88,49 @@ func TestPlacementExplainFetchesEveryPage(t *testing.T) {
 	}
 	if code, _, stderr = run(t.Context(), "--addr", addr, "placement", "explain"); code != ExitUsage || !strings.Contains(stderr, "a volume name or id") {
 		t.Fatalf("no volume: exit code %d, stderr %q", code, stderr)
+	}
+}
+
+// --at sends the time asked for on every page; the origins of the first
+// page are shown with every row.
+func TestPlacementExplainAtATime(t *testing.T) {
+	fake := &fakePlacement{}
+	addr := serve(t, func(s *grpc.Server) { ballastv1.RegisterPlacementServiceServer(s, fake) })
+
+	code, stdout, stderr := run(t.Context(), "--addr", addr, "placement", "explain", "pg-data", "--at", "2026-03-01T10:15:00Z")
+	if code != ExitOK {
+		t.Fatalf("exit code %d, stderr %q", code, stderr)
+	}
+	var want strings.Builder
+	if err := renderExplanation(&want, formatTable, fixtureMovedExplanation()); err != nil {
+		t.Fatal(err)
+	}
+	if stdout != want.String() {
+		t.Fatalf("stdout:\n%s\nwant:\n%s", stdout, want.String())
+	}
+	fake.mu.Lock()
+	for _, a := range fake.asks {
+		if !a.GetAt().AsTime().Equal(time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)) {
+			t.Errorf("page %q asked at %v", a.GetPageToken(), a.GetAt())
+		}
+	}
+	fake.asks = nil
+	fake.mu.Unlock()
+
+	// How long ago: from now.
+	before := time.Now()
+	code, stdout, _ = run(t.Context(), "--addr", addr, "placement", "explain", "pg-data", "--at", "10m", "-o", "json")
+	var got struct {
+		At      string            `json:"at"`
+		Origins []json.RawMessage `json:"origins"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); code != ExitOK || err != nil || len(got.Origins) != 4 {
+		t.Fatalf("json: exit %d, %v, %d origins", code, err, len(got.Origins))
+	}
+	fake.mu.Lock()
+	at := fake.asks[0].GetAt().AsTime()
+	fake.mu.Unlock()
+	if at.Before(before.Add(-10*time.Minute)) || at.After(time.Now().Add(-10*time.Minute)) {
+		t.Fatalf("--at 10m asked for %v", at)
 	}
 }

@@ -74,7 +74,10 @@ func renderVolume(w io.Writer, f outputFormat, v *ballastv1.Volume) error {
 	if l := spec.GetCapacity().GetLimitBytes(); l != 0 {
 		row("Limit", exactSize(l))
 	}
-	row("Replicas", fmt.Sprintf("%d/%d ready", readyReplicas(v), spec.GetReplicas()))
+	row("Replicas", replicaSummary(v))
+	if g := v.GetGeneration(); g != 0 {
+		row("Generation", fmt.Sprint(g))
+	}
 	row("Tier", tier(spec.GetTier()))
 	row("Spread", spread(spec.GetSpread()))
 	if len(spec.GetLabels()) > 0 {
@@ -96,7 +99,7 @@ func renderVolume(w io.Writer, f outputFormat, v *ballastv1.Volume) error {
 	// grown.
 	sizes := v.GetResizingToBytes() != 0 && slices.ContainsFunc(v.GetReplicas(), func(r *ballastv1.Replica) bool { return r.GetSizeBytes() != 0 })
 	tw = newTable(w)
-	fmt.Fprint(tw, "NODE\tDISK\tZONE\tSTATE\tREPLICA")
+	fmt.Fprint(tw, "NODE\tDISK\tZONE\tSTATE\tROLE\tREPLICA")
 	if sizes {
 		fmt.Fprint(tw, "\tSIZE")
 	}
@@ -105,7 +108,7 @@ func renderVolume(w io.Writer, f outputFormat, v *ballastv1.Volume) error {
 	}
 	fmt.Fprintln(tw)
 	for _, r := range v.GetReplicas() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", r.GetNodeId(), r.GetDiskId(), r.GetZone(), replicaState(r.GetState()), r.GetId())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s", r.GetNodeId(), r.GetDiskId(), r.GetZone(), replicaState(r.GetState()), role(r.GetRole()), r.GetId())
 		if sizes {
 			fmt.Fprintf(tw, "\t%s", size(r.GetSizeBytes()))
 		}
@@ -294,14 +297,45 @@ func load(l *ballastv1.NodeLoad) string {
 	return fmt.Sprintf("%.0f IOPS, %.0f%% busy", l.GetReadIops()+l.GetWriteIops(), 100*l.GetUtilization())
 }
 
+// readyReplicas counts the replicas that serve the volume's data: ready,
+// and healthy (not being rebuilt, leaving or lost).
 func readyReplicas(v *ballastv1.Volume) int {
 	n := 0
 	for _, r := range v.GetReplicas() {
-		if r.GetState() == ballastv1.ReplicaState_REPLICA_STATE_READY {
+		if r.GetState() == ballastv1.ReplicaState_REPLICA_STATE_READY && serving(r.GetRole()) {
 			n++
 		}
 	}
 	return n
+}
+
+// role names a replica's role; one of a history written before roles is
+// healthy.
+func role(r ballastv1.ReplicaRole) string {
+	if r == ballastv1.ReplicaRole_REPLICA_ROLE_UNSPECIFIED {
+		r = ballastv1.ReplicaRole_REPLICA_ROLE_HEALTHY
+	}
+	return enumName(r, "REPLICA_ROLE_")
+}
+
+func serving(r ballastv1.ReplicaRole) bool {
+	return r == ballastv1.ReplicaRole_REPLICA_ROLE_HEALTHY || r == ballastv1.ReplicaRole_REPLICA_ROLE_UNSPECIFIED
+}
+
+// replicaSummary is "3/3 ready", and what else the set holds during a
+// change: "3/3 ready, 1 rebuilding".
+func replicaSummary(v *ballastv1.Volume) string {
+	out := fmt.Sprintf("%d/%d ready", readyReplicas(v), v.GetSpec().GetReplicas())
+	counts := map[ballastv1.ReplicaRole]int{}
+	for _, r := range v.GetReplicas() {
+		counts[r.GetRole()]++
+	}
+	for _, r := range []ballastv1.ReplicaRole{ballastv1.ReplicaRole_REPLICA_ROLE_REBUILDING, ballastv1.ReplicaRole_REPLICA_ROLE_LEAVING, ballastv1.ReplicaRole_REPLICA_ROLE_LOST} {
+		if counts[r] > 0 {
+			out += fmt.Sprintf(", %d %s", counts[r], role(r))
+		}
+	}
+	return out
 }
 
 func labels(m map[string]string) string {
@@ -331,8 +365,9 @@ func nodeState(s ballastv1.NodeState) string       { return enumName(s, "NODE_ST
 func tier(t ballastv1.Tier) string                 { return enumName(t, "TIER_") }
 func spread(s ballastv1.Spread) string             { return enumName(s, "SPREAD_") }
 
-// renderExplanation prints how a volume was placed: the decision, what it
-// was computed from, then the ranked table of every node.
+// renderExplanation prints why each replica of a volume is where it is
+// (when the server says), then how the volume was placed: the decision,
+// what it was computed from, and the ranked table of every node.
 func renderExplanation(w io.Writer, f outputFormat, x *ballastv1.ExplainPlacementResponse) error {
 	if f == formatJSON {
 		raw, err := protoJSON(x)
@@ -342,10 +377,21 @@ func renderExplanation(w io.Writer, f outputFormat, x *ballastv1.ExplainPlacemen
 		return writeJSON(w, raw)
 	}
 
+	// A server that predates origins sends no time: the decision alone,
+	// headed by the volume.
+	withOrigins := x.GetAt() != nil
+	if withOrigins {
+		if err := renderOrigins(w, x); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
 	s := x.GetSummary()
 	tw := newTable(w)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
-	row("Volume", fmt.Sprintf("%s (%s)", x.GetVolumeName(), x.GetVolumeId()))
+	if !withOrigins {
+		row("Volume", fmt.Sprintf("%s (%s)", x.GetVolumeName(), x.GetVolumeId()))
+	}
 	outcome := "placed"
 	if x.GetFailureReason() != "" {
 		outcome = "failed"
@@ -396,28 +442,35 @@ func renderExplanation(w io.Writer, f outputFormat, x *ballastv1.ExplainPlacemen
 	}
 
 	fmt.Fprintln(w)
+	rank := 0
+	return writeCandidates(w, "", x.GetScoreNames(), x.GetCandidates(), func(int, *ballastv1.CandidateScore) string {
+		rank++
+		return fmt.Sprint(rank)
+	})
+}
+
+// writeCandidates prints ranked rows of a table, each line after indent;
+// rank numbers the feasible ones.
+func writeCandidates(w io.Writer, indent string, names []string, rows []*ballastv1.CandidateScore, rank func(i int, c *ballastv1.CandidateScore) string) error {
 	// Rows that were not chosen and have no reason end in empty cells:
 	// trim the padding tabwriter gives them.
 	var table bytes.Buffer
-	tw = newTable(&table)
-	names := x.GetScoreNames()
+	tw := newTable(&table)
 	fmt.Fprint(tw, "RANK\tNODE\tZONE\tDISK\tTOTAL")
 	for _, n := range names {
 		fmt.Fprint(tw, "\t"+strings.ToUpper(n))
 	}
 	fmt.Fprintln(tw, "\tCHOSEN\tREASON")
-	rank := 0
-	for _, c := range x.GetCandidates() {
+	for i, c := range rows {
 		rankText, total, disk := "-", "-", dash(c.GetDiskId())
 		if c.GetFeasible() {
-			rank++
-			rankText, total = fmt.Sprint(rank), fmt.Sprintf("%.3f", c.GetTotal())
+			rankText, total = rank(i, c), fmt.Sprintf("%.3f", c.GetTotal())
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", rankText, c.GetNodeId(), dash(c.GetZone()), disk, total)
-		for i := range names {
+		for j := range names {
 			v := "-"
-			if i < len(c.GetScores()) {
-				v = fmt.Sprintf("%.3f", c.GetScores()[i])
+			if j < len(c.GetScores()) {
+				v = fmt.Sprintf("%.3f", c.GetScores()[j])
 			}
 			fmt.Fprint(tw, "\t"+v)
 		}
@@ -430,12 +483,149 @@ func renderExplanation(w io.Writer, f outputFormat, x *ballastv1.ExplainPlacemen
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for line := range strings.Lines(table.String()) {
-		if _, err := fmt.Fprintln(w, strings.TrimRight(line, " \n")); err != nil {
+	return writeLines(w, indent, table.String())
+}
+
+// writeLines writes text a line at a time after indent, without the
+// padding tabwriter leaves at the ends of lines.
+func writeLines(w io.Writer, indent, text string) error {
+	for line := range strings.Lines(text) {
+		if _, err := fmt.Fprintln(w, strings.TrimRight(indent+line, " \n")); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// renderOrigins prints the replicas the volume had at the time asked and
+// the event that put each where it is, then each move's detail.
+func renderOrigins(w io.Writer, x *ballastv1.ExplainPlacementResponse) error {
+	tw := newTable(w)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("Volume", fmt.Sprintf("%s (%s)", x.GetVolumeName(), x.GetVolumeId()))
+	row("As of", timestamp(x.GetAt()))
+	if d := x.GetDeleteTime(); d != nil {
+		row("Deleted", timestamp(d))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(x.GetOrigins()) == 0 {
+		_, err := fmt.Fprintln(w, "No replicas at that time.")
+		return err
+	}
+	var table bytes.Buffer
+	tw = newTable(&table)
+	fmt.Fprintln(tw, "REPLICA\tNODE\tDISK\tZONE\tROLE\tPUT THERE BY")
+	for _, o := range x.GetOrigins() {
+		role := "-"
+		if o.GetRole() != ballastv1.ReplicaRole_REPLICA_ROLE_UNSPECIFIED {
+			role = enumName(o.GetRole(), "REPLICA_ROLE_")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.GetReplicaId(), o.GetNodeId(), dash(o.GetDiskId()), dash(o.GetZone()), role, originText(o))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeLines(w, "", table.String()); err != nil {
+		return err
+	}
+	for _, o := range x.GetOrigins() {
+		if o.GetKind() == ballastv1.OriginKind_ORIGIN_KIND_MOVE {
+			fmt.Fprintln(w)
+			if err := renderMoveOrigin(w, x, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// originText says in a line what put a replica where it is.
+func originText(o *ballastv1.ReplicaOrigin) string {
+	at := fmt.Sprintf("placement sequence %d at %s", o.GetSequence(), timestamp(o.GetTime()))
+	switch o.GetKind() {
+	case ballastv1.OriginKind_ORIGIN_KIND_DECISION:
+		return "decision, " + at
+	case ballastv1.OriginKind_ORIGIN_KIND_MOVE:
+		return fmt.Sprintf("move %s (%s), %s", o.GetMove().GetMigrationId(), moveReason(o.GetMove().GetReason()), at)
+	}
+	return "no placement event names it"
+}
+
+func moveReason(r ballastv1.MoveReason) string {
+	return strings.ReplaceAll(enumName(r, "MOVE_REASON_"), "_", "-")
+}
+
+// renderMoveOrigin prints one move: why, what it replaced, how its target
+// was chosen and how it fared against the best alternatives.
+func renderMoveOrigin(w io.Writer, x *ballastv1.ExplainPlacementResponse, o *ballastv1.ReplicaOrigin) error {
+	m, s := o.GetMove(), o.GetMove().GetSummary()
+	fmt.Fprintf(w, "Move %s put %s on %s/%s at %s, placement sequence %d:\n", m.GetMigrationId(), o.GetReplicaId(),
+		o.GetNodeId(), dash(o.GetDiskId()), timestamp(o.GetTime()), o.GetSequence())
+	var block bytes.Buffer
+	tw := newTable(&block)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	reason := moveReason(m.GetReason())
+	if t := m.GetReasonText(); t != "" {
+		reason += " (" + t + ")"
+	}
+	row("Reason", reason)
+	src := m.GetSource()
+	row("Replaced", fmt.Sprintf("%s on %s/%s", src.GetReplicaId(), src.GetNodeId(), dash(src.GetDiskId())))
+	target := "chosen by placement"
+	if n := m.GetToNode(); n != "" {
+		target = "asked for: " + n
+	}
+	if r := m.GetTargetRank(); r > 0 && s != nil {
+		target += fmt.Sprintf("; ranked %d of %d feasible", r, s.GetNodesFeasible())
+	}
+	row("Target", target)
+	if g := m.GetGain(); g != 0 {
+		row("Gain", fmt.Sprintf("%.3f (the planner's objective cut by the move)", g))
+	}
+	if s == nil {
+		row("Table", "not recorded: the move was admitted before moves recorded how their target was chosen; shown as its event recorded it")
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return writeLines(w, "  ", block.String())
+	}
+	row("Request", placementRequest(s.GetRequest()))
+	mp := s.GetModelPosition()
+	row("Model", fmt.Sprintf("node sequence %d, placement sequence %d, overcommit %g", mp.GetNodeSequence(), mp.GetPlacementSequence(), s.GetOvercommit()))
+	row("Nodes", nodeCounts(s))
+	if m.GetTableSource() == ballastv1.TableSource_TABLE_SOURCE_RECOMPUTED {
+		row("Table", fmt.Sprintf("recomputed from the event log as the cluster stood then; the best of its %d rows, and the target", m.GetTotalSize()))
+	}
+	if mm := m.GetMismatch(); mm != "" {
+		row("Warning", "the planner no longer reaches the recorded move ("+mm+"); the rows are what it computes now")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeLines(w, "  ", block.String()); err != nil {
+		return err
+	}
+	rows := m.GetCandidates()
+	if len(rows) == 0 {
+		rows = s.GetBestCandidates()
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	names := s.GetScoreNames()
+	if len(names) == 0 {
+		names = x.GetScoreNames()
+	}
+	fmt.Fprintln(w)
+	return writeCandidates(w, "  ", names, rows, func(i int, c *ballastv1.CandidateScore) string {
+		if c.GetChosen() && m.GetTargetRank() > 0 {
+			return fmt.Sprint(m.GetTargetRank())
+		}
+		return fmt.Sprint(i + 1)
+	})
 }
 
 // placementRequest is a decision's request in a line: "10 GiB, 3

@@ -176,6 +176,44 @@ func fixtureExplanation() *ballastv1.ExplainPlacementResponse {
 	}
 }
 
+// fixtureMovedExplanation is fixtureExplanation 45 minutes later: replica 1
+// was drained off node-b1 onto node-b3, a node that joined since, and
+// replica 2 was moved by an operator before moves recorded their scores.
+func fixtureMovedExplanation() *ballastv1.ExplainPlacementResponse {
+	x := fixtureExplanation()
+	x.At = timestamppb.New(t0.Add(45 * time.Minute))
+	row := func(node, zone string, total, headroom, balance float64, chosen bool) *ballastv1.CandidateScore {
+		return &ballastv1.CandidateScore{NodeId: node, Zone: zone, DiskId: "ssd-0", Feasible: true, Total: total, Scores: []float64{headroom, balance}, Chosen: chosen}
+	}
+	best := []*ballastv1.CandidateScore{row("node-b3", "zone-b", 0.97, 0.99, 0.93, true), row("node-b4", "zone-b", 0.95, 0.96, 0.93, false)}
+	x.Origins = []*ballastv1.ReplicaOrigin{
+		{ReplicaId: "vol-7f3a9c-0", NodeId: "node-a1", DiskId: "ssd-0", Zone: "zone-a", Role: ballastv1.ReplicaRole_REPLICA_ROLE_HEALTHY,
+			Kind: ballastv1.OriginKind_ORIGIN_KIND_DECISION, Sequence: 812, Time: timestamppb.New(t0)},
+		{ReplicaId: "r-q3x7", NodeId: "node-b3", DiskId: "ssd-0", Zone: "zone-b", Role: ballastv1.ReplicaRole_REPLICA_ROLE_HEALTHY,
+			Kind: ballastv1.OriginKind_ORIGIN_KIND_MOVE, Sequence: 1207, Time: timestamppb.New(t0.Add(30 * time.Minute)),
+			Move: &ballastv1.MoveOrigin{MigrationId: "m-5kd2", Reason: ballastv1.MoveReason_MOVE_REASON_DRAIN, ReasonText: "drain of node-b1",
+				Source: &ballastv1.ReplicaPlacement{ReplicaId: "vol-7f3a9c-1", NodeId: "node-b1", DiskId: "ssd-1", Zone: "zone-b"},
+				Summary: &ballastv1.DecisionSummary{
+					Request:       &ballastv1.PlacementRequest{SizeBytes: 10 * gib, Replicas: 1, Tier: ballastv1.Tier_TIER_SSD, Spread: ballastv1.Spread_SPREAD_ZONE},
+					ModelPosition: &ballastv1.ModelPosition{NodeSequence: 1187, PlacementSequence: 1206},
+					Overcommit:    1, ScoreNames: []string{"headroom", "domain-balance"}, ScoreWeights: []float64{1, 0.5},
+					NodesConsidered: 9, NodesFeasible: 2, BestCandidates: best,
+					Rejections: []*ballastv1.RejectionCount{
+						{Reason: ballastv1.RejectionReason_REJECTION_REASON_DRAINING, Nodes: 1},
+						{Reason: ballastv1.RejectionReason_REJECTION_REASON_HOLDS_REPLICA, Nodes: 6},
+					},
+				},
+				TableSource: ballastv1.TableSource_TABLE_SOURCE_RECOMPUTED, Reproduced: true, Candidates: best, TargetRank: 1, TotalSize: 9}},
+		{ReplicaId: "r-m2p9", NodeId: "node-c2", DiskId: "ssd-0", Zone: "zone-c", Role: ballastv1.ReplicaRole_REPLICA_ROLE_REBUILDING,
+			Kind: ballastv1.OriginKind_ORIGIN_KIND_MOVE, Sequence: 1190, Time: timestamppb.New(t0.Add(20 * time.Minute)),
+			Move: &ballastv1.MoveOrigin{MigrationId: "m-9aa1", Reason: ballastv1.MoveReason_MOVE_REASON_OPERATOR, ReasonText: "moved by an operator",
+				Source: &ballastv1.ReplicaPlacement{ReplicaId: "vol-7f3a9c-2", NodeId: "node-c12", DiskId: "ssd-0", Zone: "zone-c"}, ToNode: "node-c2"}},
+		{ReplicaId: "vol-7f3a9c-2", NodeId: "node-c12", DiskId: "ssd-0", Zone: "zone-c", Role: ballastv1.ReplicaRole_REPLICA_ROLE_HEALTHY,
+			Kind: ballastv1.OriginKind_ORIGIN_KIND_DECISION, Sequence: 812, Time: timestamppb.New(t0)},
+	}
+	return x
+}
+
 // fixtureOldExplanation is a failed decision recorded before summaries, with
 // every candidate in its event, and no zones in its rows.
 func fixtureOldExplanation() *ballastv1.ExplainPlacementResponse {
@@ -219,6 +257,15 @@ func TestRenderGolden(t *testing.T) {
 			}
 			return renderVolume(b, f, v)
 		}},
+		{"volume_moving", func(b *bytes.Buffer, f outputFormat) error {
+			// A move: the new replica rebuilding on node-d4; and one lost.
+			v := fixtureVolume()
+			v.State, v.Generation = ballastv1.VolumeState_VOLUME_STATE_DEGRADED, 4
+			v.Replicas[1].Role, v.Replicas[1].FailureReason = ballastv1.ReplicaRole_REPLICA_ROLE_LOST, "node node-b1 is down"
+			v.Replicas = append(v.Replicas, &ballastv1.Replica{Id: "rep-5", NodeId: "node-d4", DiskId: "ssd-2", Zone: "zone-b",
+				State: ballastv1.ReplicaState_REPLICA_STATE_READY, Role: ballastv1.ReplicaRole_REPLICA_ROLE_REBUILDING})
+			return renderVolume(b, f, v)
+		}},
 		{"volume_list", func(b *bytes.Buffer, f outputFormat) error { return renderVolumes(b, f, fixtureVolumes(), "") }},
 		{"volume_page", func(b *bytes.Buffer, f outputFormat) error {
 			return renderVolumes(b, f, fixtureVolumes()[:1], "cGc6Mg")
@@ -232,6 +279,12 @@ func TestRenderGolden(t *testing.T) {
 			return renderExplanation(b, f, x)
 		}},
 		{"explain_recorded_failed", func(b *bytes.Buffer, f outputFormat) error { return renderExplanation(b, f, fixtureOldExplanation()) }},
+		{"explain_moved", func(b *bytes.Buffer, f outputFormat) error { return renderExplanation(b, f, fixtureMovedExplanation()) }},
+		{"explain_deleted", func(b *bytes.Buffer, f outputFormat) error {
+			x := fixtureExplanation()
+			x.At, x.DeleteTime = timestamppb.New(t0.Add(2*time.Hour)), timestamppb.New(t0.Add(time.Hour))
+			return renderExplanation(b, f, x)
+		}},
 		{"event", func(b *bytes.Buffer, f outputFormat) error {
 			if err := renderEvent(b, f, fixtureEvent(t)); err != nil {
 				return err

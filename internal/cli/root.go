@@ -73,6 +73,9 @@ decisions right as load arrives. These commands talk to a running Ballast
 		newNodeCommand(g),
 		newEventsCommand(g),
 		newPlacementCommand(g),
+		newMigrationCommand(g),
+		newSimCommand(g),
+		newPlanCommand(g),
 	)
 	return root
 }

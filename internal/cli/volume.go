@@ -28,6 +28,7 @@ func newVolumeCommand(g *globals) *cobra.Command {
 		newVolumeResizeCommand(g, out),
 		newVolumeDeleteCommand(g, out),
 		newVolumeRepairCommand(g, out),
+		newVolumeMoveCommand(g, out),
 	)
 	return cmd
 }

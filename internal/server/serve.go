@@ -59,6 +59,9 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:7400", "gateway: where to serve gRPC")
 	f.Float64Var(&o.overcommit, "overcommit", 1, "placement: reservations a disk may hold, as a multiple of its capacity")
 	f.DurationVar(&o.loadInterval, "load-interval", 0, "metrics: how often a node's load is summarized (default 30s)")
+	f.DurationVar(&o.suspectAfter, "suspect-after", 0, "metrics: how long a node that stopped reporting takes to be suspect (default 15s)")
+	f.DurationVar(&o.downAfter, "down-after", 0, "metrics: how long it takes to be down (default 1m)")
+	f.DurationVar(&o.rebalanceEvery, "rebalance-every", 0, "placement: how often the planner runs and its moves start (default 1m; negative: never)")
 	o.addWatchFlags(cmd, "gateway: ")
 	return cmd
 }

@@ -20,6 +20,7 @@ import (
 	"ballast.dev/gateway"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/services/metrics"
+	metricsdomain "ballast.dev/services/metrics/domain"
 	"ballast.dev/services/migration"
 	"ballast.dev/services/placement"
 	"ballast.dev/services/volume"
@@ -41,7 +42,12 @@ type options struct {
 	grpcAddr     string
 	overcommit   float64
 	loadInterval time.Duration
-	replicas     int
+	// suspectAfter and downAfter: metrics' bars on a silent node; 0 is
+	// the default.
+	suspectAfter, downAfter time.Duration
+	// rebalanceEvery: placement's planner pass; 0 is a minute.
+	rebalanceEvery time.Duration
+	replicas       int
 	// Bounds on the gateway's concurrent watches; 0 is the gateway's
 	// default.
 	maxVolumeWatches, maxEventWatches int
@@ -110,7 +116,7 @@ func (ps parts) Close() error {
 func startService(ctx context.Context, name string, conn *natsconn.Conn, o *options, ps *parts, listening func(addr string)) error {
 	switch name {
 	case "placement":
-		s, err := placement.Start(ctx, placement.Config{Conn: conn, Overcommit: o.overcommit})
+		s, err := placement.Start(ctx, placement.Config{Conn: conn, Overcommit: o.overcommit, RebalanceEvery: o.rebalanceEvery})
 		if err != nil {
 			return err
 		}
@@ -128,7 +134,8 @@ func startService(ctx context.Context, name string, conn *natsconn.Conn, o *opti
 		}
 		ps.add(name, s.Close)
 	case "metrics":
-		s, err := metrics.Start(ctx, metrics.Config{Conn: conn, Interval: o.loadInterval})
+		s, err := metrics.Start(ctx, metrics.Config{Conn: conn, Interval: o.loadInterval,
+			Liveness: metricsdomain.Liveness{SuspectAfter: o.suspectAfter, DownAfter: o.downAfter}})
 		if err != nil {
 			return err
 		}

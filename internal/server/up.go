@@ -27,6 +27,14 @@ type UpConfig struct {
 	Overcommit float64
 	// LoadInterval is how often a node's load is summarized; 0 is 30 s.
 	LoadInterval time.Duration
+	// RebalanceEvery is how often the planner runs and its moves are
+	// admitted; 0 is a minute, negative never.
+	RebalanceEvery time.Duration
+	// TelemetryInterval is how often each simulated node reports; 0 is 5 s.
+	TelemetryInterval time.Duration
+	// SuspectAfter and DownAfter are how long a silent node takes to be
+	// suspect and down; 0 is 15 s and 1 min.
+	SuspectAfter, DownAfter time.Duration
 	// SyncAlways fsyncs every write of the log; see the README.
 	SyncAlways bool
 	// MaxVolumeWatches and MaxEventWatches bound the gateway's concurrent
@@ -80,6 +88,7 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 	}
 	r.parts.add("nats connection", func() error { conn.Close(); return nil })
 	o := options{grpcAddr: cfg.GRPCAddr, overcommit: cfg.Overcommit, loadInterval: cfg.LoadInterval,
+		suspectAfter: cfg.SuspectAfter, downAfter: cfg.DownAfter, rebalanceEvery: cfg.RebalanceEvery,
 		maxVolumeWatches: cfg.MaxVolumeWatches, maxEventWatches: cfg.MaxEventWatches}
 	for _, name := range serviceNames {
 		if name == "gateway" {
@@ -89,7 +98,7 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
 	}
-	a, err := agent.Start(ctx, agent.Config{Conn: conn, Name: "sim", Seed: cfg.Seed, Nodes: cfg.Nodes, Zones: cfg.Zones})
+	a, err := agent.Start(ctx, agent.Config{Conn: conn, Name: "sim", Seed: cfg.Seed, Nodes: cfg.Nodes, Zones: cfg.Zones, TelemetryInterval: cfg.TelemetryInterval})
 	if err != nil {
 		return nil, fmt.Errorf("start agent: %w", err)
 	}
@@ -103,8 +112,9 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 
 func newUpCommand() *cobra.Command {
 	var (
-		cfg UpConfig
-		o   options // the log level
+		cfg      UpConfig
+		o        options // the log level
+		scenario string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -121,12 +131,23 @@ starting it again on the same data dir brings every volume back.`,
 			}
 			cfg.Logger = log
 			ctx := cmd.Context()
+			if scenario != "" {
+				if _, ok := scenarios[scenario]; !ok {
+					return fmt.Errorf("--scenario: no scenario %q; there are: %s", scenario, scenarioNames())
+				}
+				cfg = ScenarioConfig(cfg)
+			}
 			r, err := Up(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ballast is up\n  gRPC    %s\n  NATS    %s (JetStream in %s)\n  nodes   %d simulated, in %d zones (seed %d)\nCtrl-C stops it.\n",
 				r.GRPCAddr, r.NATSURL, r.StoreDir, r.NodeCount, cfg.Zones, cfg.Seed)
+			if scenario != "" {
+				if err := RunScenario(ctx, scenario, r.GRPCAddr, r.NodeCount, cmd.OutOrStdout()); err != nil {
+					log.Error("scenario failed", "scenario", scenario, "err", err)
+				}
+			}
 			if err := waitAndStop(ctx, log, r.parts); err != nil {
 				return err
 			}
@@ -137,6 +158,7 @@ starting it again on the same data dir brings every volume back.`,
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "./ballast-data", "where the event log (JetStream) lives")
+	f.StringVar(&scenario, "scenario", "", "set a scenario going once up, with fast telemetry: "+scenarioNames())
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7400", "where the gateway serves gRPC (port 0 picks a free one)")
 	f.StringVar(&cfg.NATSAddr, "nats-addr", "127.0.0.1:0", "where the embedded nats-server listens for other processes (port 0 picks a free one)")
 	f.IntVar(&cfg.Nodes, "nodes", 12, "simulated storage nodes")
@@ -145,6 +167,10 @@ starting it again on the same data dir brings every volume back.`,
 	f.Float64Var(&cfg.Overcommit, "overcommit", 1, "reservations a disk may hold, as a multiple of its capacity")
 	f.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write of the event log (default: every 2 minutes, as nats-server does)")
 	f.DurationVar(&cfg.LoadInterval, "load-interval", 0, "how often a node's load is summarized (default 30s)")
+	f.DurationVar(&cfg.RebalanceEvery, "rebalance-every", 0, "how often the planner runs and its moves start (default 1m; negative: never)")
+	f.DurationVar(&cfg.TelemetryInterval, "telemetry-interval", 0, "how often each simulated node reports its telemetry (default 5s)")
+	f.DurationVar(&cfg.SuspectAfter, "suspect-after", 0, "how long a node that stopped reporting takes to be suspect (default 15s)")
+	f.DurationVar(&cfg.DownAfter, "down-after", 0, "how long it takes to be down, its replicas re-created elsewhere (default 1m)")
 	f.IntVar(&cfg.MaxVolumeWatches, "max-volume-watches", gateway.DefaultMaxVolumeWatches,
 		"WatchVolume streams the gateway serves at once (each CLI wait is one); more are RESOURCE_EXHAUSTED")
 	f.IntVar(&cfg.MaxEventWatches, "max-event-watches", gateway.DefaultMaxEventWatches,

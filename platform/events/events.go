@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,10 +43,19 @@ var (
 	Node      = Aggregate{Kind: "node", Stream: "BALLAST_NODE", KeyField: "node_id"}
 	Migration = Aggregate{Kind: "migration", Stream: "BALLAST_MIGRATION", KeyField: "migration_id"}
 	Metrics   = Aggregate{Kind: "metrics", Stream: "BALLAST_METRICS", KeyField: "node_id"}
+	// NodeState is placement's record of each node's state (cordoned,
+	// draining, down, ...). It shares placement's stream, so that the
+	// cluster model, built from that stream and the node stream, has one
+	// position in each whatever it applies.
+	NodeState = Aggregate{Kind: "nodestate", Stream: "BALLAST_PLACEMENT", KeyField: "node_id"}
+	// MigrationQueue is the migration service's admissions: one history
+	// per queue, in the migration stream, so that admissions by any
+	// instance are serialized by its expected sequence.
+	MigrationQueue = Aggregate{Kind: "migrationqueue", Stream: "BALLAST_MIGRATION", KeyField: "queue"}
 )
 
 // All lists every aggregate kind.
-var All = []Aggregate{Volume, Placement, Node, Migration, Metrics}
+var All = []Aggregate{Volume, Placement, Node, Migration, Metrics, NodeState, MigrationQueue}
 
 // ByKind finds an aggregate by its kind.
 func ByKind(kind string) (Aggregate, bool) {
@@ -76,14 +86,19 @@ func (a Aggregate) ID(subject string) string {
 // never lowers the replica count of a stream that has more (an operator's R3
 // log stays R3 whatever a process is started with).
 func EnsureStreams(ctx context.Context, store *eventstore.Store, replicas int) error {
+	var streams []eventstore.StreamConfig
 	for _, a := range All {
-		err := store.EnsureStream(ctx, eventstore.StreamConfig{
-			Name:        a.Stream,
-			Subjects:    []string{a.Filter()},
-			Replicas:    replicas,
-			Description: "Ballast " + a.Kind + " histories",
-		})
-		if err != nil {
+		i := slices.IndexFunc(streams, func(s eventstore.StreamConfig) bool { return s.Name == a.Stream })
+		if i < 0 {
+			streams = append(streams, eventstore.StreamConfig{Name: a.Stream, Replicas: replicas, Description: "Ballast " + a.Kind + " histories"})
+			i = len(streams) - 1
+		} else {
+			streams[i].Description += ", " + a.Kind + " histories"
+		}
+		streams[i].Subjects = append(streams[i].Subjects, a.Filter())
+	}
+	for _, cfg := range streams {
+		if err := store.EnsureStream(ctx, cfg); err != nil {
 			return err
 		}
 	}

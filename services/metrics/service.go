@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"ballast.dev/platform/bus"
@@ -26,13 +27,19 @@ type Config struct {
 	// Interval is the length of a window, and so the least time between
 	// two summaries of a node; 0 means domain.DefaultInterval.
 	Interval time.Duration
+	// Liveness says when a silent node is suspect and when down; zero is
+	// domain.DefaultLiveness.
+	Liveness domain.Liveness
+	// Hotspots are the bars of a hotspot; zero is domain.DefaultHotspotBars.
+	Hotspots domain.HotspotBars
 }
 
 // Service is a running metrics service.
 type Service struct {
-	router  *bus.Router
-	stop    context.CancelFunc
-	flushed chan struct{}
+	router   *bus.Router
+	stop     context.CancelFunc
+	flushed  chan struct{}
+	watching sync.WaitGroup
 }
 
 // Start consumes telemetry until Close.
@@ -49,13 +56,34 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	ctx, stop := context.WithCancel(ctx)
 	s := &Service{stop: stop}
 	summarizer := app.NewSummarizer(summaries, cfg.Interval, events.Now, log)
+	if cfg.Liveness.SuspectAfter <= 0 {
+		cfg.Liveness.SuspectAfter = domain.DefaultLiveness.SuspectAfter
+	}
+	if cfg.Liveness.DownAfter <= 0 {
+		cfg.Liveness.DownAfter = max(domain.DefaultLiveness.DownAfter, 2*cfg.Liveness.SuspectAfter)
+	}
+	if cfg.Liveness.DownAfter <= cfg.Liveness.SuspectAfter {
+		stop()
+		return nil, fmt.Errorf("metrics service: a node is down after %s of silence, which must be longer than the %s after which it is suspect",
+			cfg.Liveness.DownAfter, cfg.Liveness.SuspectAfter)
+	}
+	health, known, err := adapters.OpenHealth(ctx, c.Store, c.JS)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("metrics service: node health: %w", err)
+	}
+	watcher := app.NewWatcher(cfg.Liveness, known, health, events.Now, log)
+	if cfg.Hotspots == (domain.HotspotBars{}) {
+		cfg.Hotspots = domain.DefaultHotspotBars
+	}
+	summarizer.OnSummary = app.NewHotspotWatch(cfg.Hotspots, health, log).Summary
 
 	router, err := bus.NewRouter("metrics", c.JS, log)
 	if err != nil {
 		return nil, s.fail(err)
 	}
 	s.router = router
-	if err := router.Handle(ctx, ports.TelemetryConsumer, ports.TelemetryEvents(summarizer, log)); err != nil {
+	if err := router.Handle(ctx, ports.TelemetryConsumer, ports.TelemetryEvents(summarizer, watcher, log)); err != nil {
 		return nil, s.fail(err)
 	}
 	if err := router.Start(ctx); err != nil {
@@ -78,9 +106,26 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 				if err := summarizer.Flush(ctx); err != nil && ctx.Err() == nil {
 					log.Warn("metrics flush", "err", err)
 				}
+
 			}
 		}
 	}()
+	s.watching.Go(func() {
+		// Silence is checked often enough that a node is found suspect
+		// within a quarter of the bar after it crosses it.
+		t := time.NewTicker(min(max(cfg.Liveness.SuspectAfter/4, 10*time.Millisecond), time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := watcher.Check(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("node health not recorded yet", "err", err)
+				}
+			}
+		}
+	})
 	return s, nil
 }
 
@@ -101,5 +146,6 @@ func (s *Service) Close() error {
 	if s.flushed != nil {
 		<-s.flushed
 	}
+	s.watching.Wait()
 	return err
 }

@@ -3,11 +3,13 @@ package placement_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"ballast.dev/platform/command"
 	"ballast.dev/platform/events"
@@ -217,5 +219,184 @@ func TestExplainAnOldDecisionFromItsEvent(t *testing.T) {
 	// The model reserved it as it always did.
 	if _, ok := e.decision(e.request("b", 100*gib), 1).(*pb.PlacementFailed); !ok {
 		t.Fatal("node-1 holds the old volume's GiB: 100 GiB no longer fits in three zones")
+	}
+}
+
+// volumeEvent appends m to the volume's history as the volume service
+// would, after what it has.
+func (e *env) volumeEvent(name string, m proto.Message) {
+	e.t.Helper()
+	recs, _, err := e.conn.Store.Load(context.Background(), events.Volume.Stream, events.Volume.Subject(name))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var last uint64
+	if len(recs) > 0 {
+		last = recs[len(recs)-1].Sequence
+	}
+	e.append(events.Volume.Subject(name), last, m)
+}
+
+// standInMigrations answers the migration service's request command as
+// the service would when it accepts a move, and records what it was asked:
+// placement's part of a move ends with that request.
+func standInMigrations(t *testing.T, e *env) chan *pb.RequestMigrationRequest {
+	asked := make(chan *pb.RequestMigrationRequest, 4)
+	srv, err := command.NewServer(t.Context(), e.conn.NC, "ballast-migration-stand-in", "0.0.1", "test stand-in", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	if err := command.Handle(srv, "request", command.MigrationRequest, func() *pb.RequestMigrationRequest { return &pb.RequestMigrationRequest{} },
+		func(_ context.Context, req *pb.RequestMigrationRequest) (proto.Message, error) {
+			asked <- proto.CloneOf(req)
+			return &pb.MigrationReply{Migration: &pb.Migration{Id: req.GetMigrationId(), VolumeId: req.GetVolumeId(), VolumeName: req.GetVolumeName()}}, nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	return asked
+}
+
+// explainAt sends the explain command for the first page at a time.
+func (e *env) explainAt(volumeID string, at time.Time) *pb.ExplainPlacementReply {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reply := &pb.ExplainPlacementReply{}
+	req := &pb.ExplainPlacementRequest{Name: volumeID}
+	if !at.IsZero() {
+		req.At = timestamppb.New(at)
+	}
+	if err := command.Request(ctx, e.conn.NC, command.PlacementExplain, req, reply); err != nil {
+		e.t.Fatal(err)
+	}
+	return reply
+}
+
+// origins renders an explanation's origins as "replica@node:kind" words.
+func origins(x *pb.ExplainPlacementResponse) string {
+	var parts []string
+	for _, o := range x.GetOrigins() {
+		parts = append(parts, fmt.Sprintf("%s@%s:%s", o.GetReplicaId(), o.GetNodeId(), strings.TrimPrefix(o.GetKind().String(), "ORIGIN_KIND_")))
+	}
+	return strings.Join(parts, " ")
+}
+
+// A replica moved since the decision is explained by its move: the
+// operator's reason, the replica it replaced and its target against the
+// alternatives, recomputed from the log; and any earlier time by the log
+// up to it.
+func TestExplainAMovedReplicaAtAnyTime(t *testing.T) {
+	// Two nodes per zone: a replica can move within its zone.
+	var nodes []*pb.NodeRegistered
+	for i := range 6 {
+		id := fmt.Sprintf("node-%d", i+1)
+		nodes = append(nodes, &pb.NodeRegistered{NodeId: id, Zone: []string{"zone-a", "zone-b", "zone-c"}[i%3], Region: "r1",
+			Disks: []*pb.Disk{{Id: id + "-d0", Tier: pb.Tier_TIER_SSD, CapacityBytes: uint64(100+10*i) * gib}}})
+	}
+	e := startWith(t, nodes...)
+	asked := standInMigrations(t, e)
+
+	before := time.Now()
+	id := e.request("a", 10*gib)
+	decided, ok := e.decision(id, 1).(*pb.PlacementDecided)
+	if !ok {
+		t.Fatal("a not placed")
+	}
+	var assigned []*pb.Replica
+	for _, p := range decided.GetPlacements() {
+		assigned = append(assigned, &pb.Replica{Id: p.GetReplicaId(), NodeId: p.GetNodeId(), DiskId: p.GetDiskId(), Zone: p.GetZone(),
+			State: pb.ReplicaState_REPLICA_STATE_READY, Role: pb.ReplicaRole_REPLICA_ROLE_HEALTHY})
+	}
+	e.volumeEvent("a", &pb.ReplicasAssigned{VolumeId: id, VolumeName: "a", SizeBytes: 10 * gib, Replicas: assigned})
+	e.volumeEvent("a", &pb.VolumeReady{VolumeId: id, VolumeName: "a"})
+	placed := time.Now()
+
+	// An operator moves the first replica; placement picks the target.
+	src := decided.GetPlacements()[0]
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	reply := &pb.MigrationReply{}
+	if err := command.Request(ctx, e.conn.NC, command.PlacementMove, &pb.MoveReplicaCommand{RequestId: "op-1", VolumeId: id, VolumeName: "a",
+		Source: &pb.ReplicaRef{ReplicaId: src.GetReplicaId(), NodeId: src.GetNodeId()}, Tier: pb.Tier_TIER_SSD, Spread: pb.Spread_SPREAD_ZONE,
+		Generation: 1, Reason: "moved by an operator"}, reply); err != nil || reply.GetError() != nil {
+		t.Fatalf("move: %v %v", err, reply.GetError())
+	}
+	req := <-asked
+	admitted, ok := e.decision(id, 2).(*pb.MoveAdmitted)
+	if !ok {
+		t.Fatal("no move admitted")
+	}
+	s := admitted.GetSummary()
+	if admitted.GetKind() != pb.MoveReason_MOVE_REASON_OPERATOR || s.GetRequest().GetReplicas() != 1 || s.GetModelPosition().GetNodeSequence() != 6 ||
+		s.GetNodesConsidered() != 6 || len(s.GetBestCandidates()) == 0 || admitted.GetTarget().GetReplicaId() != req.GetTarget().GetReplicaId() {
+		t.Fatalf("admitted %v", admitted)
+	}
+	target := admitted.GetTarget()
+	e.volumeEvent("a", &pb.ReplicaAdded{VolumeId: id, VolumeName: "a", Generation: 2, MigrationId: admitted.GetMigrationId(),
+		Replica: &pb.Replica{Id: target.GetReplicaId(), NodeId: target.GetNodeId(), DiskId: target.GetDiskId(), Zone: target.GetZone()}})
+	copying := time.Now()
+	e.volumeEvent("a", &pb.ReplicaPromoted{VolumeId: id, VolumeName: "a", Generation: 3, MigrationId: admitted.GetMigrationId(),
+		ReplicaId: target.GetReplicaId(), NodeId: target.GetNodeId(), RetiredReplicaId: src.GetReplicaId(), RetiredNodeId: src.GetNodeId()})
+	e.volumeEvent("a", &pb.ReplicaRemoved{VolumeId: id, VolumeName: "a", ReplicaId: src.GetReplicaId(), NodeId: src.GetNodeId()})
+
+	p := decided.GetPlacements()
+	word := func(r *pb.ReplicaPlacement, kind string) string {
+		return r.GetReplicaId() + "@" + r.GetNodeId() + ":" + kind
+	}
+	check := func(name string, at time.Time, want string) *pb.ExplainPlacementResponse {
+		t.Helper()
+		r := e.explainAt(id, at)
+		if r.GetError() != nil {
+			t.Fatalf("%s: %v", name, r.GetError())
+		}
+		x := r.GetExplanation()
+		if got := origins(x); got != want {
+			t.Fatalf("%s: origins\n %s\nwant\n %s", name, got, want)
+		}
+		// The decision's table is the same at any time.
+		if !x.GetReproduced() || x.GetDecisionSequence() == 0 || x.GetTotalSize() != 6 || !proto.Equal(x.GetSummary(), decided.GetSummary()) {
+			t.Fatalf("%s: decision %v", name, x)
+		}
+		return x
+	}
+
+	now := check("now", time.Time{}, strings.Join([]string{word(p[1], "DECISION"), word(p[2], "DECISION"), word(target, "MOVE")}, " "))
+	mo := now.GetOrigins()[2]
+	m := mo.GetMove()
+	if mo.GetRole() != pb.ReplicaRole_REPLICA_ROLE_HEALTHY || mo.GetSequence() == 0 || mo.GetTime() == nil ||
+		m.GetReason() != pb.MoveReason_MOVE_REASON_OPERATOR || m.GetReasonText() != "moved by an operator" ||
+		m.GetSource().GetReplicaId() != src.GetReplicaId() || m.GetSource().GetNodeId() != src.GetNodeId() ||
+		m.GetTableSource() != pb.TableSource_TABLE_SOURCE_RECOMPUTED || !m.GetReproduced() || m.GetMismatch() != "" ||
+		m.GetTotalSize() != 6 || m.GetTargetRank() != 1 || !proto.Equal(m.GetSummary(), s) {
+		t.Fatalf("move origin %v", mo)
+	}
+	// The target is the only chosen row.
+	for _, c := range m.GetCandidates() {
+		if c.GetChosen() != (c.GetNodeId() == target.GetNodeId()) {
+			t.Fatalf("row %v", c)
+		}
+	}
+	if now.GetAt() == nil || now.GetAt().AsTime().Before(copying) {
+		t.Fatalf("explained at %v", now.GetAt())
+	}
+
+	check("placed, before the move", placed, strings.Join([]string{word(p[0], "DECISION"), word(p[1], "DECISION"), word(p[2], "DECISION")}, " "))
+	during := check("copying", copying, strings.Join([]string{word(p[0], "DECISION"), word(p[1], "DECISION"), word(p[2], "DECISION"), word(target, "MOVE")}, " "))
+	if r := during.GetOrigins()[3].GetRole(); r != pb.ReplicaRole_REPLICA_ROLE_REBUILDING {
+		t.Fatalf("the target while copying is %v", r)
+	}
+
+	// The same after a restart: from the log alone.
+	e.restart()
+	check("now, restarted", time.Time{}, strings.Join([]string{word(p[1], "DECISION"), word(p[2], "DECISION"), word(target, "MOVE")}, " "))
+
+	r := e.explainAt(id, before)
+	if r.GetError().GetCode() != int32(codes.NotFound) || !strings.Contains(r.GetError().GetMessage(), "volume a did not exist at "+before.UTC().Format(time.RFC3339Nano)) {
+		t.Fatalf("before the volume: %v", r.GetError())
+	}
+	r = e.explainAt(id, time.Now().Add(time.Hour))
+	if r.GetError().GetCode() != int32(codes.InvalidArgument) || r.GetError().GetField() != "at" || !strings.Contains(r.GetError().GetMessage(), "in the future") {
+		t.Fatalf("a time in the future: %v", r.GetError())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"ballast.dev/platform/bus"
 	"ballast.dev/platform/command"
@@ -16,11 +17,17 @@ import (
 	"ballast.dev/platform/snapshot"
 	"ballast.dev/services/placement/adapters"
 	"ballast.dev/services/placement/app"
+	"ballast.dev/services/placement/balance"
+	"ballast.dev/services/placement/domain"
 	"ballast.dev/services/placement/ports"
 )
 
 // Version of the service, reported through micro's discovery.
 const Version = "0.1.0"
+
+// drainEvery is how often placement looks for replicas to move off
+// draining nodes.
+const drainEvery = 2 * time.Second
 
 // Config is what the service needs.
 type Config struct {
@@ -31,6 +38,9 @@ type Config struct {
 	// Snapshots says how often the cluster model is snapshotted; zero is
 	// snapshot.DefaultPolicy.
 	Snapshots snapshot.Policy
+	// RebalanceEvery is how often the planner runs and its moves are
+	// admitted; 0 is a minute, negative never.
+	RebalanceEvery time.Duration
 }
 
 // Service is a running placement service.
@@ -76,6 +86,45 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err := router.Handle(ctx, ports.VolumeConsumer, ports.VolumeEvents(placer)); err != nil {
 		return nil, s.fail(err)
 	}
+	journal := adapters.Journal{Store: c.Store, Recorded: model.Recorded}
+	mover := app.Mover{Model: model, Journal: journal, Migrations: adapters.Migrations{NC: c.NC}}
+	if err := router.Handle(ctx, ports.MigrationConsumer, ports.MigrationEvents(mover, journal.Requested)); err != nil {
+		return nil, s.fail(err)
+	}
+	nodes := app.NodeStates{Model: model, Log: adapters.NodeStateLog{Store: c.Store, Recorded: model.Recorded}}
+	hot := make(chan struct{}, 1)
+	var hotMu sync.Mutex
+	hotNodes := map[string]bool{}
+	nudge := func(node string, is bool) {
+		hotMu.Lock()
+		if is {
+			hotNodes[node] = true
+		} else {
+			delete(hotNodes, node)
+		}
+		hotMu.Unlock()
+		if is {
+			select {
+			case hot <- struct{}{}:
+			default:
+			}
+		}
+	}
+	hotspots := func() int {
+		hotMu.Lock()
+		defer hotMu.Unlock()
+		return len(hotNodes)
+	}
+	isHot := func(node string) bool {
+		hotMu.Lock()
+		defer hotMu.Unlock()
+		return hotNodes[node]
+	}
+	if err := router.Handle(ctx, ports.MetricsConsumer, ports.MetricsEvents(nodes, nudge)); err != nil {
+		return nil, s.fail(err)
+	}
+	drainer := app.Drainer{Model: model, Holdings: model, Mover: mover, Volumes: adapters.Volumes{NC: c.NC}, Log: log}
+	s.snapshotting.Go(func() { drainer.Run(snapCtx, drainEvery) })
 	if err := router.Start(ctx); err != nil {
 		return nil, s.fail(err)
 	}
@@ -86,7 +135,27 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.commands = srv
 	explainer := app.NewExplainer(ctx, adapters.History{Store: c.Store}, adapters.Replayer{Store: c.Store, Log: log})
-	if err := ports.ServeCommands(srv, explainer, log); err != nil {
+	loads, err := adapters.WatchLoads(snapCtx, c.JS)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	planner := app.Planner{Model: model, Holdings: model, Loads: loads, Config: balance.Config{}}
+	// A dry run plans as the rebalancer's next pass would, when there is
+	// one.
+	planning := func() app.Planner { return planner }
+	if cfg.RebalanceEvery == 0 {
+		cfg.RebalanceEvery = time.Minute
+	}
+	if cfg.RebalanceEvery > 0 {
+		upNodes := func() (ids []string) {
+			model.View(func(c *domain.Cluster, _ app.Position, _ func(string) uint64) { ids = c.UpNodes() })
+			return ids
+		}
+		rebalancer := app.NewRebalancer(app.Rebalancer{Planner: planner, Mover: mover, Holdings: model, Now: time.Now, Log: log, Hot: hot, Hotspots: hotspots, IsHot: isHot, UpNodes: upNodes})
+		s.snapshotting.Go(func() { rebalancer.Run(snapCtx, cfg.RebalanceEvery) })
+		planning = rebalancer.Planning
+	}
+	if err := ports.ServeCommands(srv, explainer, nodes, mover, planning, log); err != nil {
 		return nil, s.fail(err)
 	}
 	return s, nil

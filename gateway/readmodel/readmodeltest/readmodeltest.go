@@ -214,4 +214,27 @@ func NodeStore(t *testing.T, newStore func(t *testing.T) readmodel.NodeStore) {
 	if nodes, total, err := s.Nodes(ctx, "", 10); err != nil || total != 1 || len(nodes) != 1 {
 		t.Fatalf("nodes %v %d %v", nodes, total, err)
 	}
+	state := func(node string) ballastv1.NodeState {
+		t.Helper()
+		n, err := s.Node(ctx, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.GetState()
+	}
+	// Placement's state for a node holds whatever its agent registers, and
+	// whichever stream is applied first.
+	if got := state("n"); got != ballastv1.NodeState_NODE_STATE_UP {
+		t.Fatalf("a node with no recorded state is %v", got)
+	}
+	f.apply(events.NodeState, "n", &ballastv1.NodeStateChanged{NodeId: "n", State: ballastv1.NodeState_NODE_STATE_DRAINING})
+	f.apply(events.Node, "n", &ballastv1.NodeRegistered{NodeId: "n", Disks: []*ballastv1.Disk{{Id: "d", CapacityBytes: 200 * g}}})
+	if got := state("n"); got != ballastv1.NodeState_NODE_STATE_DRAINING {
+		t.Fatalf("after re-registration the node is %v", got)
+	}
+	f.apply(events.NodeState, "m", &ballastv1.NodeStateChanged{NodeId: "m", State: ballastv1.NodeState_NODE_STATE_CORDONED})
+	f.apply(events.Node, "m", &ballastv1.NodeRegistered{NodeId: "m"})
+	if got := state("m"); got != ballastv1.NodeState_NODE_STATE_CORDONED {
+		t.Fatalf("a node cordoned before its registration was applied is %v", got)
+	}
 }

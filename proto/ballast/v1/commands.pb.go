@@ -212,12 +212,996 @@ func (x *ExplainPlacementReply) GetError() *CommandError {
 	return nil
 }
 
+// ChangeReplicaSetRequest asks, on ballast.cmd.volume.replicas, for one change
+// of a ready volume's replica set. It names the incarnation and the
+// generation its sender saw: a change decided on another is refused with
+// FAILED_PRECONDITION, unless it is already applied (a resend), which is
+// answered with the volume as it is. The reply is a CommandReply. Services
+// send it (migration, placement); it is not in the public API.
+type ChangeReplicaSetRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RequestId  string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	VolumeId   string                 `protobuf:"bytes,3,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	// The generation the change was decided on. A ReplicaLost may leave it
+	// zero: a replica that cannot serve is lost whatever the set's generation.
+	ExpectedGeneration uint64 `protobuf:"varint,4,opt,name=expected_generation,json=expectedGeneration,proto3" json:"expected_generation,omitempty"`
+	MigrationId        string `protobuf:"bytes,5,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	// Types that are valid to be assigned to Change:
+	//
+	//	*ChangeReplicaSetRequest_Add
+	//	*ChangeReplicaSetRequest_Promote
+	//	*ChangeReplicaSetRequest_Retire
+	//	*ChangeReplicaSetRequest_Lose
+	Change        isChangeReplicaSetRequest_Change `protobuf_oneof:"change"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeReplicaSetRequest) Reset() {
+	*x = ChangeReplicaSetRequest{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeReplicaSetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeReplicaSetRequest) ProtoMessage() {}
+
+func (x *ChangeReplicaSetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeReplicaSetRequest.ProtoReflect.Descriptor instead.
+func (*ChangeReplicaSetRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ChangeReplicaSetRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ChangeReplicaSetRequest) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ChangeReplicaSetRequest) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ChangeReplicaSetRequest) GetExpectedGeneration() uint64 {
+	if x != nil {
+		return x.ExpectedGeneration
+	}
+	return 0
+}
+
+func (x *ChangeReplicaSetRequest) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *ChangeReplicaSetRequest) GetChange() isChangeReplicaSetRequest_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *ChangeReplicaSetRequest) GetAdd() *AddReplica {
+	if x != nil {
+		if x, ok := x.Change.(*ChangeReplicaSetRequest_Add); ok {
+			return x.Add
+		}
+	}
+	return nil
+}
+
+func (x *ChangeReplicaSetRequest) GetPromote() *PromoteReplica {
+	if x != nil {
+		if x, ok := x.Change.(*ChangeReplicaSetRequest_Promote); ok {
+			return x.Promote
+		}
+	}
+	return nil
+}
+
+func (x *ChangeReplicaSetRequest) GetRetire() *RetireReplica {
+	if x != nil {
+		if x, ok := x.Change.(*ChangeReplicaSetRequest_Retire); ok {
+			return x.Retire
+		}
+	}
+	return nil
+}
+
+func (x *ChangeReplicaSetRequest) GetLose() *LoseReplica {
+	if x != nil {
+		if x, ok := x.Change.(*ChangeReplicaSetRequest_Lose); ok {
+			return x.Lose
+		}
+	}
+	return nil
+}
+
+type isChangeReplicaSetRequest_Change interface {
+	isChangeReplicaSetRequest_Change()
+}
+
+type ChangeReplicaSetRequest_Add struct {
+	Add *AddReplica `protobuf:"bytes,6,opt,name=add,proto3,oneof"`
+}
+
+type ChangeReplicaSetRequest_Promote struct {
+	Promote *PromoteReplica `protobuf:"bytes,7,opt,name=promote,proto3,oneof"`
+}
+
+type ChangeReplicaSetRequest_Retire struct {
+	Retire *RetireReplica `protobuf:"bytes,8,opt,name=retire,proto3,oneof"`
+}
+
+type ChangeReplicaSetRequest_Lose struct {
+	Lose *LoseReplica `protobuf:"bytes,9,opt,name=lose,proto3,oneof"`
+}
+
+func (*ChangeReplicaSetRequest_Add) isChangeReplicaSetRequest_Change() {}
+
+func (*ChangeReplicaSetRequest_Promote) isChangeReplicaSetRequest_Change() {}
+
+func (*ChangeReplicaSetRequest_Retire) isChangeReplicaSetRequest_Change() {}
+
+func (*ChangeReplicaSetRequest_Lose) isChangeReplicaSetRequest_Change() {}
+
+// AddReplica adds a rebuilding replica on a disk.
+type AddReplica struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReplicaId     string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	DiskId        string                 `protobuf:"bytes,3,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
+	Zone          string                 `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddReplica) Reset() {
+	*x = AddReplica{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddReplica) ProtoMessage() {}
+
+func (x *AddReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddReplica.ProtoReflect.Descriptor instead.
+func (*AddReplica) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AddReplica) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *AddReplica) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *AddReplica) GetDiskId() string {
+	if x != nil {
+		return x.DiskId
+	}
+	return ""
+}
+
+func (x *AddReplica) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+// PromoteReplica promotes a rebuilding replica that holds the data, and
+// retires retired_replica_id (if set) in the same change.
+type PromoteReplica struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	ReplicaId        string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	RetiredReplicaId string                 `protobuf:"bytes,2,opt,name=retired_replica_id,json=retiredReplicaId,proto3" json:"retired_replica_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PromoteReplica) Reset() {
+	*x = PromoteReplica{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteReplica) ProtoMessage() {}
+
+func (x *PromoteReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteReplica.ProtoReflect.Descriptor instead.
+func (*PromoteReplica) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PromoteReplica) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *PromoteReplica) GetRetiredReplicaId() string {
+	if x != nil {
+		return x.RetiredReplicaId
+	}
+	return ""
+}
+
+// RetireReplica lets a replica go. A healthy one goes only if the volume
+// keeps as many healthy replicas as it asks for.
+type RetireReplica struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReplicaId     string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireReplica) Reset() {
+	*x = RetireReplica{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireReplica) ProtoMessage() {}
+
+func (x *RetireReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireReplica.ProtoReflect.Descriptor instead.
+func (*RetireReplica) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RetireReplica) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *RetireReplica) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// LoseReplica records that a replica can no longer serve.
+type LoseReplica struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReplicaId     string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoseReplica) Reset() {
+	*x = LoseReplica{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoseReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoseReplica) ProtoMessage() {}
+
+func (x *LoseReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoseReplica.ProtoReflect.Descriptor instead.
+func (*LoseReplica) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LoseReplica) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *LoseReplica) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SetNodeStateRequest asks placement, on ballast.cmd.node.state, to set a
+// node's state as an operator may: up (uncordon), cordoned or draining.
+type SetNodeStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	State         NodeState              `protobuf:"varint,3,opt,name=state,proto3,enum=ballast.v1.NodeState" json:"state,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNodeStateRequest) Reset() {
+	*x = SetNodeStateRequest{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNodeStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNodeStateRequest) ProtoMessage() {}
+
+func (x *SetNodeStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNodeStateRequest.ProtoReflect.Descriptor instead.
+func (*SetNodeStateRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetNodeStateRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetNodeStateRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *SetNodeStateRequest) GetState() NodeState {
+	if x != nil {
+		return x.State
+	}
+	return NodeState_NODE_STATE_UNSPECIFIED
+}
+
+func (x *SetNodeStateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SetNodeStateReply is the node's state after the command, and the
+// placement stream's sequence of the change (or of the node's last change,
+// when there was nothing to change).
+type SetNodeStateReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         NodeState              `protobuf:"varint,1,opt,name=state,proto3,enum=ballast.v1.NodeState" json:"state,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Error         *CommandError          `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNodeStateReply) Reset() {
+	*x = SetNodeStateReply{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNodeStateReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNodeStateReply) ProtoMessage() {}
+
+func (x *SetNodeStateReply) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNodeStateReply.ProtoReflect.Descriptor instead.
+func (*SetNodeStateReply) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SetNodeStateReply) GetState() NodeState {
+	if x != nil {
+		return x.State
+	}
+	return NodeState_NODE_STATE_UNSPECIFIED
+}
+
+func (x *SetNodeStateReply) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *SetNodeStateReply) GetError() *CommandError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// RequestMigrationRequest asks the migration service, on
+// ballast.cmd.migration.request, to move a replica. Placement sends it once
+// it has admitted the move (reserved the target); the reply is a
+// MigrationReply. A resend with the same migration id is answered with the
+// move as it stands.
+type RequestMigrationRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestId   string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	MigrationId string                 `protobuf:"bytes,2,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	VolumeId    string                 `protobuf:"bytes,3,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName  string                 `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	Source      *ReplicaRef            `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
+	Target      *ReplicaRef            `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	Bytes       uint64                 `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Reason      string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Generation  uint64                 `protobuf:"varint,9,opt,name=generation,proto3" json:"generation,omitempty"`
+	SourceLost  bool                   `protobuf:"varint,10,opt,name=source_lost,json=sourceLost,proto3" json:"source_lost,omitempty"`
+	// The healthy replica the copy comes from; unset: the source.
+	CopyFrom      *ReplicaRef `protobuf:"bytes,11,opt,name=copy_from,json=copyFrom,proto3" json:"copy_from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestMigrationRequest) Reset() {
+	*x = RequestMigrationRequest{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestMigrationRequest) ProtoMessage() {}
+
+func (x *RequestMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestMigrationRequest.ProtoReflect.Descriptor instead.
+func (*RequestMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RequestMigrationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RequestMigrationRequest) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *RequestMigrationRequest) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *RequestMigrationRequest) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *RequestMigrationRequest) GetSource() *ReplicaRef {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *RequestMigrationRequest) GetTarget() *ReplicaRef {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *RequestMigrationRequest) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *RequestMigrationRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RequestMigrationRequest) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *RequestMigrationRequest) GetSourceLost() bool {
+	if x != nil {
+		return x.SourceLost
+	}
+	return false
+}
+
+func (x *RequestMigrationRequest) GetCopyFrom() *ReplicaRef {
+	if x != nil {
+		return x.CopyFrom
+	}
+	return nil
+}
+
+// MigrationReply is a move after a command, or a typed refusal.
+type MigrationReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Migration     *Migration             `protobuf:"bytes,1,opt,name=migration,proto3" json:"migration,omitempty"`
+	Error         *CommandError          `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationReply) Reset() {
+	*x = MigrationReply{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationReply) ProtoMessage() {}
+
+func (x *MigrationReply) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationReply.ProtoReflect.Descriptor instead.
+func (*MigrationReply) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MigrationReply) GetMigration() *Migration {
+	if x != nil {
+		return x.Migration
+	}
+	return nil
+}
+
+func (x *MigrationReply) GetError() *CommandError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// CopyReplicaRequest asks the agent of the target's node, on
+// ballast.cmd.agent.<node-id>.copy, to fill a replica from a healthy one.
+// The reply is a CommandReply with no volume; progress and the result come
+// as the node's events (ReplicaCopyProgressed, ReplicaCopied,
+// ReplicaCopyFailed). A copy already running for the migration is not
+// started again.
+type CopyReplicaRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestId   string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	MigrationId string                 `protobuf:"bytes,2,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	VolumeId    string                 `protobuf:"bytes,3,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName  string                 `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	Target      *ReplicaRef            `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	From        *ReplicaRef            `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	Bytes       uint64                 `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// The most the copy may use, bytes per second; 0 for no limit.
+	BytesPerSecond uint64 `protobuf:"varint,8,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CopyReplicaRequest) Reset() {
+	*x = CopyReplicaRequest{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyReplicaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyReplicaRequest) ProtoMessage() {}
+
+func (x *CopyReplicaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyReplicaRequest.ProtoReflect.Descriptor instead.
+func (*CopyReplicaRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CopyReplicaRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CopyReplicaRequest) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *CopyReplicaRequest) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *CopyReplicaRequest) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *CopyReplicaRequest) GetTarget() *ReplicaRef {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *CopyReplicaRequest) GetFrom() *ReplicaRef {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *CopyReplicaRequest) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *CopyReplicaRequest) GetBytesPerSecond() uint64 {
+	if x != nil {
+		return x.BytesPerSecond
+	}
+	return 0
+}
+
+// MoveReplicaCommand asks placement, on ballast.cmd.placement.move, to move
+// a volume's replica off a node: placement picks the target (or checks the
+// one asked for), reserves it and asks the migration service to carry the
+// move out. The gateway fills it from its read model. The reply is a
+// MigrationReply.
+type MoveReplicaCommand struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RequestId  string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	VolumeId   string                 `protobuf:"bytes,2,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,3,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	Source     *ReplicaRef            `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// The node to move to; empty lets placement choose.
+	ToNode string `protobuf:"bytes,5,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	Tier   Tier   `protobuf:"varint,6,opt,name=tier,proto3,enum=ballast.v1.Tier" json:"tier,omitempty"`
+	Spread Spread `protobuf:"varint,7,opt,name=spread,proto3,enum=ballast.v1.Spread" json:"spread,omitempty"`
+	// The volume's replica-set generation the gateway saw.
+	Generation    uint64 `protobuf:"varint,8,opt,name=generation,proto3" json:"generation,omitempty"`
+	Reason        string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveReplicaCommand) Reset() {
+	*x = MoveReplicaCommand{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveReplicaCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveReplicaCommand) ProtoMessage() {}
+
+func (x *MoveReplicaCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveReplicaCommand.ProtoReflect.Descriptor instead.
+func (*MoveReplicaCommand) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MoveReplicaCommand) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *MoveReplicaCommand) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *MoveReplicaCommand) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *MoveReplicaCommand) GetSource() *ReplicaRef {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *MoveReplicaCommand) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
+func (x *MoveReplicaCommand) GetTier() Tier {
+	if x != nil {
+		return x.Tier
+	}
+	return Tier_TIER_UNSPECIFIED
+}
+
+func (x *MoveReplicaCommand) GetSpread() Spread {
+	if x != nil {
+		return x.Spread
+	}
+	return Spread_SPREAD_UNSPECIFIED
+}
+
+func (x *MoveReplicaCommand) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *MoveReplicaCommand) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// PlanRebalanceReply answers ballast.cmd.placement.plan, whose request is a
+// PlanRebalanceRequest.
+type PlanRebalanceReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plan          *PlanRebalanceResponse `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	Error         *CommandError          `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanRebalanceReply) Reset() {
+	*x = PlanRebalanceReply{}
+	mi := &file_ballast_v1_commands_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRebalanceReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRebalanceReply) ProtoMessage() {}
+
+func (x *PlanRebalanceReply) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_commands_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRebalanceReply.ProtoReflect.Descriptor instead.
+func (*PlanRebalanceReply) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_commands_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PlanRebalanceReply) GetPlan() *PlanRebalanceResponse {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+func (x *PlanRebalanceReply) GetError() *CommandError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_ballast_v1_commands_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_commands_proto_rawDesc = "" +
 	"\n" +
 	"\x19ballast/v1/commands.proto\x12\n" +
-	"ballast.v1\x1a\"ballast/v1/placement_service.proto\x1a\x17ballast/v1/volume.proto\"R\n" +
+	"ballast.v1\x1a\x1aballast/v1/migration.proto\x1a\x15ballast/v1/node.proto\x1a\"ballast/v1/placement_service.proto\x1a\x17ballast/v1/volume.proto\"R\n" +
 	"\fCommandError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -229,6 +1213,97 @@ const file_ballast_v1_commands_proto_rawDesc = "" +
 	"\x11skipped_sequences\x18\x04 \x03(\x04R\x10skippedSequences\"\x8f\x01\n" +
 	"\x15ExplainPlacementReply\x12F\n" +
 	"\vexplanation\x18\x01 \x01(\v2$.ballast.v1.ExplainPlacementResponseR\vexplanation\x12.\n" +
+	"\x05error\x18\x02 \x01(\v2\x18.ballast.v1.CommandErrorR\x05error\"\x9c\x03\n" +
+	"\x17ChangeReplicaSetRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12\x1b\n" +
+	"\tvolume_id\x18\x03 \x01(\tR\bvolumeId\x12/\n" +
+	"\x13expected_generation\x18\x04 \x01(\x04R\x12expectedGeneration\x12!\n" +
+	"\fmigration_id\x18\x05 \x01(\tR\vmigrationId\x12*\n" +
+	"\x03add\x18\x06 \x01(\v2\x16.ballast.v1.AddReplicaH\x00R\x03add\x126\n" +
+	"\apromote\x18\a \x01(\v2\x1a.ballast.v1.PromoteReplicaH\x00R\apromote\x123\n" +
+	"\x06retire\x18\b \x01(\v2\x19.ballast.v1.RetireReplicaH\x00R\x06retire\x12-\n" +
+	"\x04lose\x18\t \x01(\v2\x17.ballast.v1.LoseReplicaH\x00R\x04loseB\b\n" +
+	"\x06change\"q\n" +
+	"\n" +
+	"AddReplica\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x17\n" +
+	"\adisk_id\x18\x03 \x01(\tR\x06diskId\x12\x12\n" +
+	"\x04zone\x18\x04 \x01(\tR\x04zone\"]\n" +
+	"\x0ePromoteReplica\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x01 \x01(\tR\treplicaId\x12,\n" +
+	"\x12retired_replica_id\x18\x02 \x01(\tR\x10retiredReplicaId\"F\n" +
+	"\rRetireReplica\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"D\n" +
+	"\vLoseReplica\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x92\x01\n" +
+	"\x13SetNodeStateRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12+\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x15.ballast.v1.NodeStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x8c\x01\n" +
+	"\x11SetNodeStateReply\x12+\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x15.ballast.v1.NodeStateR\x05state\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
+	"\x05error\x18\x03 \x01(\v2\x18.ballast.v1.CommandErrorR\x05error\"\x9d\x03\n" +
+	"\x17RequestMigrationRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12!\n" +
+	"\fmigration_id\x18\x02 \x01(\tR\vmigrationId\x12\x1b\n" +
+	"\tvolume_id\x18\x03 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x04 \x01(\tR\n" +
+	"volumeName\x12.\n" +
+	"\x06source\x18\x05 \x01(\v2\x16.ballast.v1.ReplicaRefR\x06source\x12.\n" +
+	"\x06target\x18\x06 \x01(\v2\x16.ballast.v1.ReplicaRefR\x06target\x12\x14\n" +
+	"\x05bytes\x18\a \x01(\x04R\x05bytes\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x1e\n" +
+	"\n" +
+	"generation\x18\t \x01(\x04R\n" +
+	"generation\x12\x1f\n" +
+	"\vsource_lost\x18\n" +
+	" \x01(\bR\n" +
+	"sourceLost\x123\n" +
+	"\tcopy_from\x18\v \x01(\v2\x16.ballast.v1.ReplicaRefR\bcopyFrom\"u\n" +
+	"\x0eMigrationReply\x123\n" +
+	"\tmigration\x18\x01 \x01(\v2\x15.ballast.v1.MigrationR\tmigration\x12.\n" +
+	"\x05error\x18\x02 \x01(\v2\x18.ballast.v1.CommandErrorR\x05error\"\xb0\x02\n" +
+	"\x12CopyReplicaRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12!\n" +
+	"\fmigration_id\x18\x02 \x01(\tR\vmigrationId\x12\x1b\n" +
+	"\tvolume_id\x18\x03 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x04 \x01(\tR\n" +
+	"volumeName\x12.\n" +
+	"\x06target\x18\x05 \x01(\v2\x16.ballast.v1.ReplicaRefR\x06target\x12*\n" +
+	"\x04from\x18\x06 \x01(\v2\x16.ballast.v1.ReplicaRefR\x04from\x12\x14\n" +
+	"\x05bytes\x18\a \x01(\x04R\x05bytes\x12(\n" +
+	"\x10bytes_per_second\x18\b \x01(\x04R\x0ebytesPerSecond\"\xc4\x02\n" +
+	"\x12MoveReplicaCommand\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
+	"\tvolume_id\x18\x02 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x03 \x01(\tR\n" +
+	"volumeName\x12.\n" +
+	"\x06source\x18\x04 \x01(\v2\x16.ballast.v1.ReplicaRefR\x06source\x12\x17\n" +
+	"\ato_node\x18\x05 \x01(\tR\x06toNode\x12$\n" +
+	"\x04tier\x18\x06 \x01(\x0e2\x10.ballast.v1.TierR\x04tier\x12*\n" +
+	"\x06spread\x18\a \x01(\x0e2\x12.ballast.v1.SpreadR\x06spread\x12\x1e\n" +
+	"\n" +
+	"generation\x18\b \x01(\x04R\n" +
+	"generation\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\"{\n" +
+	"\x12PlanRebalanceReply\x125\n" +
+	"\x04plan\x18\x01 \x01(\v2!.ballast.v1.PlanRebalanceResponseR\x04plan\x12.\n" +
 	"\x05error\x18\x02 \x01(\v2\x18.ballast.v1.CommandErrorR\x05errorB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
@@ -243,24 +1318,61 @@ func file_ballast_v1_commands_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_commands_proto_rawDescData
 }
 
-var file_ballast_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_ballast_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ballast_v1_commands_proto_goTypes = []any{
 	(*CommandError)(nil),             // 0: ballast.v1.CommandError
 	(*CommandReply)(nil),             // 1: ballast.v1.CommandReply
 	(*ExplainPlacementReply)(nil),    // 2: ballast.v1.ExplainPlacementReply
-	(*Volume)(nil),                   // 3: ballast.v1.Volume
-	(*ExplainPlacementResponse)(nil), // 4: ballast.v1.ExplainPlacementResponse
+	(*ChangeReplicaSetRequest)(nil),  // 3: ballast.v1.ChangeReplicaSetRequest
+	(*AddReplica)(nil),               // 4: ballast.v1.AddReplica
+	(*PromoteReplica)(nil),           // 5: ballast.v1.PromoteReplica
+	(*RetireReplica)(nil),            // 6: ballast.v1.RetireReplica
+	(*LoseReplica)(nil),              // 7: ballast.v1.LoseReplica
+	(*SetNodeStateRequest)(nil),      // 8: ballast.v1.SetNodeStateRequest
+	(*SetNodeStateReply)(nil),        // 9: ballast.v1.SetNodeStateReply
+	(*RequestMigrationRequest)(nil),  // 10: ballast.v1.RequestMigrationRequest
+	(*MigrationReply)(nil),           // 11: ballast.v1.MigrationReply
+	(*CopyReplicaRequest)(nil),       // 12: ballast.v1.CopyReplicaRequest
+	(*MoveReplicaCommand)(nil),       // 13: ballast.v1.MoveReplicaCommand
+	(*PlanRebalanceReply)(nil),       // 14: ballast.v1.PlanRebalanceReply
+	(*Volume)(nil),                   // 15: ballast.v1.Volume
+	(*ExplainPlacementResponse)(nil), // 16: ballast.v1.ExplainPlacementResponse
+	(NodeState)(0),                   // 17: ballast.v1.NodeState
+	(*ReplicaRef)(nil),               // 18: ballast.v1.ReplicaRef
+	(*Migration)(nil),                // 19: ballast.v1.Migration
+	(Tier)(0),                        // 20: ballast.v1.Tier
+	(Spread)(0),                      // 21: ballast.v1.Spread
+	(*PlanRebalanceResponse)(nil),    // 22: ballast.v1.PlanRebalanceResponse
 }
 var file_ballast_v1_commands_proto_depIdxs = []int32{
-	3, // 0: ballast.v1.CommandReply.volume:type_name -> ballast.v1.Volume
-	0, // 1: ballast.v1.CommandReply.error:type_name -> ballast.v1.CommandError
-	4, // 2: ballast.v1.ExplainPlacementReply.explanation:type_name -> ballast.v1.ExplainPlacementResponse
-	0, // 3: ballast.v1.ExplainPlacementReply.error:type_name -> ballast.v1.CommandError
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	15, // 0: ballast.v1.CommandReply.volume:type_name -> ballast.v1.Volume
+	0,  // 1: ballast.v1.CommandReply.error:type_name -> ballast.v1.CommandError
+	16, // 2: ballast.v1.ExplainPlacementReply.explanation:type_name -> ballast.v1.ExplainPlacementResponse
+	0,  // 3: ballast.v1.ExplainPlacementReply.error:type_name -> ballast.v1.CommandError
+	4,  // 4: ballast.v1.ChangeReplicaSetRequest.add:type_name -> ballast.v1.AddReplica
+	5,  // 5: ballast.v1.ChangeReplicaSetRequest.promote:type_name -> ballast.v1.PromoteReplica
+	6,  // 6: ballast.v1.ChangeReplicaSetRequest.retire:type_name -> ballast.v1.RetireReplica
+	7,  // 7: ballast.v1.ChangeReplicaSetRequest.lose:type_name -> ballast.v1.LoseReplica
+	17, // 8: ballast.v1.SetNodeStateRequest.state:type_name -> ballast.v1.NodeState
+	17, // 9: ballast.v1.SetNodeStateReply.state:type_name -> ballast.v1.NodeState
+	0,  // 10: ballast.v1.SetNodeStateReply.error:type_name -> ballast.v1.CommandError
+	18, // 11: ballast.v1.RequestMigrationRequest.source:type_name -> ballast.v1.ReplicaRef
+	18, // 12: ballast.v1.RequestMigrationRequest.target:type_name -> ballast.v1.ReplicaRef
+	18, // 13: ballast.v1.RequestMigrationRequest.copy_from:type_name -> ballast.v1.ReplicaRef
+	19, // 14: ballast.v1.MigrationReply.migration:type_name -> ballast.v1.Migration
+	0,  // 15: ballast.v1.MigrationReply.error:type_name -> ballast.v1.CommandError
+	18, // 16: ballast.v1.CopyReplicaRequest.target:type_name -> ballast.v1.ReplicaRef
+	18, // 17: ballast.v1.CopyReplicaRequest.from:type_name -> ballast.v1.ReplicaRef
+	18, // 18: ballast.v1.MoveReplicaCommand.source:type_name -> ballast.v1.ReplicaRef
+	20, // 19: ballast.v1.MoveReplicaCommand.tier:type_name -> ballast.v1.Tier
+	21, // 20: ballast.v1.MoveReplicaCommand.spread:type_name -> ballast.v1.Spread
+	22, // 21: ballast.v1.PlanRebalanceReply.plan:type_name -> ballast.v1.PlanRebalanceResponse
+	0,  // 22: ballast.v1.PlanRebalanceReply.error:type_name -> ballast.v1.CommandError
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_commands_proto_init() }
@@ -268,15 +1380,23 @@ func file_ballast_v1_commands_proto_init() {
 	if File_ballast_v1_commands_proto != nil {
 		return
 	}
+	file_ballast_v1_migration_proto_init()
+	file_ballast_v1_node_proto_init()
 	file_ballast_v1_placement_service_proto_init()
 	file_ballast_v1_volume_proto_init()
+	file_ballast_v1_commands_proto_msgTypes[3].OneofWrappers = []any{
+		(*ChangeReplicaSetRequest_Add)(nil),
+		(*ChangeReplicaSetRequest_Promote)(nil),
+		(*ChangeReplicaSetRequest_Retire)(nil),
+		(*ChangeReplicaSetRequest_Lose)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_commands_proto_rawDesc), len(file_ballast_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -31,6 +31,9 @@ const (
 	NodeState_NODE_STATE_CORDONED    NodeState = 2
 	NodeState_NODE_STATE_DRAINING    NodeState = 3
 	NodeState_NODE_STATE_DOWN        NodeState = 4
+	// Stopped reporting; down once the grace period passes. Takes no new
+	// replicas meanwhile.
+	NodeState_NODE_STATE_SUSPECT NodeState = 5
 )
 
 // Enum value maps for NodeState.
@@ -41,6 +44,7 @@ var (
 		2: "NODE_STATE_CORDONED",
 		3: "NODE_STATE_DRAINING",
 		4: "NODE_STATE_DOWN",
+		5: "NODE_STATE_SUSPECT",
 	}
 	NodeState_value = map[string]int32{
 		"NODE_STATE_UNSPECIFIED": 0,
@@ -48,6 +52,7 @@ var (
 		"NODE_STATE_CORDONED":    2,
 		"NODE_STATE_DRAINING":    3,
 		"NODE_STATE_DOWN":        4,
+		"NODE_STATE_SUSPECT":     5,
 	}
 )
 
@@ -420,13 +425,14 @@ const file_ballast_v1_node_proto_rawDesc = "" +
 	"\rregister_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fregisterTime\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x81\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x99\x01\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rNODE_STATE_UP\x10\x01\x12\x17\n" +
 	"\x13NODE_STATE_CORDONED\x10\x02\x12\x17\n" +
 	"\x13NODE_STATE_DRAINING\x10\x03\x12\x13\n" +
-	"\x0fNODE_STATE_DOWN\x10\x04B(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\x0fNODE_STATE_DOWN\x10\x04\x12\x16\n" +
+	"\x12NODE_STATE_SUSPECT\x10\x05B(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_node_proto_rawDescOnce sync.Once

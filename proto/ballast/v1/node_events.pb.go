@@ -464,6 +464,311 @@ func (x *ReplicaDeleted) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// ReplicaCopyProgressed: the agent filling a replica for a move has copied
+// copied_bytes of bytes (at most every few seconds).
+type ReplicaCopyProgressed struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	NodeId         string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	ReplicaId      string                 `protobuf:"bytes,2,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	VolumeId       string                 `protobuf:"bytes,3,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName     string                 `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	MigrationId    string                 `protobuf:"bytes,5,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	CopiedBytes    uint64                 `protobuf:"varint,6,opt,name=copied_bytes,json=copiedBytes,proto3" json:"copied_bytes,omitempty"`
+	Bytes          uint64                 `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	BytesPerSecond uint64                 `protobuf:"varint,8,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	OccurTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReplicaCopyProgressed) Reset() {
+	*x = ReplicaCopyProgressed{}
+	mi := &file_ballast_v1_node_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaCopyProgressed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaCopyProgressed) ProtoMessage() {}
+
+func (x *ReplicaCopyProgressed) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaCopyProgressed.ProtoReflect.Descriptor instead.
+func (*ReplicaCopyProgressed) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReplicaCopyProgressed) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaCopyProgressed) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaCopyProgressed) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaCopyProgressed) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaCopyProgressed) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *ReplicaCopyProgressed) GetCopiedBytes() uint64 {
+	if x != nil {
+		return x.CopiedBytes
+	}
+	return 0
+}
+
+func (x *ReplicaCopyProgressed) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ReplicaCopyProgressed) GetBytesPerSecond() uint64 {
+	if x != nil {
+		return x.BytesPerSecond
+	}
+	return 0
+}
+
+func (x *ReplicaCopyProgressed) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// ReplicaCopied: the agent filled a replica for a move from a healthy one.
+type ReplicaCopied struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	NodeId      string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	ReplicaId   string                 `protobuf:"bytes,2,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	VolumeId    string                 `protobuf:"bytes,3,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName  string                 `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	MigrationId string                 `protobuf:"bytes,5,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	Bytes       uint64                 `protobuf:"varint,6,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// Which replica it was copied from.
+	SourceReplicaId string                 `protobuf:"bytes,7,opt,name=source_replica_id,json=sourceReplicaId,proto3" json:"source_replica_id,omitempty"`
+	OccurTime       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReplicaCopied) Reset() {
+	*x = ReplicaCopied{}
+	mi := &file_ballast_v1_node_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaCopied) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaCopied) ProtoMessage() {}
+
+func (x *ReplicaCopied) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaCopied.ProtoReflect.Descriptor instead.
+func (*ReplicaCopied) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReplicaCopied) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaCopied) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaCopied) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaCopied) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaCopied) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *ReplicaCopied) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ReplicaCopied) GetSourceReplicaId() string {
+	if x != nil {
+		return x.SourceReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaCopied) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// ReplicaCopyFailed: the agent could not fill a replica for a move.
+type ReplicaCopyFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	ReplicaId     string                 `protobuf:"bytes,2,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	VolumeId      string                 `protobuf:"bytes,3,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName    string                 `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	MigrationId   string                 `protobuf:"bytes,5,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaCopyFailed) Reset() {
+	*x = ReplicaCopyFailed{}
+	mi := &file_ballast_v1_node_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaCopyFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaCopyFailed) ProtoMessage() {}
+
+func (x *ReplicaCopyFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaCopyFailed.ProtoReflect.Descriptor instead.
+func (*ReplicaCopyFailed) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReplicaCopyFailed) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaCopyFailed) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaCopyFailed) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaCopyFailed) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaCopyFailed) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *ReplicaCopyFailed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReplicaCopyFailed) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
 var File_ballast_v1_node_events_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_node_events_proto_rawDesc = "" +
@@ -524,7 +829,43 @@ const file_ballast_v1_node_events_proto_rawDesc = "" +
 	"\vvolume_name\x18\x04 \x01(\tR\n" +
 	"volumeName\x129\n" +
 	"\n" +
-	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTimeB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xce\x02\n" +
+	"\x15ReplicaCopyProgressed\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x02 \x01(\tR\treplicaId\x12\x1b\n" +
+	"\tvolume_id\x18\x03 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x04 \x01(\tR\n" +
+	"volumeName\x12!\n" +
+	"\fmigration_id\x18\x05 \x01(\tR\vmigrationId\x12!\n" +
+	"\fcopied_bytes\x18\x06 \x01(\x04R\vcopiedBytes\x12\x14\n" +
+	"\x05bytes\x18\a \x01(\x04R\x05bytes\x12(\n" +
+	"\x10bytes_per_second\x18\b \x01(\x04R\x0ebytesPerSecond\x129\n" +
+	"\n" +
+	"occur_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xa5\x02\n" +
+	"\rReplicaCopied\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x02 \x01(\tR\treplicaId\x12\x1b\n" +
+	"\tvolume_id\x18\x03 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x04 \x01(\tR\n" +
+	"volumeName\x12!\n" +
+	"\fmigration_id\x18\x05 \x01(\tR\vmigrationId\x12\x14\n" +
+	"\x05bytes\x18\x06 \x01(\x04R\x05bytes\x12*\n" +
+	"\x11source_replica_id\x18\a \x01(\tR\x0fsourceReplicaId\x129\n" +
+	"\n" +
+	"occur_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xff\x01\n" +
+	"\x11ReplicaCopyFailed\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x02 \x01(\tR\treplicaId\x12\x1b\n" +
+	"\tvolume_id\x18\x03 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x04 \x01(\tR\n" +
+	"volumeName\x12!\n" +
+	"\fmigration_id\x18\x05 \x01(\tR\vmigrationId\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"occur_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\toccurTimeB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_node_events_proto_rawDescOnce sync.Once
@@ -538,30 +879,36 @@ func file_ballast_v1_node_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_node_events_proto_rawDescData
 }
 
-var file_ballast_v1_node_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_ballast_v1_node_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_ballast_v1_node_events_proto_goTypes = []any{
 	(*NodeRegistered)(nil),         // 0: ballast.v1.NodeRegistered
 	(*ReplicaProvisioned)(nil),     // 1: ballast.v1.ReplicaProvisioned
 	(*ReplicaProvisionFailed)(nil), // 2: ballast.v1.ReplicaProvisionFailed
 	(*ReplicaExpanded)(nil),        // 3: ballast.v1.ReplicaExpanded
 	(*ReplicaDeleted)(nil),         // 4: ballast.v1.ReplicaDeleted
-	nil,                            // 5: ballast.v1.NodeRegistered.LabelsEntry
-	(*Disk)(nil),                   // 6: ballast.v1.Disk
-	(*timestamppb.Timestamp)(nil),  // 7: google.protobuf.Timestamp
+	(*ReplicaCopyProgressed)(nil),  // 5: ballast.v1.ReplicaCopyProgressed
+	(*ReplicaCopied)(nil),          // 6: ballast.v1.ReplicaCopied
+	(*ReplicaCopyFailed)(nil),      // 7: ballast.v1.ReplicaCopyFailed
+	nil,                            // 8: ballast.v1.NodeRegistered.LabelsEntry
+	(*Disk)(nil),                   // 9: ballast.v1.Disk
+	(*timestamppb.Timestamp)(nil),  // 10: google.protobuf.Timestamp
 }
 var file_ballast_v1_node_events_proto_depIdxs = []int32{
-	5, // 0: ballast.v1.NodeRegistered.labels:type_name -> ballast.v1.NodeRegistered.LabelsEntry
-	6, // 1: ballast.v1.NodeRegistered.disks:type_name -> ballast.v1.Disk
-	7, // 2: ballast.v1.NodeRegistered.occur_time:type_name -> google.protobuf.Timestamp
-	7, // 3: ballast.v1.ReplicaProvisioned.occur_time:type_name -> google.protobuf.Timestamp
-	7, // 4: ballast.v1.ReplicaProvisionFailed.occur_time:type_name -> google.protobuf.Timestamp
-	7, // 5: ballast.v1.ReplicaExpanded.occur_time:type_name -> google.protobuf.Timestamp
-	7, // 6: ballast.v1.ReplicaDeleted.occur_time:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8,  // 0: ballast.v1.NodeRegistered.labels:type_name -> ballast.v1.NodeRegistered.LabelsEntry
+	9,  // 1: ballast.v1.NodeRegistered.disks:type_name -> ballast.v1.Disk
+	10, // 2: ballast.v1.NodeRegistered.occur_time:type_name -> google.protobuf.Timestamp
+	10, // 3: ballast.v1.ReplicaProvisioned.occur_time:type_name -> google.protobuf.Timestamp
+	10, // 4: ballast.v1.ReplicaProvisionFailed.occur_time:type_name -> google.protobuf.Timestamp
+	10, // 5: ballast.v1.ReplicaExpanded.occur_time:type_name -> google.protobuf.Timestamp
+	10, // 6: ballast.v1.ReplicaDeleted.occur_time:type_name -> google.protobuf.Timestamp
+	10, // 7: ballast.v1.ReplicaCopyProgressed.occur_time:type_name -> google.protobuf.Timestamp
+	10, // 8: ballast.v1.ReplicaCopied.occur_time:type_name -> google.protobuf.Timestamp
+	10, // 9: ballast.v1.ReplicaCopyFailed.occur_time:type_name -> google.protobuf.Timestamp
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_node_events_proto_init() }
@@ -576,7 +923,7 @@ func file_ballast_v1_node_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_node_events_proto_rawDesc), len(file_ballast_v1_node_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

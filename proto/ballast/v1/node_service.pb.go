@@ -222,6 +222,320 @@ func (x *GetNodeResponse) GetNode() *Node {
 	return nil
 }
 
+type CordonNodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Why, for whoever reads the node's history.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Makes a resent request idempotent; the gateway sets one if empty.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CordonNodeRequest) Reset() {
+	*x = CordonNodeRequest{}
+	mi := &file_ballast_v1_node_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CordonNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CordonNodeRequest) ProtoMessage() {}
+
+func (x *CordonNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CordonNodeRequest.ProtoReflect.Descriptor instead.
+func (*CordonNodeRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CordonNodeRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CordonNodeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CordonNodeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type CordonNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CordonNodeResponse) Reset() {
+	*x = CordonNodeResponse{}
+	mi := &file_ballast_v1_node_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CordonNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CordonNodeResponse) ProtoMessage() {}
+
+func (x *CordonNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CordonNodeResponse.ProtoReflect.Descriptor instead.
+func (*CordonNodeResponse) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CordonNodeResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+type UncordonNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	RequestId     string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UncordonNodeRequest) Reset() {
+	*x = UncordonNodeRequest{}
+	mi := &file_ballast_v1_node_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UncordonNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UncordonNodeRequest) ProtoMessage() {}
+
+func (x *UncordonNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UncordonNodeRequest.ProtoReflect.Descriptor instead.
+func (*UncordonNodeRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UncordonNodeRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UncordonNodeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *UncordonNodeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type UncordonNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UncordonNodeResponse) Reset() {
+	*x = UncordonNodeResponse{}
+	mi := &file_ballast_v1_node_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UncordonNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UncordonNodeResponse) ProtoMessage() {}
+
+func (x *UncordonNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UncordonNodeResponse.ProtoReflect.Descriptor instead.
+func (*UncordonNodeResponse) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UncordonNodeResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+type DrainNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	RequestId     string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeRequest) Reset() {
+	*x = DrainNodeRequest{}
+	mi := &file_ballast_v1_node_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeRequest) ProtoMessage() {}
+
+func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DrainNodeRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DrainNodeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DrainNodeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type DrainNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeResponse) Reset() {
+	*x = DrainNodeResponse{}
+	mi := &file_ballast_v1_node_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeResponse) ProtoMessage() {}
+
+func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_node_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
+func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_node_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DrainNodeResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
 var File_ballast_v1_node_service_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_node_service_proto_rawDesc = "" +
@@ -240,10 +554,35 @@ const file_ballast_v1_node_service_proto_rawDesc = "" +
 	"\x0eGetNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"7\n" +
 	"\x0fGetNodeResponse\x12$\n" +
-	"\x04node\x18\x01 \x01(\v2\x10.ballast.v1.NodeR\x04node2\x9b\x01\n" +
+	"\x04node\x18\x01 \x01(\v2\x10.ballast.v1.NodeR\x04node\"Z\n" +
+	"\x11CordonNodeRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\":\n" +
+	"\x12CordonNodeResponse\x12$\n" +
+	"\x04node\x18\x01 \x01(\v2\x10.ballast.v1.NodeR\x04node\"\\\n" +
+	"\x13UncordonNodeRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"<\n" +
+	"\x14UncordonNodeResponse\x12$\n" +
+	"\x04node\x18\x01 \x01(\v2\x10.ballast.v1.NodeR\x04node\"Y\n" +
+	"\x10DrainNodeRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"9\n" +
+	"\x11DrainNodeResponse\x12$\n" +
+	"\x04node\x18\x01 \x01(\v2\x10.ballast.v1.NodeR\x04node2\x85\x03\n" +
 	"\vNodeService\x12H\n" +
 	"\tListNodes\x12\x1c.ballast.v1.ListNodesRequest\x1a\x1d.ballast.v1.ListNodesResponse\x12B\n" +
-	"\aGetNode\x12\x1a.ballast.v1.GetNodeRequest\x1a\x1b.ballast.v1.GetNodeResponseB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\aGetNode\x12\x1a.ballast.v1.GetNodeRequest\x1a\x1b.ballast.v1.GetNodeResponse\x12K\n" +
+	"\n" +
+	"CordonNode\x12\x1d.ballast.v1.CordonNodeRequest\x1a\x1e.ballast.v1.CordonNodeResponse\x12Q\n" +
+	"\fUncordonNode\x12\x1f.ballast.v1.UncordonNodeRequest\x1a .ballast.v1.UncordonNodeResponse\x12H\n" +
+	"\tDrainNode\x12\x1c.ballast.v1.DrainNodeRequest\x1a\x1d.ballast.v1.DrainNodeResponseB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_node_service_proto_rawDescOnce sync.Once
@@ -257,26 +596,41 @@ func file_ballast_v1_node_service_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_node_service_proto_rawDescData
 }
 
-var file_ballast_v1_node_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_ballast_v1_node_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_ballast_v1_node_service_proto_goTypes = []any{
-	(*ListNodesRequest)(nil),  // 0: ballast.v1.ListNodesRequest
-	(*ListNodesResponse)(nil), // 1: ballast.v1.ListNodesResponse
-	(*GetNodeRequest)(nil),    // 2: ballast.v1.GetNodeRequest
-	(*GetNodeResponse)(nil),   // 3: ballast.v1.GetNodeResponse
-	(*Node)(nil),              // 4: ballast.v1.Node
+	(*ListNodesRequest)(nil),     // 0: ballast.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),    // 1: ballast.v1.ListNodesResponse
+	(*GetNodeRequest)(nil),       // 2: ballast.v1.GetNodeRequest
+	(*GetNodeResponse)(nil),      // 3: ballast.v1.GetNodeResponse
+	(*CordonNodeRequest)(nil),    // 4: ballast.v1.CordonNodeRequest
+	(*CordonNodeResponse)(nil),   // 5: ballast.v1.CordonNodeResponse
+	(*UncordonNodeRequest)(nil),  // 6: ballast.v1.UncordonNodeRequest
+	(*UncordonNodeResponse)(nil), // 7: ballast.v1.UncordonNodeResponse
+	(*DrainNodeRequest)(nil),     // 8: ballast.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),    // 9: ballast.v1.DrainNodeResponse
+	(*Node)(nil),                 // 10: ballast.v1.Node
 }
 var file_ballast_v1_node_service_proto_depIdxs = []int32{
-	4, // 0: ballast.v1.ListNodesResponse.nodes:type_name -> ballast.v1.Node
-	4, // 1: ballast.v1.GetNodeResponse.node:type_name -> ballast.v1.Node
-	0, // 2: ballast.v1.NodeService.ListNodes:input_type -> ballast.v1.ListNodesRequest
-	2, // 3: ballast.v1.NodeService.GetNode:input_type -> ballast.v1.GetNodeRequest
-	1, // 4: ballast.v1.NodeService.ListNodes:output_type -> ballast.v1.ListNodesResponse
-	3, // 5: ballast.v1.NodeService.GetNode:output_type -> ballast.v1.GetNodeResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	10, // 0: ballast.v1.ListNodesResponse.nodes:type_name -> ballast.v1.Node
+	10, // 1: ballast.v1.GetNodeResponse.node:type_name -> ballast.v1.Node
+	10, // 2: ballast.v1.CordonNodeResponse.node:type_name -> ballast.v1.Node
+	10, // 3: ballast.v1.UncordonNodeResponse.node:type_name -> ballast.v1.Node
+	10, // 4: ballast.v1.DrainNodeResponse.node:type_name -> ballast.v1.Node
+	0,  // 5: ballast.v1.NodeService.ListNodes:input_type -> ballast.v1.ListNodesRequest
+	2,  // 6: ballast.v1.NodeService.GetNode:input_type -> ballast.v1.GetNodeRequest
+	4,  // 7: ballast.v1.NodeService.CordonNode:input_type -> ballast.v1.CordonNodeRequest
+	6,  // 8: ballast.v1.NodeService.UncordonNode:input_type -> ballast.v1.UncordonNodeRequest
+	8,  // 9: ballast.v1.NodeService.DrainNode:input_type -> ballast.v1.DrainNodeRequest
+	1,  // 10: ballast.v1.NodeService.ListNodes:output_type -> ballast.v1.ListNodesResponse
+	3,  // 11: ballast.v1.NodeService.GetNode:output_type -> ballast.v1.GetNodeResponse
+	5,  // 12: ballast.v1.NodeService.CordonNode:output_type -> ballast.v1.CordonNodeResponse
+	7,  // 13: ballast.v1.NodeService.UncordonNode:output_type -> ballast.v1.UncordonNodeResponse
+	9,  // 14: ballast.v1.NodeService.DrainNode:output_type -> ballast.v1.DrainNodeResponse
+	10, // [10:15] is the sub-list for method output_type
+	5,  // [5:10] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_node_service_proto_init() }
@@ -291,7 +645,7 @@ func file_ballast_v1_node_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_node_service_proto_rawDesc), len(file_ballast_v1_node_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -95,6 +95,74 @@ func (RejectionReason) EnumDescriptor() ([]byte, []int) {
 	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{0}
 }
 
+// MoveReason is why placement admitted a move.
+type MoveReason int32
+
+const (
+	MoveReason_MOVE_REASON_UNSPECIFIED MoveReason = 0
+	// The rebalancer evens out utilisation.
+	MoveReason_MOVE_REASON_BALANCE MoveReason = 1
+	// The rebalancer sheds load off a node that is a hotspot.
+	MoveReason_MOVE_REASON_HOTSPOT MoveReason = 2
+	// The rebalancer sheds a disk fuller than the capacity ceiling.
+	MoveReason_MOVE_REASON_CAPACITY MoveReason = 3
+	// The replica's node is draining.
+	MoveReason_MOVE_REASON_DRAIN MoveReason = 4
+	// The replica's node is down: the replica is re-created from a peer.
+	MoveReason_MOVE_REASON_NODE_DOWN MoveReason = 5
+	// An operator asked for the move.
+	MoveReason_MOVE_REASON_OPERATOR MoveReason = 6
+)
+
+// Enum value maps for MoveReason.
+var (
+	MoveReason_name = map[int32]string{
+		0: "MOVE_REASON_UNSPECIFIED",
+		1: "MOVE_REASON_BALANCE",
+		2: "MOVE_REASON_HOTSPOT",
+		3: "MOVE_REASON_CAPACITY",
+		4: "MOVE_REASON_DRAIN",
+		5: "MOVE_REASON_NODE_DOWN",
+		6: "MOVE_REASON_OPERATOR",
+	}
+	MoveReason_value = map[string]int32{
+		"MOVE_REASON_UNSPECIFIED": 0,
+		"MOVE_REASON_BALANCE":     1,
+		"MOVE_REASON_HOTSPOT":     2,
+		"MOVE_REASON_CAPACITY":    3,
+		"MOVE_REASON_DRAIN":       4,
+		"MOVE_REASON_NODE_DOWN":   5,
+		"MOVE_REASON_OPERATOR":    6,
+	}
+)
+
+func (x MoveReason) Enum() *MoveReason {
+	p := new(MoveReason)
+	*p = x
+	return p
+}
+
+func (x MoveReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MoveReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_ballast_v1_placement_events_proto_enumTypes[1].Descriptor()
+}
+
+func (MoveReason) Type() protoreflect.EnumType {
+	return &file_ballast_v1_placement_events_proto_enumTypes[1]
+}
+
+func (x MoveReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MoveReason.Descriptor instead.
+func (MoveReason) EnumDescriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{1}
+}
+
 // ReplicaPlacement is where one replica goes.
 type ReplicaPlacement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1013,12 +1081,363 @@ func (x *CapacityReleased) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// NodeStateChanged: a node's state changed, on ballast.evt.nodestate.<node-id>
+// in placement's stream: placement owns every node's state (an operator's
+// cordon or drain, a node found suspect or down), and an agent's
+// registration never resets it.
+type NodeStateChanged struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The state the node is in: the operator's, unless the node is suspect
+	// or down.
+	State     NodeState              `protobuf:"varint,2,opt,name=state,proto3,enum=ballast.v1.NodeState" json:"state,omitempty"`
+	Previous  NodeState              `protobuf:"varint,3,opt,name=previous,proto3,enum=ballast.v1.NodeState" json:"previous,omitempty"`
+	Reason    string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	OccurTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	// What an operator set (up, cordoned or draining): the state the node
+	// returns to when it recovers. Unset in older logs: state.
+	OperatorState NodeState `protobuf:"varint,6,opt,name=operator_state,json=operatorState,proto3,enum=ballast.v1.NodeState" json:"operator_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStateChanged) Reset() {
+	*x = NodeStateChanged{}
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStateChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStateChanged) ProtoMessage() {}
+
+func (x *NodeStateChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStateChanged.ProtoReflect.Descriptor instead.
+func (*NodeStateChanged) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *NodeStateChanged) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeStateChanged) GetState() NodeState {
+	if x != nil {
+		return x.State
+	}
+	return NodeState_NODE_STATE_UNSPECIFIED
+}
+
+func (x *NodeStateChanged) GetPrevious() NodeState {
+	if x != nil {
+		return x.Previous
+	}
+	return NodeState_NODE_STATE_UNSPECIFIED
+}
+
+func (x *NodeStateChanged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *NodeStateChanged) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+func (x *NodeStateChanged) GetOperatorState() NodeState {
+	if x != nil {
+		return x.OperatorState
+	}
+	return NodeState_NODE_STATE_UNSPECIFIED
+}
+
+// MoveAdmitted: placement admitted a move of one of a volume's replicas and
+// reserved its target; the migration service carries it out. placements is
+// the volume's whole reservation from now on: those it had and the target.
+type MoveAdmitted struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId    string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName  string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	MigrationId string                 `protobuf:"bytes,3,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	Source      *ReplicaPlacement      `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	Target      *ReplicaPlacement      `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	SizeBytes   uint64                 `protobuf:"varint,6,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Placements  []*ReplicaPlacement    `protobuf:"bytes,7,rep,name=placements,proto3" json:"placements,omitempty"`
+	Reason      string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	OccurTime   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	// What the target was chosen on and how the alternatives fared, as a
+	// decision for one replica records it: the request (one replica, with
+	// the failure domains of the volume's other replicas taken), the model's
+	// position and the overcommit, the weights, the best candidates with the
+	// target marked chosen, and the rejections. `explain` recomputes the
+	// move's table from it and the log. Unset in moves admitted before moves
+	// recorded it.
+	Summary *DecisionSummary `protobuf:"bytes,10,opt,name=summary,proto3" json:"summary,omitempty"`
+	// The node the move was asked to go to (by an operator, or the
+	// rebalancer's plan); empty when placement chose the target.
+	ToNode string `protobuf:"bytes,11,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	// Why the move was made, as a kind to count by; reason says it in
+	// words. Unspecified in moves admitted before it was recorded.
+	Kind MoveReason `protobuf:"varint,12,opt,name=kind,proto3,enum=ballast.v1.MoveReason" json:"kind,omitempty"`
+	// For a move of the rebalancer: how much it cut the planner's
+	// objective.
+	Gain          float64 `protobuf:"fixed64,13,opt,name=gain,proto3" json:"gain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveAdmitted) Reset() {
+	*x = MoveAdmitted{}
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveAdmitted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveAdmitted) ProtoMessage() {}
+
+func (x *MoveAdmitted) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveAdmitted.ProtoReflect.Descriptor instead.
+func (*MoveAdmitted) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MoveAdmitted) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *MoveAdmitted) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *MoveAdmitted) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *MoveAdmitted) GetSource() *ReplicaPlacement {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *MoveAdmitted) GetTarget() *ReplicaPlacement {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *MoveAdmitted) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *MoveAdmitted) GetPlacements() []*ReplicaPlacement {
+	if x != nil {
+		return x.Placements
+	}
+	return nil
+}
+
+func (x *MoveAdmitted) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MoveAdmitted) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+func (x *MoveAdmitted) GetSummary() *DecisionSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *MoveAdmitted) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
+func (x *MoveAdmitted) GetKind() MoveReason {
+	if x != nil {
+		return x.Kind
+	}
+	return MoveReason_MOVE_REASON_UNSPECIFIED
+}
+
+func (x *MoveAdmitted) GetGain() float64 {
+	if x != nil {
+		return x.Gain
+	}
+	return 0
+}
+
+// MoveSettled: a move is over, and placement released what it no longer
+// holds: the source when the move completed, the target when it rolled
+// back. placements is the volume's whole reservation from now on.
+type MoveSettled struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	MigrationId   string                 `protobuf:"bytes,3,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	Completed     bool                   `protobuf:"varint,4,opt,name=completed,proto3" json:"completed,omitempty"`
+	Released      *ReplicaPlacement      `protobuf:"bytes,5,opt,name=released,proto3" json:"released,omitempty"`
+	SizeBytes     uint64                 `protobuf:"varint,6,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Placements    []*ReplicaPlacement    `protobuf:"bytes,7,rep,name=placements,proto3" json:"placements,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveSettled) Reset() {
+	*x = MoveSettled{}
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveSettled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveSettled) ProtoMessage() {}
+
+func (x *MoveSettled) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveSettled.ProtoReflect.Descriptor instead.
+func (*MoveSettled) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MoveSettled) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *MoveSettled) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *MoveSettled) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *MoveSettled) GetCompleted() bool {
+	if x != nil {
+		return x.Completed
+	}
+	return false
+}
+
+func (x *MoveSettled) GetReleased() *ReplicaPlacement {
+	if x != nil {
+		return x.Released
+	}
+	return nil
+}
+
+func (x *MoveSettled) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *MoveSettled) GetPlacements() []*ReplicaPlacement {
+	if x != nil {
+		return x.Placements
+	}
+	return nil
+}
+
+func (x *MoveSettled) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
 var File_ballast_v1_placement_events_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"\n" +
 	"!ballast/v1/placement_events.proto\x12\n" +
-	"ballast.v1\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
+	"ballast.v1\x1a\x15ballast/v1/node.proto\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
 	"\x10ReplicaPlacement\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
@@ -1120,7 +1539,49 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
 	"volumeName\x129\n" +
 	"\n" +
-	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime*\xaf\x02\n" +
+	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\x9c\x02\n" +
+	"\x10NodeStateChanged\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12+\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x15.ballast.v1.NodeStateR\x05state\x121\n" +
+	"\bprevious\x18\x03 \x01(\x0e2\x15.ballast.v1.NodeStateR\bprevious\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12<\n" +
+	"\x0eoperator_state\x18\x06 \x01(\x0e2\x15.ballast.v1.NodeStateR\roperatorState\"\x9b\x04\n" +
+	"\fMoveAdmitted\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12!\n" +
+	"\fmigration_id\x18\x03 \x01(\tR\vmigrationId\x124\n" +
+	"\x06source\x18\x04 \x01(\v2\x1c.ballast.v1.ReplicaPlacementR\x06source\x124\n" +
+	"\x06target\x18\x05 \x01(\v2\x1c.ballast.v1.ReplicaPlacementR\x06target\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x06 \x01(\x04R\tsizeBytes\x12<\n" +
+	"\n" +
+	"placements\x18\a \x03(\v2\x1c.ballast.v1.ReplicaPlacementR\n" +
+	"placements\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"occur_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x125\n" +
+	"\asummary\x18\n" +
+	" \x01(\v2\x1b.ballast.v1.DecisionSummaryR\asummary\x12\x17\n" +
+	"\ato_node\x18\v \x01(\tR\x06toNode\x12*\n" +
+	"\x04kind\x18\f \x01(\x0e2\x16.ballast.v1.MoveReasonR\x04kind\x12\x12\n" +
+	"\x04gain\x18\r \x01(\x01R\x04gain\"\xde\x02\n" +
+	"\vMoveSettled\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12!\n" +
+	"\fmigration_id\x18\x03 \x01(\tR\vmigrationId\x12\x1c\n" +
+	"\tcompleted\x18\x04 \x01(\bR\tcompleted\x128\n" +
+	"\breleased\x18\x05 \x01(\v2\x1c.ballast.v1.ReplicaPlacementR\breleased\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x06 \x01(\x04R\tsizeBytes\x12<\n" +
+	"\n" +
+	"placements\x18\a \x03(\v2\x1c.ballast.v1.ReplicaPlacementR\n" +
+	"placements\x129\n" +
+	"\n" +
+	"occur_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime*\xaf\x02\n" +
 	"\x0fRejectionReason\x12 \n" +
 	"\x1cREJECTION_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19REJECTION_REASON_CORDONED\x10\x01\x12\x1d\n" +
@@ -1130,7 +1591,16 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"\x19REJECTION_REASON_TOPOLOGY\x10\x05\x12\"\n" +
 	"\x1eREJECTION_REASON_NODE_SELECTOR\x10\x06\x12\x1c\n" +
 	"\x18REJECTION_REASON_NO_TIER\x10\a\x12\x1c\n" +
-	"\x18REJECTION_REASON_NO_ROOM\x10\bB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\x18REJECTION_REASON_NO_ROOM\x10\b*\xc1\x01\n" +
+	"\n" +
+	"MoveReason\x12\x1b\n" +
+	"\x17MOVE_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13MOVE_REASON_BALANCE\x10\x01\x12\x17\n" +
+	"\x13MOVE_REASON_HOTSPOT\x10\x02\x12\x18\n" +
+	"\x14MOVE_REASON_CAPACITY\x10\x03\x12\x15\n" +
+	"\x11MOVE_REASON_DRAIN\x10\x04\x12\x19\n" +
+	"\x15MOVE_REASON_NODE_DOWN\x10\x05\x12\x18\n" +
+	"\x14MOVE_REASON_OPERATOR\x10\x06B(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_placement_events_proto_rawDescOnce sync.Once
@@ -1144,51 +1614,69 @@ func file_ballast_v1_placement_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_placement_events_proto_rawDescData
 }
 
-var file_ballast_v1_placement_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ballast_v1_placement_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_ballast_v1_placement_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ballast_v1_placement_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ballast_v1_placement_events_proto_goTypes = []any{
 	(RejectionReason)(0),          // 0: ballast.v1.RejectionReason
-	(*ReplicaPlacement)(nil),      // 1: ballast.v1.ReplicaPlacement
-	(*CandidateScore)(nil),        // 2: ballast.v1.CandidateScore
-	(*RejectionCount)(nil),        // 3: ballast.v1.RejectionCount
-	(*PlacementRequest)(nil),      // 4: ballast.v1.PlacementRequest
-	(*ModelPosition)(nil),         // 5: ballast.v1.ModelPosition
-	(*DecisionSummary)(nil),       // 6: ballast.v1.DecisionSummary
-	(*PlacementDecided)(nil),      // 7: ballast.v1.PlacementDecided
-	(*PlacementFailed)(nil),       // 8: ballast.v1.PlacementFailed
-	(*ResizeApproved)(nil),        // 9: ballast.v1.ResizeApproved
-	(*ResizeRejected)(nil),        // 10: ballast.v1.ResizeRejected
-	(*CapacityReleased)(nil),      // 11: ballast.v1.CapacityReleased
-	nil,                           // 12: ballast.v1.PlacementRequest.NodeSelectorEntry
-	(Tier)(0),                     // 13: ballast.v1.Tier
-	(Spread)(0),                   // 14: ballast.v1.Spread
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(MoveReason)(0),               // 1: ballast.v1.MoveReason
+	(*ReplicaPlacement)(nil),      // 2: ballast.v1.ReplicaPlacement
+	(*CandidateScore)(nil),        // 3: ballast.v1.CandidateScore
+	(*RejectionCount)(nil),        // 4: ballast.v1.RejectionCount
+	(*PlacementRequest)(nil),      // 5: ballast.v1.PlacementRequest
+	(*ModelPosition)(nil),         // 6: ballast.v1.ModelPosition
+	(*DecisionSummary)(nil),       // 7: ballast.v1.DecisionSummary
+	(*PlacementDecided)(nil),      // 8: ballast.v1.PlacementDecided
+	(*PlacementFailed)(nil),       // 9: ballast.v1.PlacementFailed
+	(*ResizeApproved)(nil),        // 10: ballast.v1.ResizeApproved
+	(*ResizeRejected)(nil),        // 11: ballast.v1.ResizeRejected
+	(*CapacityReleased)(nil),      // 12: ballast.v1.CapacityReleased
+	(*NodeStateChanged)(nil),      // 13: ballast.v1.NodeStateChanged
+	(*MoveAdmitted)(nil),          // 14: ballast.v1.MoveAdmitted
+	(*MoveSettled)(nil),           // 15: ballast.v1.MoveSettled
+	nil,                           // 16: ballast.v1.PlacementRequest.NodeSelectorEntry
+	(Tier)(0),                     // 17: ballast.v1.Tier
+	(Spread)(0),                   // 18: ballast.v1.Spread
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(NodeState)(0),                // 20: ballast.v1.NodeState
 }
 var file_ballast_v1_placement_events_proto_depIdxs = []int32{
 	0,  // 0: ballast.v1.CandidateScore.rejection:type_name -> ballast.v1.RejectionReason
 	0,  // 1: ballast.v1.RejectionCount.reason:type_name -> ballast.v1.RejectionReason
-	13, // 2: ballast.v1.PlacementRequest.tier:type_name -> ballast.v1.Tier
-	14, // 3: ballast.v1.PlacementRequest.spread:type_name -> ballast.v1.Spread
-	12, // 4: ballast.v1.PlacementRequest.node_selector:type_name -> ballast.v1.PlacementRequest.NodeSelectorEntry
-	4,  // 5: ballast.v1.DecisionSummary.request:type_name -> ballast.v1.PlacementRequest
-	5,  // 6: ballast.v1.DecisionSummary.model_position:type_name -> ballast.v1.ModelPosition
-	2,  // 7: ballast.v1.DecisionSummary.best_candidates:type_name -> ballast.v1.CandidateScore
-	3,  // 8: ballast.v1.DecisionSummary.rejections:type_name -> ballast.v1.RejectionCount
-	1,  // 9: ballast.v1.PlacementDecided.placements:type_name -> ballast.v1.ReplicaPlacement
-	2,  // 10: ballast.v1.PlacementDecided.candidates:type_name -> ballast.v1.CandidateScore
-	15, // 11: ballast.v1.PlacementDecided.occur_time:type_name -> google.protobuf.Timestamp
-	6,  // 12: ballast.v1.PlacementDecided.summary:type_name -> ballast.v1.DecisionSummary
-	2,  // 13: ballast.v1.PlacementFailed.candidates:type_name -> ballast.v1.CandidateScore
-	15, // 14: ballast.v1.PlacementFailed.occur_time:type_name -> google.protobuf.Timestamp
-	6,  // 15: ballast.v1.PlacementFailed.summary:type_name -> ballast.v1.DecisionSummary
-	15, // 16: ballast.v1.ResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
-	15, // 17: ballast.v1.ResizeRejected.occur_time:type_name -> google.protobuf.Timestamp
-	15, // 18: ballast.v1.CapacityReleased.occur_time:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	17, // 2: ballast.v1.PlacementRequest.tier:type_name -> ballast.v1.Tier
+	18, // 3: ballast.v1.PlacementRequest.spread:type_name -> ballast.v1.Spread
+	16, // 4: ballast.v1.PlacementRequest.node_selector:type_name -> ballast.v1.PlacementRequest.NodeSelectorEntry
+	5,  // 5: ballast.v1.DecisionSummary.request:type_name -> ballast.v1.PlacementRequest
+	6,  // 6: ballast.v1.DecisionSummary.model_position:type_name -> ballast.v1.ModelPosition
+	3,  // 7: ballast.v1.DecisionSummary.best_candidates:type_name -> ballast.v1.CandidateScore
+	4,  // 8: ballast.v1.DecisionSummary.rejections:type_name -> ballast.v1.RejectionCount
+	2,  // 9: ballast.v1.PlacementDecided.placements:type_name -> ballast.v1.ReplicaPlacement
+	3,  // 10: ballast.v1.PlacementDecided.candidates:type_name -> ballast.v1.CandidateScore
+	19, // 11: ballast.v1.PlacementDecided.occur_time:type_name -> google.protobuf.Timestamp
+	7,  // 12: ballast.v1.PlacementDecided.summary:type_name -> ballast.v1.DecisionSummary
+	3,  // 13: ballast.v1.PlacementFailed.candidates:type_name -> ballast.v1.CandidateScore
+	19, // 14: ballast.v1.PlacementFailed.occur_time:type_name -> google.protobuf.Timestamp
+	7,  // 15: ballast.v1.PlacementFailed.summary:type_name -> ballast.v1.DecisionSummary
+	19, // 16: ballast.v1.ResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 17: ballast.v1.ResizeRejected.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 18: ballast.v1.CapacityReleased.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 19: ballast.v1.NodeStateChanged.state:type_name -> ballast.v1.NodeState
+	20, // 20: ballast.v1.NodeStateChanged.previous:type_name -> ballast.v1.NodeState
+	19, // 21: ballast.v1.NodeStateChanged.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 22: ballast.v1.NodeStateChanged.operator_state:type_name -> ballast.v1.NodeState
+	2,  // 23: ballast.v1.MoveAdmitted.source:type_name -> ballast.v1.ReplicaPlacement
+	2,  // 24: ballast.v1.MoveAdmitted.target:type_name -> ballast.v1.ReplicaPlacement
+	2,  // 25: ballast.v1.MoveAdmitted.placements:type_name -> ballast.v1.ReplicaPlacement
+	19, // 26: ballast.v1.MoveAdmitted.occur_time:type_name -> google.protobuf.Timestamp
+	7,  // 27: ballast.v1.MoveAdmitted.summary:type_name -> ballast.v1.DecisionSummary
+	1,  // 28: ballast.v1.MoveAdmitted.kind:type_name -> ballast.v1.MoveReason
+	2,  // 29: ballast.v1.MoveSettled.released:type_name -> ballast.v1.ReplicaPlacement
+	2,  // 30: ballast.v1.MoveSettled.placements:type_name -> ballast.v1.ReplicaPlacement
+	19, // 31: ballast.v1.MoveSettled.occur_time:type_name -> google.protobuf.Timestamp
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_placement_events_proto_init() }
@@ -1196,14 +1684,15 @@ func file_ballast_v1_placement_events_proto_init() {
 	if File_ballast_v1_placement_events_proto != nil {
 		return
 	}
+	file_ballast_v1_node_proto_init()
 	file_ballast_v1_volume_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_placement_events_proto_rawDesc), len(file_ballast_v1_placement_events_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   12,
+			NumEnums:      2,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -76,6 +76,60 @@ func (TableSource) EnumDescriptor() ([]byte, []int) {
 	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{0}
 }
 
+// OriginKind is the kind of event that put a replica where it is.
+type OriginKind int32
+
+const (
+	// No event of the placement log names the replica (a history repaired by
+	// hand, say).
+	OriginKind_ORIGIN_KIND_UNSPECIFIED OriginKind = 0
+	// The volume's placement decision.
+	OriginKind_ORIGIN_KIND_DECISION OriginKind = 1
+	// A move placement admitted: the replica is its target.
+	OriginKind_ORIGIN_KIND_MOVE OriginKind = 2
+)
+
+// Enum value maps for OriginKind.
+var (
+	OriginKind_name = map[int32]string{
+		0: "ORIGIN_KIND_UNSPECIFIED",
+		1: "ORIGIN_KIND_DECISION",
+		2: "ORIGIN_KIND_MOVE",
+	}
+	OriginKind_value = map[string]int32{
+		"ORIGIN_KIND_UNSPECIFIED": 0,
+		"ORIGIN_KIND_DECISION":    1,
+		"ORIGIN_KIND_MOVE":        2,
+	}
+)
+
+func (x OriginKind) Enum() *OriginKind {
+	p := new(OriginKind)
+	*p = x
+	return p
+}
+
+func (x OriginKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OriginKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_ballast_v1_placement_service_proto_enumTypes[1].Descriptor()
+}
+
+func (OriginKind) Type() protoreflect.EnumType {
+	return &file_ballast_v1_placement_service_proto_enumTypes[1]
+}
+
+func (x OriginKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OriginKind.Descriptor instead.
+func (OriginKind) EnumDescriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{1}
+}
+
 type ExplainPlacementRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The volume's name or id.
@@ -84,7 +138,10 @@ type ExplainPlacementRequest struct {
 	// 1000. A page may hold fewer, to stay within a message's size.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Explain the replica set as the log had it at this time: only events up
+	// to it count. Unset means now; a time in the future is refused.
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -140,6 +197,13 @@ func (x *ExplainPlacementRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ExplainPlacementRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 type ExplainPlacementResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
@@ -169,7 +233,16 @@ type ExplainPlacementResponse struct {
 	// Empty on the last page.
 	NextPageToken string `protobuf:"bytes,12,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// Candidates in the whole table: every node of the cluster then.
-	TotalSize     int32 `protobuf:"varint,13,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	TotalSize int32 `protobuf:"varint,13,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// The time the replica set is explained as of: the request's, or when
+	// the request was answered.
+	At *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=at,proto3" json:"at,omitempty"`
+	// Every replica the volume had at that time, and the event that put it
+	// there. On the first page only (a request without a page token).
+	Origins []*ReplicaOrigin `protobuf:"bytes,16,rep,name=origins,proto3" json:"origins,omitempty"`
+	// When the volume was deleted, if it was by that time: it then has no
+	// replicas.
+	DeleteTime    *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,17 +375,769 @@ func (x *ExplainPlacementResponse) GetTotalSize() int32 {
 	return 0
 }
 
+func (x *ExplainPlacementResponse) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ExplainPlacementResponse) GetOrigins() []*ReplicaOrigin {
+	if x != nil {
+		return x.Origins
+	}
+	return nil
+}
+
+func (x *ExplainPlacementResponse) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+// ReplicaOrigin says why one replica is where it is.
+type ReplicaOrigin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The replica, as the volume's replica set had it at the time asked.
+	ReplicaId string      `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId    string      `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	DiskId    string      `protobuf:"bytes,3,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
+	Zone      string      `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
+	Role      ReplicaRole `protobuf:"varint,5,opt,name=role,proto3,enum=ballast.v1.ReplicaRole" json:"role,omitempty"`
+	Kind      OriginKind  `protobuf:"varint,6,opt,name=kind,proto3,enum=ballast.v1.OriginKind" json:"kind,omitempty"`
+	// The placement stream sequence of the event that put it there, and its
+	// time.
+	Sequence uint64                 `protobuf:"varint,7,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=time,proto3" json:"time,omitempty"`
+	// For a move: what it was and how its target fared.
+	Move          *MoveOrigin `protobuf:"bytes,9,opt,name=move,proto3" json:"move,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaOrigin) Reset() {
+	*x = ReplicaOrigin{}
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaOrigin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaOrigin) ProtoMessage() {}
+
+func (x *ReplicaOrigin) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaOrigin.ProtoReflect.Descriptor instead.
+func (*ReplicaOrigin) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReplicaOrigin) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaOrigin) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaOrigin) GetDiskId() string {
+	if x != nil {
+		return x.DiskId
+	}
+	return ""
+}
+
+func (x *ReplicaOrigin) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *ReplicaOrigin) GetRole() ReplicaRole {
+	if x != nil {
+		return x.Role
+	}
+	return ReplicaRole_REPLICA_ROLE_UNSPECIFIED
+}
+
+func (x *ReplicaOrigin) GetKind() OriginKind {
+	if x != nil {
+		return x.Kind
+	}
+	return OriginKind_ORIGIN_KIND_UNSPECIFIED
+}
+
+func (x *ReplicaOrigin) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ReplicaOrigin) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ReplicaOrigin) GetMove() *MoveOrigin {
+	if x != nil {
+		return x.Move
+	}
+	return nil
+}
+
+// MoveOrigin is the move that put a replica where it is.
+type MoveOrigin struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	MigrationId string                 `protobuf:"bytes,1,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	Reason      MoveReason             `protobuf:"varint,2,opt,name=reason,proto3,enum=ballast.v1.MoveReason" json:"reason,omitempty"`
+	// The reason in words, as recorded: "drain of node-3".
+	ReasonText string `protobuf:"bytes,3,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
+	// The replica the move replaced.
+	Source *ReplicaPlacement `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// The node the move was asked to go to; empty when placement chose.
+	ToNode string `protobuf:"bytes,5,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	// For a move of the rebalancer: how much it cut the planner's objective.
+	Gain float64 `protobuf:"fixed64,6,opt,name=gain,proto3" json:"gain,omitempty"`
+	// What the target was chosen on and how the alternatives fared, as
+	// recorded. Unset for moves admitted before moves recorded it: nothing
+	// but the move itself is known of those.
+	Summary *DecisionSummary `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
+	// Where candidates came from: recomputed on the model rebuilt at the
+	// move's position; unspecified when the move recorded no summary.
+	TableSource TableSource `protobuf:"varint,8,opt,name=table_source,json=tableSource,proto3,enum=ballast.v1.TableSource" json:"table_source,omitempty"`
+	// As for the decision: false when the recomputation did not reach the
+	// recorded move; mismatch says how it differs.
+	Reproduced bool   `protobuf:"varint,9,opt,name=reproduced,proto3" json:"reproduced,omitempty"`
+	Mismatch   string `protobuf:"bytes,10,opt,name=mismatch,proto3" json:"mismatch,omitempty"`
+	// The best candidates of the move's table, ranked, and the target
+	// (chosen) wherever it ranked.
+	Candidates []*CandidateScore `protobuf:"bytes,11,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	// The target's rank among the feasible candidates, 1 the best; 0 when
+	// unknown.
+	TargetRank int32 `protobuf:"varint,12,opt,name=target_rank,json=targetRank,proto3" json:"target_rank,omitempty"`
+	// Candidates in the whole table of the move: every node then.
+	TotalSize     int32 `protobuf:"varint,13,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOrigin) Reset() {
+	*x = MoveOrigin{}
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOrigin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOrigin) ProtoMessage() {}
+
+func (x *MoveOrigin) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOrigin.ProtoReflect.Descriptor instead.
+func (*MoveOrigin) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MoveOrigin) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *MoveOrigin) GetReason() MoveReason {
+	if x != nil {
+		return x.Reason
+	}
+	return MoveReason_MOVE_REASON_UNSPECIFIED
+}
+
+func (x *MoveOrigin) GetReasonText() string {
+	if x != nil {
+		return x.ReasonText
+	}
+	return ""
+}
+
+func (x *MoveOrigin) GetSource() *ReplicaPlacement {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *MoveOrigin) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
+func (x *MoveOrigin) GetGain() float64 {
+	if x != nil {
+		return x.Gain
+	}
+	return 0
+}
+
+func (x *MoveOrigin) GetSummary() *DecisionSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *MoveOrigin) GetTableSource() TableSource {
+	if x != nil {
+		return x.TableSource
+	}
+	return TableSource_TABLE_SOURCE_UNSPECIFIED
+}
+
+func (x *MoveOrigin) GetReproduced() bool {
+	if x != nil {
+		return x.Reproduced
+	}
+	return false
+}
+
+func (x *MoveOrigin) GetMismatch() string {
+	if x != nil {
+		return x.Mismatch
+	}
+	return ""
+}
+
+func (x *MoveOrigin) GetCandidates() []*CandidateScore {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *MoveOrigin) GetTargetRank() int32 {
+	if x != nil {
+		return x.TargetRank
+	}
+	return 0
+}
+
+func (x *MoveOrigin) GetTotalSize() int32 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+// Utilisation is the spread of one resource's utilisation over the disks
+// of up nodes: the most utilised disk and the capacity-weighted mean, 0 to
+// 1 (capacity) or more (load over what a disk can bear).
+type Utilisation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Max           float64                `protobuf:"fixed64,1,opt,name=max,proto3" json:"max,omitempty"`
+	Mean          float64                `protobuf:"fixed64,2,opt,name=mean,proto3" json:"mean,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Utilisation) Reset() {
+	*x = Utilisation{}
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Utilisation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Utilisation) ProtoMessage() {}
+
+func (x *Utilisation) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Utilisation.ProtoReflect.Descriptor instead.
+func (*Utilisation) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Utilisation) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *Utilisation) GetMean() float64 {
+	if x != nil {
+		return x.Mean
+	}
+	return 0
+}
+
+// ClusterBalance is the cluster's utilisation per resource.
+type ClusterBalance struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Iops           *Utilisation           `protobuf:"bytes,1,opt,name=iops,proto3" json:"iops,omitempty"`
+	BytesPerSecond *Utilisation           `protobuf:"bytes,2,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	Capacity       *Utilisation           `protobuf:"bytes,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ClusterBalance) Reset() {
+	*x = ClusterBalance{}
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterBalance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterBalance) ProtoMessage() {}
+
+func (x *ClusterBalance) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterBalance.ProtoReflect.Descriptor instead.
+func (*ClusterBalance) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ClusterBalance) GetIops() *Utilisation {
+	if x != nil {
+		return x.Iops
+	}
+	return nil
+}
+
+func (x *ClusterBalance) GetBytesPerSecond() *Utilisation {
+	if x != nil {
+		return x.BytesPerSecond
+	}
+	return nil
+}
+
+func (x *ClusterBalance) GetCapacity() *Utilisation {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
+}
+
+// PlannedMove is one move of a plan.
+type PlannedMove struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId  string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	ReplicaId string                 `protobuf:"bytes,2,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	FromNode  string                 `protobuf:"bytes,3,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	FromDisk  string                 `protobuf:"bytes,4,opt,name=from_disk,json=fromDisk,proto3" json:"from_disk,omitempty"`
+	ToNode    string                 `protobuf:"bytes,5,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	ToDisk    string                 `protobuf:"bytes,6,opt,name=to_disk,json=toDisk,proto3" json:"to_disk,omitempty"`
+	Bytes     uint64                 `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// node-down, drain, capacity or balance.
+	Reason        string  `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Gain          float64 `protobuf:"fixed64,9,opt,name=gain,proto3" json:"gain,omitempty"`
+	VolumeName    string  `protobuf:"bytes,10,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlannedMove) Reset() {
+	*x = PlannedMove{}
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlannedMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlannedMove) ProtoMessage() {}
+
+func (x *PlannedMove) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlannedMove.ProtoReflect.Descriptor instead.
+func (*PlannedMove) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PlannedMove) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetFromNode() string {
+	if x != nil {
+		return x.FromNode
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetFromDisk() string {
+	if x != nil {
+		return x.FromDisk
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetToDisk() string {
+	if x != nil {
+		return x.ToDisk
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *PlannedMove) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetGain() float64 {
+	if x != nil {
+		return x.Gain
+	}
+	return 0
+}
+
+func (x *PlannedMove) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+type PlanRebalanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What-ifs, applied to a copy of the model: nodes drained, nodes or
+	// zones failed, and nodes added (like the most common node of the fleet,
+	// spread over its zones).
+	DrainNodes []string `protobuf:"bytes,1,rep,name=drain_nodes,json=drainNodes,proto3" json:"drain_nodes,omitempty"`
+	FailNodes  []string `protobuf:"bytes,2,rep,name=fail_nodes,json=failNodes,proto3" json:"fail_nodes,omitempty"`
+	FailZones  []string `protobuf:"bytes,3,rep,name=fail_zones,json=failZones,proto3" json:"fail_zones,omitempty"`
+	AddNodes   int32    `protobuf:"varint,4,opt,name=add_nodes,json=addNodes,proto3" json:"add_nodes,omitempty"`
+	// At most this many moves in the answer (the counts cover all); 0 is
+	// 100.
+	MaxMoves      int32 `protobuf:"varint,5,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanRebalanceRequest) Reset() {
+	*x = PlanRebalanceRequest{}
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRebalanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRebalanceRequest) ProtoMessage() {}
+
+func (x *PlanRebalanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRebalanceRequest.ProtoReflect.Descriptor instead.
+func (*PlanRebalanceRequest) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PlanRebalanceRequest) GetDrainNodes() []string {
+	if x != nil {
+		return x.DrainNodes
+	}
+	return nil
+}
+
+func (x *PlanRebalanceRequest) GetFailNodes() []string {
+	if x != nil {
+		return x.FailNodes
+	}
+	return nil
+}
+
+func (x *PlanRebalanceRequest) GetFailZones() []string {
+	if x != nil {
+		return x.FailZones
+	}
+	return nil
+}
+
+func (x *PlanRebalanceRequest) GetAddNodes() int32 {
+	if x != nil {
+		return x.AddNodes
+	}
+	return 0
+}
+
+func (x *PlanRebalanceRequest) GetMaxMoves() int32 {
+	if x != nil {
+		return x.MaxMoves
+	}
+	return 0
+}
+
+type PlanRebalanceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The model's position the plan was computed on.
+	ModelSequence uint64          `protobuf:"varint,1,opt,name=model_sequence,json=modelSequence,proto3" json:"model_sequence,omitempty"`
+	Moves         []*PlannedMove  `protobuf:"bytes,2,rep,name=moves,proto3" json:"moves,omitempty"`
+	MoveCount     int32           `protobuf:"varint,3,opt,name=move_count,json=moveCount,proto3" json:"move_count,omitempty"`
+	BytesToCopy   uint64          `protobuf:"varint,4,opt,name=bytes_to_copy,json=bytesToCopy,proto3" json:"bytes_to_copy,omitempty"`
+	Before        *ClusterBalance `protobuf:"bytes,5,opt,name=before,proto3" json:"before,omitempty"`
+	After         *ClusterBalance `protobuf:"bytes,6,opt,name=after,proto3" json:"after,omitempty"`
+	// Replicas that must leave where they are (drained, down, too full) and
+	// have nowhere to go within their volume's constraints.
+	StrandedCount int32          `protobuf:"varint,7,opt,name=stranded_count,json=strandedCount,proto3" json:"stranded_count,omitempty"`
+	Stranded      []*PlannedMove `protobuf:"bytes,8,rep,name=stranded,proto3" json:"stranded,omitempty"`
+	// Whether every volume would keep its replicas.
+	Whole bool `protobuf:"varint,9,opt,name=whole,proto3" json:"whole,omitempty"`
+	// How long the copies would take under the migration throttles'
+	// bandwidth budget.
+	EstimatedSeconds float64 `protobuf:"fixed64,10,opt,name=estimated_seconds,json=estimatedSeconds,proto3" json:"estimated_seconds,omitempty"`
+	// How long the plan took to compute.
+	PlanSeconds float64 `protobuf:"fixed64,11,opt,name=plan_seconds,json=planSeconds,proto3" json:"plan_seconds,omitempty"`
+	// The fewest bytes any plan must copy to bring the cluster within the
+	// balance band and the capacity ceiling: per disk, all its bytes if its
+	// node is draining or down, else the most of its bytes over the ceiling
+	// and the bytes (by load per byte, the last replica in part) whose load
+	// takes it above the band, summed. bytes_to_copy over it is how close
+	// the plan comes to the least possible.
+	BytesLowerBound uint64 `protobuf:"varint,12,opt,name=bytes_lower_bound,json=bytesLowerBound,proto3" json:"bytes_lower_bound,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PlanRebalanceResponse) Reset() {
+	*x = PlanRebalanceResponse{}
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRebalanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRebalanceResponse) ProtoMessage() {}
+
+func (x *PlanRebalanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_placement_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRebalanceResponse.ProtoReflect.Descriptor instead.
+func (*PlanRebalanceResponse) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_placement_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PlanRebalanceResponse) GetModelSequence() uint64 {
+	if x != nil {
+		return x.ModelSequence
+	}
+	return 0
+}
+
+func (x *PlanRebalanceResponse) GetMoves() []*PlannedMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *PlanRebalanceResponse) GetMoveCount() int32 {
+	if x != nil {
+		return x.MoveCount
+	}
+	return 0
+}
+
+func (x *PlanRebalanceResponse) GetBytesToCopy() uint64 {
+	if x != nil {
+		return x.BytesToCopy
+	}
+	return 0
+}
+
+func (x *PlanRebalanceResponse) GetBefore() *ClusterBalance {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *PlanRebalanceResponse) GetAfter() *ClusterBalance {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+func (x *PlanRebalanceResponse) GetStrandedCount() int32 {
+	if x != nil {
+		return x.StrandedCount
+	}
+	return 0
+}
+
+func (x *PlanRebalanceResponse) GetStranded() []*PlannedMove {
+	if x != nil {
+		return x.Stranded
+	}
+	return nil
+}
+
+func (x *PlanRebalanceResponse) GetWhole() bool {
+	if x != nil {
+		return x.Whole
+	}
+	return false
+}
+
+func (x *PlanRebalanceResponse) GetEstimatedSeconds() float64 {
+	if x != nil {
+		return x.EstimatedSeconds
+	}
+	return 0
+}
+
+func (x *PlanRebalanceResponse) GetPlanSeconds() float64 {
+	if x != nil {
+		return x.PlanSeconds
+	}
+	return 0
+}
+
+func (x *PlanRebalanceResponse) GetBytesLowerBound() uint64 {
+	if x != nil {
+		return x.BytesLowerBound
+	}
+	return 0
+}
+
 var File_ballast_v1_placement_service_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_placement_service_proto_rawDesc = "" +
 	"\n" +
 	"\"ballast/v1/placement_service.proto\x12\n" +
-	"ballast.v1\x1a!ballast/v1/placement_events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n" +
+	"ballast.v1\x1a!ballast/v1/placement_events.proto\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n" +
 	"\x17ExplainPlacementRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\xfa\x04\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x98\x06\n" +
 	"\x18ExplainPlacementResponse\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
 	"\vvolume_name\x18\x02 \x01(\tR\n" +
@@ -338,13 +1163,102 @@ const file_ballast_v1_placement_service_proto_rawDesc = "" +
 	"scoreNames\x12&\n" +
 	"\x0fnext_page_token\x18\f \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\r \x01(\x05R\ttotalSize*c\n" +
+	"total_size\x18\r \x01(\x05R\ttotalSize\x12*\n" +
+	"\x02at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x123\n" +
+	"\aorigins\x18\x10 \x03(\v2\x19.ballast.v1.ReplicaOriginR\aorigins\x12;\n" +
+	"\vdelete_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\"\xc5\x02\n" +
+	"\rReplicaOrigin\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x17\n" +
+	"\adisk_id\x18\x03 \x01(\tR\x06diskId\x12\x12\n" +
+	"\x04zone\x18\x04 \x01(\tR\x04zone\x12+\n" +
+	"\x04role\x18\x05 \x01(\x0e2\x17.ballast.v1.ReplicaRoleR\x04role\x12*\n" +
+	"\x04kind\x18\x06 \x01(\x0e2\x16.ballast.v1.OriginKindR\x04kind\x12\x1a\n" +
+	"\bsequence\x18\a \x01(\x04R\bsequence\x12.\n" +
+	"\x04time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12*\n" +
+	"\x04move\x18\t \x01(\v2\x16.ballast.v1.MoveOriginR\x04move\"\x8e\x04\n" +
+	"\n" +
+	"MoveOrigin\x12!\n" +
+	"\fmigration_id\x18\x01 \x01(\tR\vmigrationId\x12.\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x16.ballast.v1.MoveReasonR\x06reason\x12\x1f\n" +
+	"\vreason_text\x18\x03 \x01(\tR\n" +
+	"reasonText\x124\n" +
+	"\x06source\x18\x04 \x01(\v2\x1c.ballast.v1.ReplicaPlacementR\x06source\x12\x17\n" +
+	"\ato_node\x18\x05 \x01(\tR\x06toNode\x12\x12\n" +
+	"\x04gain\x18\x06 \x01(\x01R\x04gain\x125\n" +
+	"\asummary\x18\a \x01(\v2\x1b.ballast.v1.DecisionSummaryR\asummary\x12:\n" +
+	"\ftable_source\x18\b \x01(\x0e2\x17.ballast.v1.TableSourceR\vtableSource\x12\x1e\n" +
+	"\n" +
+	"reproduced\x18\t \x01(\bR\n" +
+	"reproduced\x12\x1a\n" +
+	"\bmismatch\x18\n" +
+	" \x01(\tR\bmismatch\x12:\n" +
+	"\n" +
+	"candidates\x18\v \x03(\v2\x1a.ballast.v1.CandidateScoreR\n" +
+	"candidates\x12\x1f\n" +
+	"\vtarget_rank\x18\f \x01(\x05R\n" +
+	"targetRank\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\r \x01(\x05R\ttotalSize\"3\n" +
+	"\vUtilisation\x12\x10\n" +
+	"\x03max\x18\x01 \x01(\x01R\x03max\x12\x12\n" +
+	"\x04mean\x18\x02 \x01(\x01R\x04mean\"\xb5\x01\n" +
+	"\x0eClusterBalance\x12+\n" +
+	"\x04iops\x18\x01 \x01(\v2\x17.ballast.v1.UtilisationR\x04iops\x12A\n" +
+	"\x10bytes_per_second\x18\x02 \x01(\v2\x17.ballast.v1.UtilisationR\x0ebytesPerSecond\x123\n" +
+	"\bcapacity\x18\x03 \x01(\v2\x17.ballast.v1.UtilisationR\bcapacity\"\x98\x02\n" +
+	"\vPlannedMove\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x02 \x01(\tR\treplicaId\x12\x1b\n" +
+	"\tfrom_node\x18\x03 \x01(\tR\bfromNode\x12\x1b\n" +
+	"\tfrom_disk\x18\x04 \x01(\tR\bfromDisk\x12\x17\n" +
+	"\ato_node\x18\x05 \x01(\tR\x06toNode\x12\x17\n" +
+	"\ato_disk\x18\x06 \x01(\tR\x06toDisk\x12\x14\n" +
+	"\x05bytes\x18\a \x01(\x04R\x05bytes\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x12\n" +
+	"\x04gain\x18\t \x01(\x01R\x04gain\x12\x1f\n" +
+	"\vvolume_name\x18\n" +
+	" \x01(\tR\n" +
+	"volumeName\"\xaf\x01\n" +
+	"\x14PlanRebalanceRequest\x12\x1f\n" +
+	"\vdrain_nodes\x18\x01 \x03(\tR\n" +
+	"drainNodes\x12\x1d\n" +
+	"\n" +
+	"fail_nodes\x18\x02 \x03(\tR\tfailNodes\x12\x1d\n" +
+	"\n" +
+	"fail_zones\x18\x03 \x03(\tR\tfailZones\x12\x1b\n" +
+	"\tadd_nodes\x18\x04 \x01(\x05R\baddNodes\x12\x1b\n" +
+	"\tmax_moves\x18\x05 \x01(\x05R\bmaxMoves\"\x84\x04\n" +
+	"\x15PlanRebalanceResponse\x12%\n" +
+	"\x0emodel_sequence\x18\x01 \x01(\x04R\rmodelSequence\x12-\n" +
+	"\x05moves\x18\x02 \x03(\v2\x17.ballast.v1.PlannedMoveR\x05moves\x12\x1d\n" +
+	"\n" +
+	"move_count\x18\x03 \x01(\x05R\tmoveCount\x12\"\n" +
+	"\rbytes_to_copy\x18\x04 \x01(\x04R\vbytesToCopy\x122\n" +
+	"\x06before\x18\x05 \x01(\v2\x1a.ballast.v1.ClusterBalanceR\x06before\x120\n" +
+	"\x05after\x18\x06 \x01(\v2\x1a.ballast.v1.ClusterBalanceR\x05after\x12%\n" +
+	"\x0estranded_count\x18\a \x01(\x05R\rstrandedCount\x123\n" +
+	"\bstranded\x18\b \x03(\v2\x17.ballast.v1.PlannedMoveR\bstranded\x12\x14\n" +
+	"\x05whole\x18\t \x01(\bR\x05whole\x12+\n" +
+	"\x11estimated_seconds\x18\n" +
+	" \x01(\x01R\x10estimatedSeconds\x12!\n" +
+	"\fplan_seconds\x18\v \x01(\x01R\vplanSeconds\x12*\n" +
+	"\x11bytes_lower_bound\x18\f \x01(\x04R\x0fbytesLowerBound*c\n" +
 	"\vTableSource\x12\x1c\n" +
 	"\x18TABLE_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17TABLE_SOURCE_RECOMPUTED\x10\x01\x12\x19\n" +
-	"\x15TABLE_SOURCE_RECORDED\x10\x022q\n" +
+	"\x15TABLE_SOURCE_RECORDED\x10\x02*Y\n" +
+	"\n" +
+	"OriginKind\x12\x1b\n" +
+	"\x17ORIGIN_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14ORIGIN_KIND_DECISION\x10\x01\x12\x14\n" +
+	"\x10ORIGIN_KIND_MOVE\x10\x022\xc7\x01\n" +
 	"\x10PlacementService\x12]\n" +
-	"\x10ExplainPlacement\x12#.ballast.v1.ExplainPlacementRequest\x1a$.ballast.v1.ExplainPlacementResponseB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\x10ExplainPlacement\x12#.ballast.v1.ExplainPlacementRequest\x1a$.ballast.v1.ExplainPlacementResponse\x12T\n" +
+	"\rPlanRebalance\x12 .ballast.v1.PlanRebalanceRequest\x1a!.ballast.v1.PlanRebalanceResponseB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_placement_service_proto_rawDescOnce sync.Once
@@ -358,30 +1272,62 @@ func file_ballast_v1_placement_service_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_placement_service_proto_rawDescData
 }
 
-var file_ballast_v1_placement_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ballast_v1_placement_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_ballast_v1_placement_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ballast_v1_placement_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_ballast_v1_placement_service_proto_goTypes = []any{
 	(TableSource)(0),                 // 0: ballast.v1.TableSource
-	(*ExplainPlacementRequest)(nil),  // 1: ballast.v1.ExplainPlacementRequest
-	(*ExplainPlacementResponse)(nil), // 2: ballast.v1.ExplainPlacementResponse
-	(*timestamppb.Timestamp)(nil),    // 3: google.protobuf.Timestamp
-	(*ReplicaPlacement)(nil),         // 4: ballast.v1.ReplicaPlacement
-	(*DecisionSummary)(nil),          // 5: ballast.v1.DecisionSummary
-	(*CandidateScore)(nil),           // 6: ballast.v1.CandidateScore
+	(OriginKind)(0),                  // 1: ballast.v1.OriginKind
+	(*ExplainPlacementRequest)(nil),  // 2: ballast.v1.ExplainPlacementRequest
+	(*ExplainPlacementResponse)(nil), // 3: ballast.v1.ExplainPlacementResponse
+	(*ReplicaOrigin)(nil),            // 4: ballast.v1.ReplicaOrigin
+	(*MoveOrigin)(nil),               // 5: ballast.v1.MoveOrigin
+	(*Utilisation)(nil),              // 6: ballast.v1.Utilisation
+	(*ClusterBalance)(nil),           // 7: ballast.v1.ClusterBalance
+	(*PlannedMove)(nil),              // 8: ballast.v1.PlannedMove
+	(*PlanRebalanceRequest)(nil),     // 9: ballast.v1.PlanRebalanceRequest
+	(*PlanRebalanceResponse)(nil),    // 10: ballast.v1.PlanRebalanceResponse
+	(*timestamppb.Timestamp)(nil),    // 11: google.protobuf.Timestamp
+	(*ReplicaPlacement)(nil),         // 12: ballast.v1.ReplicaPlacement
+	(*DecisionSummary)(nil),          // 13: ballast.v1.DecisionSummary
+	(*CandidateScore)(nil),           // 14: ballast.v1.CandidateScore
+	(ReplicaRole)(0),                 // 15: ballast.v1.ReplicaRole
+	(MoveReason)(0),                  // 16: ballast.v1.MoveReason
 }
 var file_ballast_v1_placement_service_proto_depIdxs = []int32{
-	3, // 0: ballast.v1.ExplainPlacementResponse.decide_time:type_name -> google.protobuf.Timestamp
-	4, // 1: ballast.v1.ExplainPlacementResponse.placements:type_name -> ballast.v1.ReplicaPlacement
-	5, // 2: ballast.v1.ExplainPlacementResponse.summary:type_name -> ballast.v1.DecisionSummary
-	0, // 3: ballast.v1.ExplainPlacementResponse.table_source:type_name -> ballast.v1.TableSource
-	6, // 4: ballast.v1.ExplainPlacementResponse.candidates:type_name -> ballast.v1.CandidateScore
-	1, // 5: ballast.v1.PlacementService.ExplainPlacement:input_type -> ballast.v1.ExplainPlacementRequest
-	2, // 6: ballast.v1.PlacementService.ExplainPlacement:output_type -> ballast.v1.ExplainPlacementResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	11, // 0: ballast.v1.ExplainPlacementRequest.at:type_name -> google.protobuf.Timestamp
+	11, // 1: ballast.v1.ExplainPlacementResponse.decide_time:type_name -> google.protobuf.Timestamp
+	12, // 2: ballast.v1.ExplainPlacementResponse.placements:type_name -> ballast.v1.ReplicaPlacement
+	13, // 3: ballast.v1.ExplainPlacementResponse.summary:type_name -> ballast.v1.DecisionSummary
+	0,  // 4: ballast.v1.ExplainPlacementResponse.table_source:type_name -> ballast.v1.TableSource
+	14, // 5: ballast.v1.ExplainPlacementResponse.candidates:type_name -> ballast.v1.CandidateScore
+	11, // 6: ballast.v1.ExplainPlacementResponse.at:type_name -> google.protobuf.Timestamp
+	4,  // 7: ballast.v1.ExplainPlacementResponse.origins:type_name -> ballast.v1.ReplicaOrigin
+	11, // 8: ballast.v1.ExplainPlacementResponse.delete_time:type_name -> google.protobuf.Timestamp
+	15, // 9: ballast.v1.ReplicaOrigin.role:type_name -> ballast.v1.ReplicaRole
+	1,  // 10: ballast.v1.ReplicaOrigin.kind:type_name -> ballast.v1.OriginKind
+	11, // 11: ballast.v1.ReplicaOrigin.time:type_name -> google.protobuf.Timestamp
+	5,  // 12: ballast.v1.ReplicaOrigin.move:type_name -> ballast.v1.MoveOrigin
+	16, // 13: ballast.v1.MoveOrigin.reason:type_name -> ballast.v1.MoveReason
+	12, // 14: ballast.v1.MoveOrigin.source:type_name -> ballast.v1.ReplicaPlacement
+	13, // 15: ballast.v1.MoveOrigin.summary:type_name -> ballast.v1.DecisionSummary
+	0,  // 16: ballast.v1.MoveOrigin.table_source:type_name -> ballast.v1.TableSource
+	14, // 17: ballast.v1.MoveOrigin.candidates:type_name -> ballast.v1.CandidateScore
+	6,  // 18: ballast.v1.ClusterBalance.iops:type_name -> ballast.v1.Utilisation
+	6,  // 19: ballast.v1.ClusterBalance.bytes_per_second:type_name -> ballast.v1.Utilisation
+	6,  // 20: ballast.v1.ClusterBalance.capacity:type_name -> ballast.v1.Utilisation
+	8,  // 21: ballast.v1.PlanRebalanceResponse.moves:type_name -> ballast.v1.PlannedMove
+	7,  // 22: ballast.v1.PlanRebalanceResponse.before:type_name -> ballast.v1.ClusterBalance
+	7,  // 23: ballast.v1.PlanRebalanceResponse.after:type_name -> ballast.v1.ClusterBalance
+	8,  // 24: ballast.v1.PlanRebalanceResponse.stranded:type_name -> ballast.v1.PlannedMove
+	2,  // 25: ballast.v1.PlacementService.ExplainPlacement:input_type -> ballast.v1.ExplainPlacementRequest
+	9,  // 26: ballast.v1.PlacementService.PlanRebalance:input_type -> ballast.v1.PlanRebalanceRequest
+	3,  // 27: ballast.v1.PlacementService.ExplainPlacement:output_type -> ballast.v1.ExplainPlacementResponse
+	10, // 28: ballast.v1.PlacementService.PlanRebalance:output_type -> ballast.v1.PlanRebalanceResponse
+	27, // [27:29] is the sub-list for method output_type
+	25, // [25:27] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_placement_service_proto_init() }
@@ -390,13 +1336,14 @@ func file_ballast_v1_placement_service_proto_init() {
 		return
 	}
 	file_ballast_v1_placement_events_proto_init()
+	file_ballast_v1_volume_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_placement_service_proto_rawDesc), len(file_ballast_v1_placement_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   2,
+			NumEnums:      2,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

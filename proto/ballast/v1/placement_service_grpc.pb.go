@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	PlacementService_ExplainPlacement_FullMethodName = "/ballast.v1.PlacementService/ExplainPlacement"
+	PlacementService_PlanRebalance_FullMethodName    = "/ballast.v1.PlacementService/PlanRebalance"
 )
 
 // PlacementServiceClient is the client API for PlacementService service.
@@ -32,9 +33,14 @@ type PlacementServiceClient interface {
 	// replica went, what was asked, the model it was decided on, and how every
 	// node of the cluster fared then, ranked, a page at a time. The table is
 	// recomputed from the log as the cluster stood at the decision, whatever
-	// changed since. NOT_FOUND when the volume does not exist or has not been
-	// placed yet.
+	// changed since. It also says why each replica the volume has (now, or at
+	// an earlier time) is where it is: the decision or the move that put it
+	// there, read from the log. NOT_FOUND when the volume does not exist, or
+	// had not been placed, at the time asked.
 	ExplainPlacement(ctx context.Context, in *ExplainPlacementRequest, opts ...grpc.CallOption) (*ExplainPlacementResponse, error)
+	// PlanRebalance is a dry run: the moves the planner would make, and the
+	// balance before and after, on the model as it is or with what-ifs.
+	PlanRebalance(ctx context.Context, in *PlanRebalanceRequest, opts ...grpc.CallOption) (*PlanRebalanceResponse, error)
 }
 
 type placementServiceClient struct {
@@ -55,6 +61,16 @@ func (c *placementServiceClient) ExplainPlacement(ctx context.Context, in *Expla
 	return out, nil
 }
 
+func (c *placementServiceClient) PlanRebalance(ctx context.Context, in *PlanRebalanceRequest, opts ...grpc.CallOption) (*PlanRebalanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanRebalanceResponse)
+	err := c.cc.Invoke(ctx, PlacementService_PlanRebalance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PlacementServiceServer is the server API for PlacementService service.
 // All implementations must embed UnimplementedPlacementServiceServer
 // for forward compatibility.
@@ -65,9 +81,14 @@ type PlacementServiceServer interface {
 	// replica went, what was asked, the model it was decided on, and how every
 	// node of the cluster fared then, ranked, a page at a time. The table is
 	// recomputed from the log as the cluster stood at the decision, whatever
-	// changed since. NOT_FOUND when the volume does not exist or has not been
-	// placed yet.
+	// changed since. It also says why each replica the volume has (now, or at
+	// an earlier time) is where it is: the decision or the move that put it
+	// there, read from the log. NOT_FOUND when the volume does not exist, or
+	// had not been placed, at the time asked.
 	ExplainPlacement(context.Context, *ExplainPlacementRequest) (*ExplainPlacementResponse, error)
+	// PlanRebalance is a dry run: the moves the planner would make, and the
+	// balance before and after, on the model as it is or with what-ifs.
+	PlanRebalance(context.Context, *PlanRebalanceRequest) (*PlanRebalanceResponse, error)
 	mustEmbedUnimplementedPlacementServiceServer()
 }
 
@@ -80,6 +101,9 @@ type UnimplementedPlacementServiceServer struct{}
 
 func (UnimplementedPlacementServiceServer) ExplainPlacement(context.Context, *ExplainPlacementRequest) (*ExplainPlacementResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExplainPlacement not implemented")
+}
+func (UnimplementedPlacementServiceServer) PlanRebalance(context.Context, *PlanRebalanceRequest) (*PlanRebalanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PlanRebalance not implemented")
 }
 func (UnimplementedPlacementServiceServer) mustEmbedUnimplementedPlacementServiceServer() {}
 func (UnimplementedPlacementServiceServer) testEmbeddedByValue()                          {}
@@ -120,6 +144,24 @@ func _PlacementService_ExplainPlacement_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PlacementService_PlanRebalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanRebalanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).PlanRebalance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_PlanRebalance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).PlanRebalance(ctx, req.(*PlanRebalanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PlacementService_ServiceDesc is the grpc.ServiceDesc for PlacementService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -130,6 +172,10 @@ var PlacementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExplainPlacement",
 			Handler:    _PlacementService_ExplainPlacement_Handler,
+		},
+		{
+			MethodName: "PlanRebalance",
+			Handler:    _PlacementService_PlanRebalance_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -308,8 +308,11 @@ type NodeLoadSummarized struct {
 	WriteBytesPerSecond float64                `protobuf:"fixed64,8,opt,name=write_bytes_per_second,json=writeBytesPerSecond,proto3" json:"write_bytes_per_second,omitempty"`
 	Utilization         float64                `protobuf:"fixed64,9,opt,name=utilization,proto3" json:"utilization,omitempty"`
 	LatencyMicros       uint64                 `protobuf:"varint,10,opt,name=latency_micros,json=latencyMicros,proto3" json:"latency_micros,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Each replica's load averaged over the window (its volume and disk
+	// unset).
+	Replicas      []*ReplicaTelemetry `protobuf:"bytes,11,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeLoadSummarized) Reset() {
@@ -412,6 +415,332 @@ func (x *NodeLoadSummarized) GetLatencyMicros() uint64 {
 	return 0
 }
 
+func (x *NodeLoadSummarized) GetReplicas() []*ReplicaTelemetry {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// NodeSuspected: a node stopped reporting telemetry for longer than the
+// suspect bar, on ballast.evt.metrics.<node-id>. It takes no new replicas
+// while suspect; down follows if it stays silent.
+type NodeSuspected struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// When its last telemetry arrived.
+	LastSeenTime  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeSuspected) Reset() {
+	*x = NodeSuspected{}
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeSuspected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeSuspected) ProtoMessage() {}
+
+func (x *NodeSuspected) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeSuspected.ProtoReflect.Descriptor instead.
+func (*NodeSuspected) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_telemetry_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *NodeSuspected) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeSuspected) GetLastSeenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeenTime
+	}
+	return nil
+}
+
+func (x *NodeSuspected) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// NodeDown: a node stayed silent past the grace period: its replicas are
+// lost and re-created elsewhere.
+type NodeDown struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	LastSeenTime  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDown) Reset() {
+	*x = NodeDown{}
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDown) ProtoMessage() {}
+
+func (x *NodeDown) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDown.ProtoReflect.Descriptor instead.
+func (*NodeDown) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_telemetry_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *NodeDown) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeDown) GetLastSeenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeenTime
+	}
+	return nil
+}
+
+func (x *NodeDown) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// NodeRecovered: a suspect or down node reports again.
+type NodeRecovered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeRecovered) Reset() {
+	*x = NodeRecovered{}
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRecovered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRecovered) ProtoMessage() {}
+
+func (x *NodeRecovered) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRecovered.ProtoReflect.Descriptor instead.
+func (*NodeRecovered) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_telemetry_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NodeRecovered) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeRecovered) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// HotspotDetected: a node's busiest disk stayed above the hotspot bar for
+// the windows hysteresis asks, on ballast.evt.metrics.<node-id>. The
+// rebalancer runs at once.
+type HotspotDetected struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Utilization   float64                `protobuf:"fixed64,2,opt,name=utilization,proto3" json:"utilization,omitempty"`
+	WindowEndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end_time,json=windowEndTime,proto3" json:"window_end_time,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotspotDetected) Reset() {
+	*x = HotspotDetected{}
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotspotDetected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotspotDetected) ProtoMessage() {}
+
+func (x *HotspotDetected) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotspotDetected.ProtoReflect.Descriptor instead.
+func (*HotspotDetected) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_telemetry_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *HotspotDetected) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *HotspotDetected) GetUtilization() float64 {
+	if x != nil {
+		return x.Utilization
+	}
+	return 0
+}
+
+func (x *HotspotDetected) GetWindowEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEndTime
+	}
+	return nil
+}
+
+func (x *HotspotDetected) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// HotspotCleared: the node fell clearly below the bar, and stayed there.
+type HotspotCleared struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Utilization   float64                `protobuf:"fixed64,2,opt,name=utilization,proto3" json:"utilization,omitempty"`
+	WindowEndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end_time,json=windowEndTime,proto3" json:"window_end_time,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotspotCleared) Reset() {
+	*x = HotspotCleared{}
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotspotCleared) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotspotCleared) ProtoMessage() {}
+
+func (x *HotspotCleared) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_telemetry_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotspotCleared.ProtoReflect.Descriptor instead.
+func (*HotspotCleared) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_telemetry_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *HotspotCleared) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *HotspotCleared) GetUtilization() float64 {
+	if x != nil {
+		return x.Utilization
+	}
+	return 0
+}
+
+func (x *HotspotCleared) GetWindowEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEndTime
+	}
+	return nil
+}
+
+func (x *HotspotCleared) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
 var File_ballast_v1_telemetry_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_telemetry_proto_rawDesc = "" +
@@ -445,7 +774,7 @@ const file_ballast_v1_telemetry_proto_rawDesc = "" +
 	"\vsample_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"sampleTime\x12/\n" +
 	"\x05disks\x18\x03 \x03(\v2\x19.ballast.v1.DiskTelemetryR\x05disks\x128\n" +
-	"\breplicas\x18\x04 \x03(\v2\x1c.ballast.v1.ReplicaTelemetryR\breplicas\"\xc0\x03\n" +
+	"\breplicas\x18\x04 \x03(\v2\x1c.ballast.v1.ReplicaTelemetryR\breplicas\"\xfa\x03\n" +
 	"\x12NodeLoadSummarized\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12F\n" +
 	"\x11window_start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0fwindowStartTime\x12B\n" +
@@ -458,7 +787,34 @@ const file_ballast_v1_telemetry_proto_rawDesc = "" +
 	"\x16write_bytes_per_second\x18\b \x01(\x01R\x13writeBytesPerSecond\x12 \n" +
 	"\vutilization\x18\t \x01(\x01R\vutilization\x12%\n" +
 	"\x0elatency_micros\x18\n" +
-	" \x01(\x04R\rlatencyMicrosB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	" \x01(\x04R\rlatencyMicros\x128\n" +
+	"\breplicas\x18\v \x03(\v2\x1c.ballast.v1.ReplicaTelemetryR\breplicas\"\xa5\x01\n" +
+	"\rNodeSuspected\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12@\n" +
+	"\x0elast_seen_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x129\n" +
+	"\n" +
+	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xa0\x01\n" +
+	"\bNodeDown\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12@\n" +
+	"\x0elast_seen_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x129\n" +
+	"\n" +
+	"occur_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"c\n" +
+	"\rNodeRecovered\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x129\n" +
+	"\n" +
+	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xcb\x01\n" +
+	"\x0fHotspotDetected\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\vutilization\x18\x02 \x01(\x01R\vutilization\x12B\n" +
+	"\x0fwindow_end_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rwindowEndTime\x129\n" +
+	"\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xca\x01\n" +
+	"\x0eHotspotCleared\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\vutilization\x18\x02 \x01(\x01R\vutilization\x12B\n" +
+	"\x0fwindow_end_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rwindowEndTime\x129\n" +
+	"\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTimeB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_telemetry_proto_rawDescOnce sync.Once
@@ -472,25 +828,40 @@ func file_ballast_v1_telemetry_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_telemetry_proto_rawDescData
 }
 
-var file_ballast_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_ballast_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_ballast_v1_telemetry_proto_goTypes = []any{
 	(*DiskTelemetry)(nil),         // 0: ballast.v1.DiskTelemetry
 	(*ReplicaTelemetry)(nil),      // 1: ballast.v1.ReplicaTelemetry
 	(*NodeTelemetry)(nil),         // 2: ballast.v1.NodeTelemetry
 	(*NodeLoadSummarized)(nil),    // 3: ballast.v1.NodeLoadSummarized
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*NodeSuspected)(nil),         // 4: ballast.v1.NodeSuspected
+	(*NodeDown)(nil),              // 5: ballast.v1.NodeDown
+	(*NodeRecovered)(nil),         // 6: ballast.v1.NodeRecovered
+	(*HotspotDetected)(nil),       // 7: ballast.v1.HotspotDetected
+	(*HotspotCleared)(nil),        // 8: ballast.v1.HotspotCleared
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_ballast_v1_telemetry_proto_depIdxs = []int32{
-	4, // 0: ballast.v1.NodeTelemetry.sample_time:type_name -> google.protobuf.Timestamp
-	0, // 1: ballast.v1.NodeTelemetry.disks:type_name -> ballast.v1.DiskTelemetry
-	1, // 2: ballast.v1.NodeTelemetry.replicas:type_name -> ballast.v1.ReplicaTelemetry
-	4, // 3: ballast.v1.NodeLoadSummarized.window_start_time:type_name -> google.protobuf.Timestamp
-	4, // 4: ballast.v1.NodeLoadSummarized.window_end_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	9,  // 0: ballast.v1.NodeTelemetry.sample_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: ballast.v1.NodeTelemetry.disks:type_name -> ballast.v1.DiskTelemetry
+	1,  // 2: ballast.v1.NodeTelemetry.replicas:type_name -> ballast.v1.ReplicaTelemetry
+	9,  // 3: ballast.v1.NodeLoadSummarized.window_start_time:type_name -> google.protobuf.Timestamp
+	9,  // 4: ballast.v1.NodeLoadSummarized.window_end_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: ballast.v1.NodeLoadSummarized.replicas:type_name -> ballast.v1.ReplicaTelemetry
+	9,  // 6: ballast.v1.NodeSuspected.last_seen_time:type_name -> google.protobuf.Timestamp
+	9,  // 7: ballast.v1.NodeSuspected.occur_time:type_name -> google.protobuf.Timestamp
+	9,  // 8: ballast.v1.NodeDown.last_seen_time:type_name -> google.protobuf.Timestamp
+	9,  // 9: ballast.v1.NodeDown.occur_time:type_name -> google.protobuf.Timestamp
+	9,  // 10: ballast.v1.NodeRecovered.occur_time:type_name -> google.protobuf.Timestamp
+	9,  // 11: ballast.v1.HotspotDetected.window_end_time:type_name -> google.protobuf.Timestamp
+	9,  // 12: ballast.v1.HotspotDetected.occur_time:type_name -> google.protobuf.Timestamp
+	9,  // 13: ballast.v1.HotspotCleared.window_end_time:type_name -> google.protobuf.Timestamp
+	9,  // 14: ballast.v1.HotspotCleared.occur_time:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_telemetry_proto_init() }
@@ -504,7 +875,7 @@ func file_ballast_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_telemetry_proto_rawDesc), len(file_ballast_v1_telemetry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -141,6 +141,10 @@ const (
 	VolumeState_VOLUME_STATE_DELETING VolumeState = 4
 	// Gone: every replica removed.
 	VolumeState_VOLUME_STATE_DELETED VolumeState = 5
+	// Was ready, and has fewer healthy replicas than it asked for (one was
+	// lost with its node, or could not be kept): it serves from those it has
+	// until a replacement is rebuilt.
+	VolumeState_VOLUME_STATE_DEGRADED VolumeState = 6
 )
 
 // Enum value maps for VolumeState.
@@ -152,6 +156,7 @@ var (
 		3: "VOLUME_STATE_FAILED",
 		4: "VOLUME_STATE_DELETING",
 		5: "VOLUME_STATE_DELETED",
+		6: "VOLUME_STATE_DEGRADED",
 	}
 	VolumeState_value = map[string]int32{
 		"VOLUME_STATE_UNSPECIFIED": 0,
@@ -160,6 +165,7 @@ var (
 		"VOLUME_STATE_FAILED":      3,
 		"VOLUME_STATE_DELETING":    4,
 		"VOLUME_STATE_DELETED":     5,
+		"VOLUME_STATE_DEGRADED":    6,
 	}
 )
 
@@ -252,6 +258,69 @@ func (x ReplicaState) Number() protoreflect.EnumNumber {
 // Deprecated: Use ReplicaState.Descriptor instead.
 func (ReplicaState) EnumDescriptor() ([]byte, []int) {
 	return file_ballast_v1_volume_proto_rawDescGZIP(), []int{3}
+}
+
+// ReplicaRole is what a replica is to its volume's replica set.
+type ReplicaRole int32
+
+const (
+	// Logs written before roles: a replica of the set, healthy once ready.
+	ReplicaRole_REPLICA_ROLE_UNSPECIFIED ReplicaRole = 0
+	// Holds the volume's data and serves it.
+	ReplicaRole_REPLICA_ROLE_HEALTHY ReplicaRole = 1
+	// Receiving a copy of the data (and every new write); it counts towards
+	// the volume's replicas only once promoted.
+	ReplicaRole_REPLICA_ROLE_REBUILDING ReplicaRole = 2
+	// Leaving the set: its agent removes it.
+	ReplicaRole_REPLICA_ROLE_LEAVING ReplicaRole = 3
+	// Was healthy and is no longer there to serve (its node is down, or its
+	// disk failed); it leaves once a replacement is promoted.
+	ReplicaRole_REPLICA_ROLE_LOST ReplicaRole = 4
+)
+
+// Enum value maps for ReplicaRole.
+var (
+	ReplicaRole_name = map[int32]string{
+		0: "REPLICA_ROLE_UNSPECIFIED",
+		1: "REPLICA_ROLE_HEALTHY",
+		2: "REPLICA_ROLE_REBUILDING",
+		3: "REPLICA_ROLE_LEAVING",
+		4: "REPLICA_ROLE_LOST",
+	}
+	ReplicaRole_value = map[string]int32{
+		"REPLICA_ROLE_UNSPECIFIED": 0,
+		"REPLICA_ROLE_HEALTHY":     1,
+		"REPLICA_ROLE_REBUILDING":  2,
+		"REPLICA_ROLE_LEAVING":     3,
+		"REPLICA_ROLE_LOST":        4,
+	}
+)
+
+func (x ReplicaRole) Enum() *ReplicaRole {
+	p := new(ReplicaRole)
+	*p = x
+	return p
+}
+
+func (x ReplicaRole) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReplicaRole) Descriptor() protoreflect.EnumDescriptor {
+	return file_ballast_v1_volume_proto_enumTypes[4].Descriptor()
+}
+
+func (ReplicaRole) Type() protoreflect.EnumType {
+	return &file_ballast_v1_volume_proto_enumTypes[4]
+}
+
+func (x ReplicaRole) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReplicaRole.Descriptor instead.
+func (ReplicaRole) EnumDescriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_proto_rawDescGZIP(), []int{4}
 }
 
 // CapacityRange is the size a caller asks for, as CSI has it: at least
@@ -399,7 +468,8 @@ type Replica struct {
 	// The size the replica was provisioned with or has grown to, as its
 	// agent reported it: during a resize, replicas still below
 	// resizing_to_bytes have yet to grow.
-	SizeBytes     uint64 `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	SizeBytes     uint64      `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Role          ReplicaRole `protobuf:"varint,8,opt,name=role,proto3,enum=ballast.v1.ReplicaRole" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -483,6 +553,13 @@ func (x *Replica) GetSizeBytes() uint64 {
 	return 0
 }
 
+func (x *Replica) GetRole() ReplicaRole {
+	if x != nil {
+		return x.Role
+	}
+	return ReplicaRole_REPLICA_ROLE_UNSPECIFIED
+}
+
 // Volume is a replicated block volume.
 type Volume struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -509,7 +586,11 @@ type Volume struct {
 	CreateTime          *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime          *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// The stream sequence of the volume's last event.
-	Version       uint64 `protobuf:"varint,13,opt,name=version,proto3" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,13,opt,name=version,proto3" json:"version,omitempty"`
+	// The replica set's generation: 1 when placed, bumped by every change of
+	// the set (a replica added, promoted, lost or retired). Whoever changes
+	// the set names the generation it saw, so a stale actor is refused.
+	Generation    uint64 `protobuf:"varint,14,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -635,6 +716,13 @@ func (x *Volume) GetVersion() uint64 {
 	return 0
 }
 
+func (x *Volume) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 var File_ballast_v1_volume_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_volume_proto_rawDesc = "" +
@@ -654,7 +742,7 @@ const file_ballast_v1_volume_proto_rawDesc = "" +
 	"\x06labels\x18\x05 \x03(\v2\".ballast.v1.VolumeSpec.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd5\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x02\n" +
 	"\aReplica\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x17\n" +
@@ -663,7 +751,8 @@ const file_ballast_v1_volume_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\x0e2\x18.ballast.v1.ReplicaStateR\x05state\x12%\n" +
 	"\x0efailure_reason\x18\x06 \x01(\tR\rfailureReason\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\a \x01(\x04R\tsizeBytes\"\x95\x04\n" +
+	"size_bytes\x18\a \x01(\x04R\tsizeBytes\x12+\n" +
+	"\x04role\x18\b \x01(\x0e2\x17.ballast.v1.ReplicaRoleR\x04role\"\xb5\x04\n" +
 	"\x06Volume\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12*\n" +
@@ -681,7 +770,10 @@ const file_ballast_v1_volume_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x18\n" +
-	"\aversion\x18\r \x01(\x04R\aversion*G\n" +
+	"\aversion\x18\r \x01(\x04R\aversion\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x0e \x01(\x04R\n" +
+	"generation*G\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tTIER_NVME\x10\x01\x12\f\n" +
@@ -690,21 +782,28 @@ const file_ballast_v1_volume_proto_rawDesc = "" +
 	"\x06Spread\x12\x16\n" +
 	"\x12SPREAD_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vSPREAD_NODE\x10\x01\x12\x0f\n" +
-	"\vSPREAD_ZONE\x10\x02*\xac\x01\n" +
+	"\vSPREAD_ZONE\x10\x02*\xc7\x01\n" +
 	"\vVolumeState\x12\x1c\n" +
 	"\x18VOLUME_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15VOLUME_STATE_CREATING\x10\x01\x12\x16\n" +
 	"\x12VOLUME_STATE_READY\x10\x02\x12\x17\n" +
 	"\x13VOLUME_STATE_FAILED\x10\x03\x12\x19\n" +
 	"\x15VOLUME_STATE_DELETING\x10\x04\x12\x18\n" +
-	"\x14VOLUME_STATE_DELETED\x10\x05*\xb2\x01\n" +
+	"\x14VOLUME_STATE_DELETED\x10\x05\x12\x19\n" +
+	"\x15VOLUME_STATE_DEGRADED\x10\x06*\xb2\x01\n" +
 	"\fReplicaState\x12\x1d\n" +
 	"\x19REPLICA_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REPLICA_STATE_PENDING\x10\x01\x12\x17\n" +
 	"\x13REPLICA_STATE_READY\x10\x02\x12\x18\n" +
 	"\x14REPLICA_STATE_FAILED\x10\x03\x12\x1a\n" +
 	"\x16REPLICA_STATE_REMOVING\x10\x04\x12\x19\n" +
-	"\x15REPLICA_STATE_REMOVED\x10\x05B(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\x15REPLICA_STATE_REMOVED\x10\x05*\x93\x01\n" +
+	"\vReplicaRole\x12\x1c\n" +
+	"\x18REPLICA_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14REPLICA_ROLE_HEALTHY\x10\x01\x12\x1b\n" +
+	"\x17REPLICA_ROLE_REBUILDING\x10\x02\x12\x18\n" +
+	"\x14REPLICA_ROLE_LEAVING\x10\x03\x12\x15\n" +
+	"\x11REPLICA_ROLE_LOST\x10\x04B(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_volume_proto_rawDescOnce sync.Once
@@ -718,36 +817,38 @@ func file_ballast_v1_volume_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_volume_proto_rawDescData
 }
 
-var file_ballast_v1_volume_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_ballast_v1_volume_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_ballast_v1_volume_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_ballast_v1_volume_proto_goTypes = []any{
 	(Tier)(0),                     // 0: ballast.v1.Tier
 	(Spread)(0),                   // 1: ballast.v1.Spread
 	(VolumeState)(0),              // 2: ballast.v1.VolumeState
 	(ReplicaState)(0),             // 3: ballast.v1.ReplicaState
-	(*CapacityRange)(nil),         // 4: ballast.v1.CapacityRange
-	(*VolumeSpec)(nil),            // 5: ballast.v1.VolumeSpec
-	(*Replica)(nil),               // 6: ballast.v1.Replica
-	(*Volume)(nil),                // 7: ballast.v1.Volume
-	nil,                           // 8: ballast.v1.VolumeSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(ReplicaRole)(0),              // 4: ballast.v1.ReplicaRole
+	(*CapacityRange)(nil),         // 5: ballast.v1.CapacityRange
+	(*VolumeSpec)(nil),            // 6: ballast.v1.VolumeSpec
+	(*Replica)(nil),               // 7: ballast.v1.Replica
+	(*Volume)(nil),                // 8: ballast.v1.Volume
+	nil,                           // 9: ballast.v1.VolumeSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_ballast_v1_volume_proto_depIdxs = []int32{
-	4,  // 0: ballast.v1.VolumeSpec.capacity:type_name -> ballast.v1.CapacityRange
+	5,  // 0: ballast.v1.VolumeSpec.capacity:type_name -> ballast.v1.CapacityRange
 	0,  // 1: ballast.v1.VolumeSpec.tier:type_name -> ballast.v1.Tier
 	1,  // 2: ballast.v1.VolumeSpec.spread:type_name -> ballast.v1.Spread
-	8,  // 3: ballast.v1.VolumeSpec.labels:type_name -> ballast.v1.VolumeSpec.LabelsEntry
+	9,  // 3: ballast.v1.VolumeSpec.labels:type_name -> ballast.v1.VolumeSpec.LabelsEntry
 	3,  // 4: ballast.v1.Replica.state:type_name -> ballast.v1.ReplicaState
-	5,  // 5: ballast.v1.Volume.spec:type_name -> ballast.v1.VolumeSpec
-	2,  // 6: ballast.v1.Volume.state:type_name -> ballast.v1.VolumeState
-	6,  // 7: ballast.v1.Volume.replicas:type_name -> ballast.v1.Replica
-	9,  // 8: ballast.v1.Volume.create_time:type_name -> google.protobuf.Timestamp
-	9,  // 9: ballast.v1.Volume.update_time:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 5: ballast.v1.Replica.role:type_name -> ballast.v1.ReplicaRole
+	6,  // 6: ballast.v1.Volume.spec:type_name -> ballast.v1.VolumeSpec
+	2,  // 7: ballast.v1.Volume.state:type_name -> ballast.v1.VolumeState
+	7,  // 8: ballast.v1.Volume.replicas:type_name -> ballast.v1.Replica
+	10, // 9: ballast.v1.Volume.create_time:type_name -> google.protobuf.Timestamp
+	10, // 10: ballast.v1.Volume.update_time:type_name -> google.protobuf.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_volume_proto_init() }
@@ -760,7 +861,7 @@ func file_ballast_v1_volume_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_volume_proto_rawDesc), len(file_ballast_v1_volume_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -1222,6 +1222,405 @@ func (x *VolumeRepaired) GetOccurTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// ReplicaAdded: a replica joins the set as rebuilding: its agent provisions
+// it, and a copy fills it. It does not count towards the volume's replicas
+// until it is promoted.
+type ReplicaAdded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	Replica       *Replica               `protobuf:"bytes,3,opt,name=replica,proto3" json:"replica,omitempty"`
+	Generation    uint64                 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	MigrationId   string                 `protobuf:"bytes,5,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaAdded) Reset() {
+	*x = ReplicaAdded{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaAdded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaAdded) ProtoMessage() {}
+
+func (x *ReplicaAdded) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaAdded.ProtoReflect.Descriptor instead.
+func (*ReplicaAdded) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReplicaAdded) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaAdded) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaAdded) GetReplica() *Replica {
+	if x != nil {
+		return x.Replica
+	}
+	return nil
+}
+
+func (x *ReplicaAdded) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ReplicaAdded) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *ReplicaAdded) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// ReplicaPromoted: a rebuilding replica holds the data and becomes healthy.
+// A move's cut-over promotes the new replica and retires the one it
+// replaces in the same change (retired_replica_id), so the set never holds
+// fewer healthy replicas than the volume asks for.
+type ReplicaPromoted struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	ReplicaId  string                 `protobuf:"bytes,3,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId     string                 `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The replica that leaves in the same change, empty when none.
+	RetiredReplicaId string                 `protobuf:"bytes,5,opt,name=retired_replica_id,json=retiredReplicaId,proto3" json:"retired_replica_id,omitempty"`
+	Generation       uint64                 `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
+	MigrationId      string                 `protobuf:"bytes,7,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	OccurTime        *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	// The node of the replica retired.
+	RetiredNodeId string `protobuf:"bytes,9,opt,name=retired_node_id,json=retiredNodeId,proto3" json:"retired_node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaPromoted) Reset() {
+	*x = ReplicaPromoted{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaPromoted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaPromoted) ProtoMessage() {}
+
+func (x *ReplicaPromoted) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaPromoted.ProtoReflect.Descriptor instead.
+func (*ReplicaPromoted) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReplicaPromoted) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaPromoted) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaPromoted) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaPromoted) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaPromoted) GetRetiredReplicaId() string {
+	if x != nil {
+		return x.RetiredReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaPromoted) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ReplicaPromoted) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *ReplicaPromoted) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+func (x *ReplicaPromoted) GetRetiredNodeId() string {
+	if x != nil {
+		return x.RetiredNodeId
+	}
+	return ""
+}
+
+// ReplicaRetired: a replica leaves the set (a move rolled back, or a spare
+// healthy replica is let go); its agent removes it, and ReplicaRemoved
+// drops it from the volume.
+type ReplicaRetired struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	ReplicaId     string                 `protobuf:"bytes,3,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId        string                 `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Generation    uint64                 `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
+	MigrationId   string                 `protobuf:"bytes,7,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaRetired) Reset() {
+	*x = ReplicaRetired{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaRetired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaRetired) ProtoMessage() {}
+
+func (x *ReplicaRetired) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaRetired.ProtoReflect.Descriptor instead.
+func (*ReplicaRetired) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReplicaRetired) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaRetired) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaRetired) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaRetired) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaRetired) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReplicaRetired) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ReplicaRetired) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *ReplicaRetired) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
+// ReplicaLost: a healthy replica can no longer serve (its node is down);
+// the volume is DEGRADED if too few healthy replicas are left, until a
+// replacement is promoted in its place.
+type ReplicaLost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	VolumeName    string                 `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	ReplicaId     string                 `protobuf:"bytes,3,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId        string                 `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Generation    uint64                 `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
+	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaLost) Reset() {
+	*x = ReplicaLost{}
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaLost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaLost) ProtoMessage() {}
+
+func (x *ReplicaLost) ProtoReflect() protoreflect.Message {
+	mi := &file_ballast_v1_volume_events_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaLost.ProtoReflect.Descriptor instead.
+func (*ReplicaLost) Descriptor() ([]byte, []int) {
+	return file_ballast_v1_volume_events_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReplicaLost) GetVolumeId() string {
+	if x != nil {
+		return x.VolumeId
+	}
+	return ""
+}
+
+func (x *ReplicaLost) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ReplicaLost) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *ReplicaLost) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReplicaLost) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReplicaLost) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ReplicaLost) GetOccurTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTime
+	}
+	return nil
+}
+
 var File_ballast_v1_volume_events_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_volume_events_proto_rawDesc = "" +
@@ -1363,7 +1762,60 @@ const file_ballast_v1_volume_events_proto_rawDesc = "" +
 	"\x06volume\x18\x03 \x01(\v2\x12.ballast.v1.VolumeR\x06volume\x12+\n" +
 	"\x11skipped_sequences\x18\x04 \x03(\x04R\x10skippedSequences\x129\n" +
 	"\n" +
-	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTimeB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"occur_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xf9\x01\n" +
+	"\fReplicaAdded\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12-\n" +
+	"\areplica\x18\x03 \x01(\v2\x13.ballast.v1.ReplicaR\areplica\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x04R\n" +
+	"generation\x12!\n" +
+	"\fmigration_id\x18\x05 \x01(\tR\vmigrationId\x129\n" +
+	"\n" +
+	"occur_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xdb\x02\n" +
+	"\x0fReplicaPromoted\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x03 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12,\n" +
+	"\x12retired_replica_id\x18\x05 \x01(\tR\x10retiredReplicaId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x06 \x01(\x04R\n" +
+	"generation\x12!\n" +
+	"\fmigration_id\x18\a \x01(\tR\vmigrationId\x129\n" +
+	"\n" +
+	"occur_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12&\n" +
+	"\x0fretired_node_id\x18\t \x01(\tR\rretiredNodeId\"\x9c\x02\n" +
+	"\x0eReplicaRetired\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x03 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x06 \x01(\x04R\n" +
+	"generation\x12!\n" +
+	"\fmigration_id\x18\a \x01(\tR\vmigrationId\x129\n" +
+	"\n" +
+	"occur_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xf6\x01\n" +
+	"\vReplicaLost\x12\x1b\n" +
+	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1f\n" +
+	"\vvolume_name\x18\x02 \x01(\tR\n" +
+	"volumeName\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x03 \x01(\tR\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x06 \x01(\x04R\n" +
+	"generation\x129\n" +
+	"\n" +
+	"occur_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\toccurTimeB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_volume_events_proto_rawDescOnce sync.Once
@@ -1377,7 +1829,7 @@ func file_ballast_v1_volume_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_volume_events_proto_rawDescData
 }
 
-var file_ballast_v1_volume_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_ballast_v1_volume_events_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*VolumeRequested)(nil),       // 0: ballast.v1.VolumeRequested
 	(*ReplicasAssigned)(nil),      // 1: ballast.v1.ReplicasAssigned
@@ -1394,39 +1846,48 @@ var file_ballast_v1_volume_events_proto_goTypes = []any{
 	(*ReplicaRemoved)(nil),        // 12: ballast.v1.ReplicaRemoved
 	(*VolumeDeleted)(nil),         // 13: ballast.v1.VolumeDeleted
 	(*VolumeRepaired)(nil),        // 14: ballast.v1.VolumeRepaired
-	(*VolumeSpec)(nil),            // 15: ballast.v1.VolumeSpec
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*Replica)(nil),               // 17: ballast.v1.Replica
-	(*CapacityRange)(nil),         // 18: ballast.v1.CapacityRange
-	(*Volume)(nil),                // 19: ballast.v1.Volume
+	(*ReplicaAdded)(nil),          // 15: ballast.v1.ReplicaAdded
+	(*ReplicaPromoted)(nil),       // 16: ballast.v1.ReplicaPromoted
+	(*ReplicaRetired)(nil),        // 17: ballast.v1.ReplicaRetired
+	(*ReplicaLost)(nil),           // 18: ballast.v1.ReplicaLost
+	(*VolumeSpec)(nil),            // 19: ballast.v1.VolumeSpec
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*Replica)(nil),               // 21: ballast.v1.Replica
+	(*CapacityRange)(nil),         // 22: ballast.v1.CapacityRange
+	(*Volume)(nil),                // 23: ballast.v1.Volume
 }
 var file_ballast_v1_volume_events_proto_depIdxs = []int32{
-	15, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
-	16, // 1: ballast.v1.VolumeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	17, // 2: ballast.v1.ReplicasAssigned.replicas:type_name -> ballast.v1.Replica
-	16, // 3: ballast.v1.ReplicasAssigned.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 4: ballast.v1.ReplicaConfirmed.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 5: ballast.v1.ReplicaFailed.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 9: ballast.v1.VolumeResizeRequested.capacity:type_name -> ballast.v1.CapacityRange
-	16, // 10: ballast.v1.VolumeResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 11: ballast.v1.ReplicaGrown.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 12: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 13: ballast.v1.VolumeResized.capacity:type_name -> ballast.v1.CapacityRange
-	16, // 14: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
-	17, // 15: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
-	16, // 16: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 17: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
-	16, // 18: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
-	19, // 19: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
-	16, // 20: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	19, // 0: ballast.v1.VolumeRequested.spec:type_name -> ballast.v1.VolumeSpec
+	20, // 1: ballast.v1.VolumeRequested.occur_time:type_name -> google.protobuf.Timestamp
+	21, // 2: ballast.v1.ReplicasAssigned.replicas:type_name -> ballast.v1.Replica
+	20, // 3: ballast.v1.ReplicasAssigned.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 4: ballast.v1.ReplicaConfirmed.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 5: ballast.v1.ReplicaFailed.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 6: ballast.v1.VolumeReady.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 7: ballast.v1.VolumeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 8: ballast.v1.VolumeResizeRequested.occur_time:type_name -> google.protobuf.Timestamp
+	22, // 9: ballast.v1.VolumeResizeRequested.capacity:type_name -> ballast.v1.CapacityRange
+	20, // 10: ballast.v1.VolumeResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 11: ballast.v1.ReplicaGrown.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 12: ballast.v1.VolumeResized.occur_time:type_name -> google.protobuf.Timestamp
+	22, // 13: ballast.v1.VolumeResized.capacity:type_name -> ballast.v1.CapacityRange
+	20, // 14: ballast.v1.VolumeResizeFailed.occur_time:type_name -> google.protobuf.Timestamp
+	21, // 15: ballast.v1.VolumeDeleteRequested.replicas:type_name -> ballast.v1.Replica
+	20, // 16: ballast.v1.VolumeDeleteRequested.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 17: ballast.v1.ReplicaRemoved.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 18: ballast.v1.VolumeDeleted.occur_time:type_name -> google.protobuf.Timestamp
+	23, // 19: ballast.v1.VolumeRepaired.volume:type_name -> ballast.v1.Volume
+	20, // 20: ballast.v1.VolumeRepaired.occur_time:type_name -> google.protobuf.Timestamp
+	21, // 21: ballast.v1.ReplicaAdded.replica:type_name -> ballast.v1.Replica
+	20, // 22: ballast.v1.ReplicaAdded.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 23: ballast.v1.ReplicaPromoted.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 24: ballast.v1.ReplicaRetired.occur_time:type_name -> google.protobuf.Timestamp
+	20, // 25: ballast.v1.ReplicaLost.occur_time:type_name -> google.protobuf.Timestamp
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_volume_events_proto_init() }
@@ -1441,7 +1902,7 @@ func file_ballast_v1_volume_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_volume_events_proto_rawDesc), len(file_ballast_v1_volume_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

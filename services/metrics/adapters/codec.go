@@ -20,6 +20,10 @@ func SampleFromProto(m *pb.NodeTelemetry) domain.Sample {
 	if m.GetSampleTime() != nil {
 		s.At = m.GetSampleTime().AsTime()
 	}
+	for _, r := range m.GetReplicas() {
+		s.Replicas = append(s.Replicas, domain.ReplicaSample{ID: r.GetReplicaId(), ReadIOPS: r.GetReadIops(), WriteIOPS: r.GetWriteIops(),
+			ReadBytesPerSecond: r.GetReadBytesPerSecond(), WriteBytesPerSecond: r.GetWriteBytesPerSecond()})
+	}
 	for i, d := range m.GetDisks() {
 		s.Disks[i] = domain.DiskSample{
 			ReadIOPS:            d.GetReadIops(),
@@ -43,7 +47,7 @@ func micros(us uint64) time.Duration {
 
 // SummaryToProto writes a summary as the NodeLoadSummarized event.
 func SummaryToProto(s domain.Summary) *pb.NodeLoadSummarized {
-	return &pb.NodeLoadSummarized{
+	out := &pb.NodeLoadSummarized{
 		NodeId:              s.Node,
 		WindowStartTime:     timestamppb.New(s.Start),
 		WindowEndTime:       timestamppb.New(s.End),
@@ -55,4 +59,9 @@ func SummaryToProto(s domain.Summary) *pb.NodeLoadSummarized {
 		Utilization:         s.Utilization,
 		LatencyMicros:       uint64(s.Latency / time.Microsecond),
 	}
+	for _, r := range s.Replicas {
+		out.Replicas = append(out.Replicas, &pb.ReplicaTelemetry{ReplicaId: r.ID, ReadIops: r.ReadIOPS, WriteIops: r.WriteIOPS,
+			ReadBytesPerSecond: r.ReadBytesPerSecond, WriteBytesPerSecond: r.WriteBytesPerSecond})
+	}
+	return out
 }

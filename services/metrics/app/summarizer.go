@@ -47,6 +47,9 @@ type Summarizer struct {
 
 	mu    sync.Mutex
 	nodes map[string]*node
+	// OnSummary, if set, is told of every summary recorded, in order per
+	// node.
+	OnSummary func(ctx context.Context, s domain.Summary)
 }
 
 // node is one node's state. Its mutex serializes the window and the
@@ -180,6 +183,9 @@ func (s *Summarizer) publish(ctx context.Context, n *node) error {
 			return err
 		}
 		n.pending = slices.Delete(n.pending, 0, 1)
+		if s.OnSummary != nil {
+			s.OnSummary(ctx, sum)
+		}
 	}
 	return nil
 }

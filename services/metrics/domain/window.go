@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -50,13 +51,31 @@ type DiskSample struct {
 
 // Sample is one node's load at one instant, as its agent measured it.
 type Sample struct {
-	At    time.Time
-	Disks []DiskSample
+	At       time.Time
+	Disks    []DiskSample
+	Replicas []ReplicaSample
 }
+
+// ReplicaSample is one replica's load at one instant.
+type ReplicaSample struct {
+	ID                                      string
+	ReadIOPS, WriteIOPS                     float64
+	ReadBytesPerSecond, WriteBytesPerSecond float64
+}
+
+// ReplicaLoad is a replica's load averaged over a window.
+type ReplicaLoad = ReplicaSample
 
 func (s Sample) validate() error {
 	if s.At.IsZero() {
 		return fmt.Errorf("%w: no sample time", ErrInvalidSample)
+	}
+	for i, r := range s.Replicas {
+		for _, v := range []float64{r.ReadIOPS, r.WriteIOPS, r.ReadBytesPerSecond, r.WriteBytesPerSecond} {
+			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%w: replica %d has measure %v", ErrInvalidSample, i, v)
+			}
+		}
 	}
 	for i, d := range s.Disks {
 		for _, v := range []float64{d.ReadIOPS, d.WriteIOPS, d.ReadBytesPerSecond, d.WriteBytesPerSecond, d.Utilization} {
@@ -87,6 +106,9 @@ type Summary struct {
 	Utilization float64
 	// Latency is the 99th percentile of the disk latencies sampled.
 	Latency time.Duration
+	// Replicas are the replicas' loads averaged over the samples that
+	// counted them, by replica id order.
+	Replicas []ReplicaLoad
 }
 
 // Window turns one node's samples into summaries of tumbling windows of a
@@ -114,6 +136,12 @@ type Window struct {
 	writeBps    float64
 	peakUtil    float64
 	latencies   []time.Duration
+	replicas    map[string]*replicaSum
+}
+
+type replicaSum struct {
+	load ReplicaSample
+	n    int
 }
 
 // NewWindow starts the windows of node. floor is the end of the node's last
@@ -163,6 +191,21 @@ func (w *Window) Add(s Sample, now time.Time) (Summary, bool, error) {
 		w.peakUtil = max(w.peakUtil, d.Utilization)
 		w.latencies = append(w.latencies, d.Latency)
 	}
+	for _, r := range s.Replicas {
+		if w.replicas == nil {
+			w.replicas = map[string]*replicaSum{}
+		}
+		rs, ok := w.replicas[r.ID]
+		if !ok {
+			rs = &replicaSum{load: ReplicaSample{ID: r.ID}}
+			w.replicas[r.ID] = rs
+		}
+		rs.n++
+		rs.load.ReadIOPS += r.ReadIOPS
+		rs.load.WriteIOPS += r.WriteIOPS
+		rs.load.ReadBytesPerSecond += r.ReadBytesPerSecond
+		rs.load.WriteBytesPerSecond += r.WriteBytesPerSecond
+	}
 	w.lastArrival = now
 	return sum, closed, nil
 }
@@ -192,6 +235,13 @@ func (w *Window) close() Summary {
 		Utilization:         w.peakUtil,
 		Latency:             percentile(w.latencies, latencyPercentile),
 	}
+	for _, rs := range w.replicas {
+		n := float64(rs.n)
+		s.Replicas = append(s.Replicas, ReplicaLoad{ID: rs.load.ID, ReadIOPS: rs.load.ReadIOPS / n, WriteIOPS: rs.load.WriteIOPS / n,
+			ReadBytesPerSecond: rs.load.ReadBytesPerSecond / n, WriteBytesPerSecond: rs.load.WriteBytesPerSecond / n})
+	}
+	slices.SortFunc(s.Replicas, func(a, b ReplicaLoad) int { return strings.Compare(a.ID, b.ID) })
+	clear(w.replicas)
 	w.floor = s.End
 	w.open, w.samples = false, 0
 	w.readIOPS, w.writeIOPS, w.readBps, w.writeBps, w.peakUtil = 0, 0, 0, 0, 0

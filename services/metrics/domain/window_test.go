@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -168,7 +169,7 @@ func TestWindow(t *testing.T) {
 					t.Fatalf("step %d: unexpected summary %+v", i, got)
 				case s.want != nil && !ok:
 					t.Fatalf("step %d: no summary, want %+v", i, *s.want)
-				case s.want != nil && got != *s.want:
+				case s.want != nil && !reflect.DeepEqual(got, *s.want):
 					t.Fatalf("step %d: summary\n got %+v\nwant %+v", i, got, *s.want)
 				}
 			}
@@ -221,5 +222,31 @@ func TestNewWindowRefusesInvalid(t *testing.T) {
 		if _, err := NewWindow(tc.node, tc.interval, time.Time{}); !errors.Is(err, ErrInvalidWindow) {
 			t.Errorf("NewWindow(%q, %v): %v, want ErrInvalidWindow", tc.node, tc.interval, err)
 		}
+	}
+}
+
+// A window averages each replica's load over the samples that counted it:
+// the planner balances on it.
+func TestAWindowSummarizesEachReplica(t *testing.T) {
+	w, err := NewWindow("n1", 10*time.Second, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, rs := range [][]ReplicaSample{
+		{{ID: "r1", ReadIOPS: 100, WriteBytesPerSecond: 10}, {ID: "r2", WriteIOPS: 40}},
+		{{ID: "r1", ReadIOPS: 300, WriteBytesPerSecond: 30}},
+	} {
+		if _, _, err := w.Add(Sample{At: at.Add(time.Duration(i) * time.Second), Replicas: rs}, at.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, ok := w.Flush(at.Add(time.Minute))
+	want := []ReplicaLoad{{ID: "r1", ReadIOPS: 200, WriteBytesPerSecond: 20}, {ID: "r2", WriteIOPS: 40}}
+	if !ok || !reflect.DeepEqual(sum.Replicas, want) {
+		t.Fatalf("replicas %+v, want %+v", sum.Replicas, want)
+	}
+	if _, _, err := w.Add(Sample{At: at.Add(time.Hour), Replicas: []ReplicaSample{{ID: "r3", ReadIOPS: math.NaN()}}}, at.Add(time.Hour)); !errors.Is(err, ErrInvalidSample) {
+		t.Fatalf("a NaN replica load: %v", err)
 	}
 }

@@ -26,13 +26,18 @@ var TelemetryConsumer = bus.Consumer{
 }
 
 // TelemetryEvents routes telemetry samples to the summarizer.
-func TelemetryEvents(s *app.Summarizer, log *slog.Logger) *bus.Mux {
+func TelemetryEvents(s *app.Summarizer, w *app.Watcher, log *slog.Logger) *bus.Mux {
 	mux := &bus.Mux{}
-	bus.On(mux, func(ctx context.Context, ev bus.Event, m *pb.NodeTelemetry) error {
+	// Every node reports every interval: reports are read straight into
+	// samples, not into protobuf messages first.
+	bus.OnDecoded(mux, &pb.NodeTelemetry{}, adapters.DecodeTelemetry, func(ctx context.Context, ev bus.Event, sample domain.Sample) error {
 		// The subject names the node: it is what the stream caps per node,
 		// and an agent cannot speak for another node by a field.
 		node := events.TelemetryNode(ev.Subject)
-		err := s.Record(ctx, node, adapters.SampleFromProto(m))
+		if err := w.Heard(ctx, node, sample.At); err != nil {
+			log.Warn("node's recovery not recorded yet", "node", node, "err", err)
+		}
+		err := s.Record(ctx, node, sample)
 		switch {
 		case errors.Is(err, domain.ErrLate):
 			// Telemetry is not history: a late sample is dropped, not

@@ -17,6 +17,9 @@ var applies = map[string]bool{
 	events.TypeOf(&pb.ResizeApproved{}):   true,
 	events.TypeOf(&pb.ResizeRejected{}):   true,
 	events.TypeOf(&pb.CapacityReleased{}): true,
+	events.TypeOf(&pb.NodeStateChanged{}): true,
+	events.TypeOf(&pb.MoveAdmitted{}):     true,
+	events.TypeOf(&pb.MoveSettled{}):      true,
 }
 
 // applyEvent applies one event of the node or placement stream to c, and
@@ -38,6 +41,16 @@ func applyEvent(c *domain.Cluster, msg proto.Message) (volumeID string, err erro
 	case *pb.CapacityReleased:
 		c.Release(e.GetVolumeId())
 		return e.GetVolumeId(), nil
+	case *pb.MoveAdmitted:
+		return e.GetVolumeId(), c.Reserve(e.GetVolumeId(), placementsFromProto(e.GetPlacements()), e.GetSizeBytes())
+	case *pb.MoveSettled:
+		if len(e.GetPlacements()) == 0 {
+			c.Release(e.GetVolumeId())
+			return e.GetVolumeId(), nil
+		}
+		return e.GetVolumeId(), c.Reserve(e.GetVolumeId(), placementsFromProto(e.GetPlacements()), e.GetSizeBytes())
+	case *pb.NodeStateChanged:
+		return "", c.SetNodeState(e.GetNodeId(), domain.NodeState(e.GetState()))
 	}
 	return "", nil
 }

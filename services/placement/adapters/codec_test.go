@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -42,10 +43,12 @@ func TestDecisionRecordRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(rec.Decision, d) {
 		t.Errorf("decision read back\n%+v\nwant\n%+v", rec.Decision, d)
 	}
+	seen := map[string]bool{}
 	for i, rep := range rec.Replicas {
-		if rep.ID != ReplicaID("vol-1", i) || rep.Placement != d.Placements[i] {
+		if !strings.HasPrefix(rep.ID, "r-") || len(rep.ID) != 22 || seen[rep.ID] || rep.Placement != d.Placements[i] {
 			t.Errorf("replica %d: %+v", i, rep)
 		}
+		seen[rep.ID] = true
 	}
 }
 

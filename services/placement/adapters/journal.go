@@ -2,8 +2,10 @@ package adapters
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,8 +29,11 @@ type Journal struct {
 
 var _ app.Journal = Journal{}
 
-// ReplicaID names the i-th replica placed for a volume incarnation.
-func ReplicaID(volumeID string, i int) string { return fmt.Sprintf("%s-%d", volumeID, i) }
+// NewReplicaID names a new replica: unique for the life of its volume (and
+// beyond), so that a replica moved away and one placed later on the same
+// node are never taken for each other. 100 random bits, in lower-case
+// base32 so that it can name a file.
+func NewReplicaID() string { return "r-" + strings.ToLower(rand.Text()[:20]) }
 
 func (j Journal) append(ctx context.Context, cause, volumeID string, expected uint64, m proto.Message) (uint64, error) {
 	ev, err := events.Encode(cause+"/"+volumeID, m)
@@ -63,8 +68,8 @@ func (j Journal) Failed(ctx context.Context, cause, name string, b app.Basis, d 
 // decision's summary, a few KB whatever the size of the fleet.
 func decidedEvent(name string, b app.Basis, d domain.Decision, at *timestamppb.Timestamp) *pb.PlacementDecided {
 	m := &pb.PlacementDecided{VolumeId: d.VolumeID, VolumeName: name, SizeBytes: b.Request.SizeBytes, Summary: SummaryToProto(b, d), OccurTime: at}
-	for i, p := range d.Placements {
-		m.Placements = append(m.Placements, &pb.ReplicaPlacement{ReplicaId: ReplicaID(d.VolumeID, i), NodeId: p.NodeID, DiskId: p.DiskID, Zone: p.Zone})
+	for _, p := range d.Placements {
+		m.Placements = append(m.Placements, &pb.ReplicaPlacement{ReplicaId: NewReplicaID(), NodeId: p.NodeID, DiskId: p.DiskID, Zone: p.Zone})
 	}
 	return m
 }

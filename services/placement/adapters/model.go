@@ -30,6 +30,7 @@ type Model struct {
 	applied map[string]uint64 // stream → last sequence applied
 	last    map[string]uint64 // volume id → sequence of its last placement event
 	changed chan struct{}     // closed and replaced on every apply
+	held    holdings
 	subs    []eventstore.Subscription
 	events  modelEvents
 }
@@ -43,13 +44,15 @@ func NewModel(ctx context.Context, store *eventstore.Store, snaps *snapshot.Stor
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{store: store, log: log, cluster: cluster, applied: map[string]uint64{}, last: map[string]uint64{}, changed: make(chan struct{})}
+	m := &Model{store: store, log: log, cluster: cluster, applied: map[string]uint64{}, last: map[string]uint64{}, changed: make(chan struct{}), held: holdings{}}
 	if snaps != nil {
 		m.restore(ctx, snaps, overcommit)
 	}
 	// Nodes first: a reservation needs its node.
 	for _, a := range []events.Aggregate{events.Node, events.Placement} {
-		sub, err := store.Subscribe(ctx, a.Stream, a.Filter(), m.applied[a.Stream], m.applier(a.Stream))
+		// The whole stream: placement's holds node states beside the
+		// decisions, and the model's position is a sequence of it.
+		sub, err := store.Subscribe(ctx, a.Stream, "", m.applied[a.Stream], m.applier(a.Stream))
 		if err != nil {
 			m.Close()
 			return nil, fmt.Errorf("placement model: %w", err)
@@ -130,6 +133,9 @@ func (m *Model) Recorded(seq uint64, msg proto.Message) {
 
 func (m *Model) applyMsg(seq uint64, msg proto.Message) error {
 	volumeID, err := applyEvent(m.cluster, msg)
+	if err == nil {
+		m.held.apply(msg)
+	}
 	if volumeID != "" {
 		m.last[volumeID] = seq
 	}
@@ -181,6 +187,20 @@ func (m *Model) wait(ctx context.Context, stream string, seq uint64) error {
 			}
 		}
 	}
+}
+
+// HeldAll implements app.AllHoldings.
+func (m *Model) HeldAll() []app.Held {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.held.all()
+}
+
+// HeldOn implements app.Holdings.
+func (m *Model) HeldOn(nodeID string) []app.Held {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.held.on(nodeID)
 }
 
 // View implements app.Model.

@@ -61,7 +61,7 @@ func (r Replayer) replay(ctx context.Context, a events.Aggregate, upTo uint64, c
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sub, err := r.Store.Subscribe(ctx, a.Stream, a.Filter(), 0, func(_ context.Context, rec eventstore.Record) error {
+	sub, err := r.Store.Subscribe(ctx, a.Stream, "", 0, func(_ context.Context, rec eventstore.Record) error {
 		if rec.Sequence <= upTo {
 			r.apply(c, rec)
 		}

@@ -31,6 +31,7 @@ func (m *Model) Events() uint64 { return m.events.n.Load() }
 func (m *Model) Take() (snapshot.Snapshot, error) {
 	m.mu.Lock()
 	out := clusterToProto(m.cluster)
+	m.held.toProto(out)
 	out.Last = maps.Clone(m.last)
 	seqs := maps.Clone(m.applied)
 	m.mu.Unlock()
@@ -117,6 +118,7 @@ func (m *Model) restore(ctx context.Context, snaps *snapshot.Store, overcommit f
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cluster = c
+	m.held = holdingsFromProto(pm)
 	m.last = maps.Clone(pm.GetLast())
 	if m.last == nil {
 		m.last = map[string]uint64{}

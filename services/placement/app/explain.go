@@ -30,12 +30,47 @@ type ArgumentError struct{ Field, Reason string }
 
 func (e *ArgumentError) Error() string { return e.Field + ": " + e.Reason }
 
-// Decisions reads decisions from the placement log.
+// Decisions reads a volume incarnation's history from the log.
 type Decisions interface {
 	// Latest returns the volume incarnation's latest placement decision;
 	// ErrNotPlaced when it has none.
 	Latest(ctx context.Context, volumeID string) (RecordedDecision, error)
+	// Moves returns the moves placement admitted of the incarnation,
+	// oldest first.
+	Moves(ctx context.Context, volumeID string) ([]RecordedMove, error)
+	// ReplicaSet returns the changes of the incarnation's replica set as
+	// the volume's log records them, oldest first. name is the volume's
+	// name, which keys that log.
+	ReplicaSet(ctx context.Context, volumeID, name string) ([]SetChange, error)
 }
+
+// TooEarlyError: the time asked for comes before the volume existed, or
+// before it was placed. It matches ErrNotPlaced.
+type TooEarlyError struct {
+	Volume string
+	At     time.Time
+	// Requested is when the volume was asked for (zero when the log does
+	// not say); Decided when placement decided on it.
+	Requested, Decided time.Time
+}
+
+func (e *TooEarlyError) Error() string {
+	at := e.At.UTC().Format(time.RFC3339Nano)
+	if e.Requested.IsZero() || e.Requested.After(e.At) {
+		msg := fmt.Sprintf("volume %s did not exist at %s", e.Volume, at)
+		if !e.Requested.IsZero() {
+			msg += "; it was created at " + e.Requested.UTC().Format(time.RFC3339Nano)
+		} else {
+			msg += "; it was placed at " + e.Decided.UTC().Format(time.RFC3339Nano)
+		}
+		return msg
+	}
+	return fmt.Sprintf("volume %s was not placed yet at %s; it was created at %s and placed at %s", e.Volume, at,
+		e.Requested.UTC().Format(time.RFC3339Nano), e.Decided.UTC().Format(time.RFC3339Nano))
+}
+
+// Is makes errors.Is(err, ErrNotPlaced) hold.
+func (e *TooEarlyError) Is(target error) bool { return target == ErrNotPlaced }
 
 // Replayer rebuilds the cluster model from the log.
 type Replayer interface {
@@ -84,6 +119,9 @@ const (
 // ExplainPlacement asks for one page of a volume's explanation.
 type ExplainPlacement struct {
 	VolumeID string
+	// At is the time the replica set is explained as of: only events up
+	// to it count. Zero means now; a time in the future is refused.
+	At time.Time
 	// PageSize is at most how many rows; 0 means DefaultPageSize, more
 	// than MaxPageSize is cut to it.
 	PageSize  int
@@ -103,6 +141,13 @@ type Explanation struct {
 	Page          []domain.CandidateScore
 	Total         int
 	NextPageToken string
+	// At is the time the replica set is explained as of.
+	At time.Time
+	// Origins says, on the first page (a query without a page token), why
+	// each replica the volume had at At is where it is.
+	Origins []Origin
+	// Deleted is when the volume was deleted, if it was by At.
+	Deleted time.Time
 }
 
 // Paging and caching limits.
@@ -117,6 +162,10 @@ const (
 	DefaultCacheRows = 200_000
 	// DefaultComputeTimeout bounds one recomputation.
 	DefaultComputeTimeout = 2 * time.Minute
+	// MaxClockSkew is how far in the future a time asked for may be: the
+	// caller's clock and this one need not agree exactly. Such a time
+	// is taken as now.
+	MaxClockSkew = time.Minute
 )
 
 // Explainer answers ExplainPlacement. It keeps recently computed tables,
@@ -134,6 +183,7 @@ type Explainer struct {
 	// DefaultComputeTimeout.
 	cacheRows      int
 	computeTimeout time.Duration
+	now            func() time.Time
 
 	mu     sync.Mutex
 	tables map[tableKey]*tableEntry
@@ -149,11 +199,14 @@ type ExplainerOption func(*Explainer)
 // the latest request is kept whatever its size.
 func WithCacheRows(n int) ExplainerOption { return func(x *Explainer) { x.cacheRows = n } }
 
+// WithClock sets what now is (time.Now by default).
+func WithClock(now func() time.Time) ExplainerOption { return func(x *Explainer) { x.now = now } }
+
 // NewExplainer returns an Explainer whose computations run under ctx.
 func NewExplainer(ctx context.Context, d Decisions, r Replayer, opts ...ExplainerOption) *Explainer {
 	x := &Explainer{
 		decisions: d, replayer: r, ctx: ctx,
-		cacheRows: DefaultCacheRows, computeTimeout: DefaultComputeTimeout,
+		cacheRows: DefaultCacheRows, computeTimeout: DefaultComputeTimeout, now: time.Now,
 		tables: make(map[tableKey]*tableEntry),
 	}
 	for _, o := range opts {
@@ -162,8 +215,8 @@ func NewExplainer(ctx context.Context, d Decisions, r Replayer, opts ...Explaine
 	return x
 }
 
-// tableKey names a decision: a volume incarnation's decision at a sequence
-// never changes, so neither does its table.
+// tableKey names a decision or a move: a volume incarnation's event at a
+// sequence never changes, so neither does its table.
 type tableKey struct {
 	volumeID string
 	sequence uint64
@@ -182,21 +235,35 @@ type tableEntry struct {
 }
 
 // Handle returns one page of the explanation of the volume's latest
-// decision.
+// decision and, on the first page, the origin of each replica it had at
+// the time asked.
 func (x *Explainer) Handle(ctx context.Context, q ExplainPlacement) (Explanation, error) {
 	size, err := pageSize(q.PageSize)
 	if err != nil {
 		return Explanation{}, err
 	}
+	now, at := x.now(), q.At
+	switch {
+	case at.IsZero():
+		at = now
+	case at.After(now.Add(MaxClockSkew)):
+		return Explanation{}, &ArgumentError{Field: "at", Reason: fmt.Sprintf("%s is in the future (now is %s)",
+			at.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339))}
+	case at.After(now):
+		at = now
+	}
 	rec, err := x.decisions.Latest(ctx, q.VolumeID)
 	if err != nil {
 		return Explanation{}, err
+	}
+	if rec.Time.After(at) {
+		return Explanation{}, x.tooEarly(ctx, rec, at)
 	}
 	offset, err := decodePageToken(q.PageToken, rec.Sequence)
 	if err != nil {
 		return Explanation{}, err
 	}
-	t, err := x.table(ctx, rec)
+	t, err := x.table(ctx, tableKey{rec.VolumeID, rec.Sequence}, func(ctx context.Context) (*table, error) { return x.compute(ctx, rec) })
 	if err != nil {
 		return Explanation{}, err
 	}
@@ -211,22 +278,84 @@ func (x *Explainer) Handle(ctx context.Context, q ExplainPlacement) (Explanation
 		}
 		end++
 	}
-	out := Explanation{Decision: rec, Source: t.source, Mismatch: t.mismatch, Page: t.rows[offset:end], Total: len(t.rows)}
+	out := Explanation{Decision: rec, Source: t.source, Mismatch: t.mismatch, Page: t.rows[offset:end], Total: len(t.rows), At: at}
 	if end < len(t.rows) {
 		out.NextPageToken = encodePageToken(rec.Sequence, end)
+	}
+	if q.PageToken == "" {
+		if out.Origins, out.Deleted, err = x.origins(ctx, rec, at); err != nil {
+			return Explanation{}, err
+		}
 	}
 	return out, nil
 }
 
-// table returns the decision's table, from the cache or computed once.
-func (x *Explainer) table(ctx context.Context, rec RecordedDecision) (*table, error) {
-	key := tableKey{rec.VolumeID, rec.Sequence}
+// tooEarly says why a volume placed after at cannot be explained at at:
+// it did not exist yet, or was not placed yet.
+func (x *Explainer) tooEarly(ctx context.Context, rec RecordedDecision, at time.Time) error {
+	e := &TooEarlyError{Volume: rec.VolumeName, At: at, Decided: rec.Time}
+	if e.Volume == "" {
+		e.Volume = rec.VolumeID
+	}
+	changes, err := x.decisions.ReplicaSet(ctx, rec.VolumeID, rec.VolumeName)
+	if err != nil {
+		return err
+	}
+	e.Requested = replicaSetAt(changes, rec.Time).Requested
+	return e
+}
+
+// origins explains each replica the volume had at at, and says when it
+// was deleted if it was by then. A volume whose log has no replica set
+// recorded by then (placement decided, the volume service has not taken
+// it in yet) has the decision's replicas.
+func (x *Explainer) origins(ctx context.Context, rec RecordedDecision, at time.Time) ([]Origin, time.Time, error) {
+	changes, err := x.decisions.ReplicaSet(ctx, rec.VolumeID, rec.VolumeName)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	set := replicaSetAt(changes, at)
+	if !set.Recorded && set.Deleted.IsZero() {
+		for _, r := range rec.Replicas {
+			set.Replicas = append(set.Replicas, SetReplica{Replica: r})
+		}
+	}
+	all, err := x.decisions.Moves(ctx, rec.VolumeID)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var moves []RecordedMove
+	for _, m := range all {
+		if !m.Time.After(at) {
+			moves = append(moves, m)
+		}
+	}
+	out := originsOf(rec, moves, set.Replicas)
+	for i := range out {
+		o := &out[i]
+		if o.Kind != OriginMove || !o.Move.Summarized {
+			continue
+		}
+		m := o.Move
+		t, err := x.table(ctx, tableKey{m.VolumeID, m.Sequence}, func(ctx context.Context) (*table, error) { return x.computeMove(ctx, m) })
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		o.Source, o.Mismatch, o.Total = t.source, t.mismatch, len(t.rows)
+		o.Rows, o.TargetRank = moveRows(t.rows)
+	}
+	return out, set.Deleted, nil
+}
+
+// table returns the table of the event key names, from the cache or
+// computed once.
+func (x *Explainer) table(ctx context.Context, key tableKey, compute func(context.Context) (*table, error)) (*table, error) {
 	x.mu.Lock()
 	e, ok := x.tables[key]
 	if !ok {
 		e = &tableEntry{ready: make(chan struct{})}
 		x.tables[key] = e
-		go x.fill(key, e, rec)
+		go x.fill(key, e, compute)
 	}
 	x.touch(key)
 	x.mu.Unlock()
@@ -234,15 +363,15 @@ func (x *Explainer) table(ctx context.Context, rec RecordedDecision) (*table, er
 	case <-e.ready:
 		return e.t, e.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("explain %s: %w", rec.VolumeID, ctx.Err())
+		return nil, fmt.Errorf("explain %s: %w", key.volumeID, ctx.Err())
 	}
 }
 
 // fill computes one table and caches it; a failure is not cached.
-func (x *Explainer) fill(key tableKey, e *tableEntry, rec RecordedDecision) {
+func (x *Explainer) fill(key tableKey, e *tableEntry, compute func(context.Context) (*table, error)) {
 	ctx, cancel := context.WithTimeout(x.ctx, x.computeTimeout)
 	defer cancel()
-	t, err := x.compute(ctx, rec)
+	t, err := compute(ctx)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	e.t, e.err = t, err
@@ -304,6 +433,30 @@ func (x *Explainer) compute(ctx context.Context, rec RecordedDecision) (*table, 
 	return &table{rows: d.Ranked(), source: TableRecomputed, mismatch: mismatch(rec, d, err)}, nil
 }
 
+// computeMove makes the table of a move: the planner run again for the
+// moving replica on the model rebuilt at the move's position, the target
+// marked chosen.
+func (x *Explainer) computeMove(ctx context.Context, m RecordedMove) (*table, error) {
+	c, err := x.replayer.ClusterAt(ctx, m.Basis.At, m.Basis.Overcommit)
+	if err != nil {
+		return nil, fmt.Errorf("explain move %s of %s: %w", m.MigrationID, m.VolumeID, err)
+	}
+	res, src, err := sourceOf(c, m.VolumeID, m.VolumeName, m.Source.NodeID)
+	if err != nil {
+		return &table{source: TableRecomputed, mismatch: "the model rebuilt at the move's position: " + err.Error()}, nil
+	}
+	var opts []domain.PlaceOption
+	for _, w := range m.Summary.Weights {
+		opts = append(opts, domain.WithScoreWeight(w.Name, w.Weight))
+	}
+	// As for a decision, a failure is an outcome to compare with the
+	// record.
+	d, err := placeMove(c, res, src, m.Basis.Request, opts...)
+	rows := d.Ranked()
+	markTarget(rows, m.Target.Placement)
+	return &table{rows: rows, source: TableRecomputed, mismatch: moveMismatch(m, d, err)}, nil
+}
+
 // mismatch says how a recomputed decision differs from the recorded one,
 // or "" when it is the same: the same outcome, placements, counts and best
 // candidates with the same scores.
@@ -316,6 +469,14 @@ func mismatch(rec RecordedDecision, d domain.Decision, err error) string {
 		return "recorded as placed, but the planner now fails: " + err.Error()
 	case !slices.Equal(r.Placements, d.Placements):
 		return fmt.Sprintf("recorded placements %s, the planner now chooses %s", placementList(r.Placements), placementList(d.Placements))
+	}
+	return summaryMismatch(r, d)
+}
+
+// summaryMismatch compares what a record keeps of a decision beside its
+// placements: the counts, the rejections and the best candidates.
+func summaryMismatch(r, d domain.Decision) string {
+	switch {
 	case r.Considered != d.Considered || r.Feasible != d.Feasible:
 		return fmt.Sprintf("recorded %d nodes considered and %d feasible, recomputed %d and %d", r.Considered, r.Feasible, d.Considered, d.Feasible)
 	case !slices.Equal(r.Rejected, d.Rejected):

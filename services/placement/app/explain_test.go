@@ -25,6 +25,13 @@ func (f fakeDecisions) Latest(_ context.Context, id string) (RecordedDecision, e
 	return r, nil
 }
 
+// Moves and ReplicaSet: these volumes never moved, and their volume's log
+// has recorded no set (their replicas are the decision's).
+func (f fakeDecisions) Moves(context.Context, string) ([]RecordedMove, error) { return nil, nil }
+func (f fakeDecisions) ReplicaSet(context.Context, string, string) ([]SetChange, error) {
+	return nil, nil
+}
+
 // fakeReplayer returns a fresh copy of the cluster built for a position.
 type fakeReplayer struct {
 	build func(Position) *domain.Cluster

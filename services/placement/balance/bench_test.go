@@ -20,7 +20,6 @@ func BenchmarkPlanSkewedFleet(b *testing.B) {
 	m := skewedFleet(20261202, 1000, volumes)
 	before := measure(m)
 	_, hi0 := spread(before.iops)
-	bound := bytesBound(m, 0.1, 0.8)
 	var p Plan
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -28,6 +27,7 @@ func BenchmarkPlanSkewedFleet(b *testing.B) {
 		p = Propose(m, Config{})
 	}
 	b.StopTimer()
+	bound := float64(Bound(m, Config{}))
 	u := measure(Apply(m, p.Moves))
 	lo, hi := spread(u.iops)
 	_, full := spread(u.fill)

@@ -55,6 +55,11 @@ type Node struct {
 	ID, Zone, Region string
 	State            domain.NodeState
 	Disks            []Disk
+	// Joining marks a node that joined the fleet recently. While any node
+	// is joining, balance moves go only onto joining nodes: the new
+	// capacity takes its share, and the old nodes do not trade replicas
+	// among themselves meanwhile.
+	Joining bool
 }
 
 // Replica is one copy of a volume, where it lives and the load it carries.
@@ -101,6 +106,11 @@ type Config struct {
 	// (default 0.5): a replica does not move between disks whose
 	// utilisations differ by about its own share.
 	MinGain float64
+	// Floor is the utilisation under which a disk is not rebalanced off
+	// in any resource (default 0.2): a disk at 8% next to one at 1% is not
+	// a hotspot, and moving bytes to even them out is not worth a copy.
+	// Forced moves (drain, down, capacity) ignore it.
+	Floor float64
 	// MaxMoves bounds the plan (default 100,000).
 	MaxMoves int
 	// Weights of I/O operations, bytes per second and capacity in the
@@ -127,6 +137,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMoves <= 0 {
 		c.MaxMoves = 100_000
+	}
+	if c.Floor <= 0 {
+		c.Floor = 0.2
 	}
 	if c.Weights == (Weights{}) {
 		c.Weights = Weights{IOPS: 1, Bps: 1, Capacity: 1}
@@ -198,6 +211,10 @@ type Plan struct {
 	Before, After Balance
 	// BytesToCopy sums the moves' bytes.
 	BytesToCopy uint64
+	// BytesBound is the fewest bytes any plan must copy to bring the
+	// model within the band and the ceilings (see Bound), when asked
+	// for: the yardstick of BytesToCopy.
+	BytesBound uint64
 	// Stranded lists the replicas that must leave their disk (drain, down,
 	// capacity) and have nowhere to go within the constraints.
 	Stranded []Stranded

@@ -23,6 +23,12 @@ type vec [nResources]float64
 // rules out, few enough that a plan over thousands of disks stays quick.
 const targetsTried = 32
 
+// keyed is a replica with the key it is ranked by.
+type keyed struct {
+	key float64
+	rep int
+}
+
 type disk struct {
 	loc                Location
 	node, zone, region int
@@ -36,11 +42,14 @@ type disk struct {
 	t                  *tier // its tier's
 	pos                int   // in its tier's order; -1 when it does not carry load
 	stuck              bool  // no move off it was found
+	joining            bool  // its node joined recently
 }
 
 // carries tells whether the disk's node keeps carrying its load: up, or
 // cordoned (which takes no new replicas but keeps its own).
-func (d *disk) carries() bool { return d.state == domain.NodeUp || d.state == domain.NodeCordoned }
+func (d *disk) carries() bool {
+	return d.state == domain.NodeUp || d.state == domain.NodeCordoned || d.state == domain.NodeSuspect
+}
 
 type rep struct {
 	id    string
@@ -65,6 +74,9 @@ type tier struct {
 	k vec
 	// mean is each resource's capacity-weighted mean utilisation.
 	mean vec
+	// joining: an up disk of the tier is on a joining node, and balance
+	// moves in the tier go only onto such disks.
+	joining bool
 	// most is each resource's highest utilisation once the forced moves
 	// are made: no balancing move takes a disk above it, so balancing never
 	// raises it.
@@ -79,7 +91,8 @@ type state struct {
 	tiers map[domain.Tier]*tier
 	plan  Plan
 	// scratch holds candidates, reused.
-	scratch []int
+	scratch    []int
+	topScratch []keyed
 }
 
 // Propose proposes the moves that bring m within the configured balance
@@ -116,6 +129,7 @@ func newState(m Model, cfg Config) *state {
 				capability: vec{d.IOPS, d.Bps, float64(d.CapacityBytes)},
 				limit:      domain.Reservable(d.CapacityBytes, cfg.Overcommit),
 				pos:        -1,
+				joining:    n.Joining,
 			})
 		}
 	}
@@ -173,6 +187,7 @@ func newState(m Model, cfg Config) *state {
 		if d.carries() {
 			d.t.order = append(d.t.order, i)
 		}
+		d.t.joining = d.t.joining || d.joining && d.state == domain.NodeUp
 	}
 	for _, t := range s.tiers {
 		slices.SortStableFunc(t.order, func(a, b int) int { return cmpFloat(s.pressure(a), s.pressure(b)) })
@@ -229,6 +244,19 @@ func (s *state) pressureOf(d *disk, load vec) float64 {
 
 func (s *state) pressure(di int) float64 { d := &s.disks[di]; return s.pressureOf(d, d.load) }
 
+// busiest is the disk's highest utilisation of a resource the objective
+// weighs.
+func (s *state) busiest(di int) float64 {
+	d := &s.disks[di]
+	u := 0.0
+	for res := range nResources {
+		if d.t.k[res] > 0 && d.capability[res] > 0 {
+			u = max(u, d.load[res]/d.capability[res])
+		}
+	}
+	return u
+}
+
 // fits tells whether replica ri may move to disk bi under the hard
 // constraints: an up node, the volume's tier, room, and no other replica of
 // the volume in the same domain at its spread level (or on the same node).
@@ -236,6 +264,11 @@ func (s *state) fits(ri, bi int) bool {
 	r, b := &s.reps[ri], &s.disks[bi]
 	v := s.vols[r.vol].v
 	if b.state != domain.NodeUp || b.tier != v.Tier || r.disk == bi {
+		return false
+	}
+	if r.disk >= 0 && s.disks[r.disk].node == b.node {
+		// A move is a new replica beside the old one until the cut-over:
+		// never two of one volume on a node.
 		return false
 	}
 	if b.used > b.limit || b.limit-b.used < v.SizeBytes {
@@ -484,8 +517,32 @@ func (s *state) candidates(a *disk, shed bool) []int {
 			}
 			return s.reps[r].load[res] / (s.reps[r].load[rBytes] + 1)
 		}
-		slices.SortFunc(c, func(x, y int) int { return cmpFloat(key(y), key(x)) })
-		c = c[:replicasTried]
+		// The best replicasTried by key, best first, ties in the disk's
+		// order: a bounded insertion, not a sort of the whole disk (which
+		// holds thousands of replicas in a large fleet).
+		top := s.topScratch[:0]
+		for _, r := range c {
+			k := key(r)
+			if len(top) == replicasTried && k <= top[len(top)-1].key {
+				continue
+			}
+			i, _ := slices.BinarySearchFunc(top, k, func(e keyed, k float64) int {
+				if e.key >= k {
+					return -1 // e stays ahead of k: ties keep the earlier
+				}
+				return 1
+			})
+			if len(top) < replicasTried {
+				top = append(top, keyed{})
+			}
+			copy(top[i+1:], top[i:len(top)-1])
+			top[i] = keyed{key: k, rep: r}
+		}
+		c = c[:len(top)]
+		for i, e := range top {
+			c[i] = e.rep
+		}
+		s.topScratch = top
 	}
 	s.scratch = c
 	return c
@@ -532,13 +589,16 @@ func (s *state) rebalanceRound(t *tier) (movedAny bool) {
 			if pa <= 1 || pa <= hi && s.pressure(t.order[0]) >= lo {
 				break // nothing above the mean left, or all inside the band
 			}
-			if s.disks[ai].stuck {
+			if s.disks[ai].stuck || s.busiest(ai) < s.cfg.Floor {
 				continue
 			}
 			ri, bi, ok := s.bestOff(ai, false, func(ri, bi int) bool {
 				r, b := &s.reps[ri], &s.disks[bi]
 				if s.vols[r.vol].v.CoolingDown || !s.underCeiling(b, s.vols[r.vol].v.SizeBytes) {
 					return false
+				}
+				if b.t.joining && !b.joining {
+					return false // new nodes first: no trading among the old
 				}
 				if pa <= hi && s.pressure(bi) >= lo {
 					return false // both inside the band: nothing worth a copy

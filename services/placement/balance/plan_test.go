@@ -2,6 +2,7 @@ package balance
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -140,6 +141,23 @@ func TestAHotspotShedsOntoTheLeastUtilisedDisks(t *testing.T) {
 	}
 }
 
+// A disk at 8% next to one at 1% is no hotspot: evening them out is not
+// worth a copy.
+func TestAnIdleClusterIsLeftAlone(t *testing.T) {
+	m := Model{}
+	for i := range 4 {
+		m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 10_000))
+	}
+	for i := range 8 {
+		v := volume(fmt.Sprintf("v%d", i), 10, 20, "n0", "n1", "n2")
+		v.Replicas[0].Load = Load{ReadIOPS: 100}
+		m.Volumes = append(m.Volumes, v)
+	}
+	if p := Propose(m, Config{}); len(p.Moves) != 0 {
+		t.Fatalf("moves in an idle cluster: %s", moveNames(p))
+	}
+}
+
 func TestABalancedClusterStaysPut(t *testing.T) {
 	m := Model{}
 	for i := range 3 {
@@ -227,8 +245,9 @@ func TestANewNodeTakesItsShare(t *testing.T) {
 	for i := range 4 {
 		m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 10_000))
 	}
+	// Each old node is 40% busy: loaded enough to share.
 	for i := range 40 {
-		v := volume(fmt.Sprintf("v%02d", i), 10, 200, "n0")
+		v := volume(fmt.Sprintf("v%02d", i), 10, 400, "n0")
 		v.Replicas = v.Replicas[:1]
 		v.Replicas[0].NodeID, v.Replicas[0].DiskID = fmt.Sprintf("n%d", i%4), fmt.Sprintf("n%d-d0", i%4)
 		m.Volumes = append(m.Volumes, v)
@@ -284,5 +303,115 @@ func TestAFullDiskWithNowhereToGoIsReportedOnce(t *testing.T) {
 	p := Propose(m, Config{})
 	if len(p.Moves) != 0 || len(p.Stranded) != 1 || p.Stranded[0].VolumeID != "v1" || p.Stranded[0].Reason != ReasonCapacity {
 		t.Fatalf("moves %s, stranded %+v: want v1, the largest, stranded for capacity", moveNames(p), p.Stranded)
+	}
+}
+
+// A move adds the new replica beside the old one until the cut-over: the
+// planner never moves a replica to another disk of its own node.
+func TestAReplicaNeverMovesToAnotherDiskOfItsNode(t *testing.T) {
+	two := Node{ID: "n0", Zone: "z0", Region: "r1", State: domain.NodeUp, Disks: []Disk{
+		{ID: "n0-d0", Tier: domain.TierSSD, CapacityBytes: 1000 * gib, IOPS: 10_000, Bps: 1e9},
+		{ID: "n0-d1", Tier: domain.TierSSD, CapacityBytes: 1000 * gib, IOPS: 10_000, Bps: 1e9},
+	}}
+	m := Model{Nodes: []Node{two, ssdNode("n1", "z1", 1000, 10_000)}}
+	for i := range 10 {
+		v := volume(fmt.Sprintf("v%d", i), 10, 1000, "n0", "n1")
+		m.Volumes = append(m.Volumes, v)
+	}
+	p := Propose(m, Config{})
+	check(t, m, p, Config{})
+	for _, mv := range p.Moves {
+		if mv.From.NodeID == mv.To.NodeID {
+			t.Errorf("move %+v within node %s", mv, mv.From.NodeID)
+		}
+	}
+}
+
+// While a node joins, the old nodes do not trade replicas: an idle old
+// disk would take some of a hot one's load, but the joining node takes it.
+func TestWhileANodeJoinsMovesGoOnlyOntoIt(t *testing.T) {
+	build := func(joining bool) Model {
+		m := Model{}
+		for i := range 4 {
+			m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 10_000))
+		}
+		// n0 is 60% busy, n1 and n2 40%, n3 10%.
+		for i, busy := range []int{15, 10, 10, 2} {
+			for j := range busy {
+				v := volume(fmt.Sprintf("v%d-%02d", i, j), 10, 400, fmt.Sprintf("n%d", i))
+				m.Volumes = append(m.Volumes, v)
+			}
+		}
+		n := ssdNode("new", "z4", 1000, 10_000)
+		n.Joining = joining
+		m.Nodes = append(m.Nodes, n)
+		return m
+	}
+	m := build(false)
+	p := Propose(m, Config{})
+	check(t, m, p, Config{})
+	old := 0
+	for _, mv := range p.Moves {
+		if mv.To.NodeID != "new" {
+			old++
+		}
+	}
+	if old == 0 {
+		t.Fatalf("without a joining node no move went to an old node, so this test shows nothing: %s", moveNames(p))
+	}
+
+	m = build(true)
+	p = Propose(m, Config{})
+	check(t, m, p, Config{})
+	if len(p.Moves) == 0 {
+		t.Fatal("no move onto the joining node")
+	}
+	for _, mv := range p.Moves {
+		if mv.To.NodeID != "new" {
+			t.Errorf("move %s of %s to %s while a node joins", mv.ReplicaID, mv.VolumeID, mv.To.NodeID)
+		}
+	}
+}
+
+// The bound counts every byte of a draining node and the bytes over the
+// ceiling of a full disk, and nothing for a cluster already in balance.
+func TestTheBoundCountsWhatMustLeave(t *testing.T) {
+	m := Model{}
+	for i := range 4 {
+		m.Nodes = append(m.Nodes, ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 10_000))
+	}
+	for i := range 4 {
+		m.Volumes = append(m.Volumes, volume(fmt.Sprintf("v%d", i), 100, 500, fmt.Sprintf("n%d", i)))
+	}
+	if p, b := Propose(m, Config{}), Bound(m, Config{}); b != 0 || len(p.Moves) != 0 {
+		t.Fatalf("a balanced cluster: bound %d, %d moves", b, len(p.Moves))
+	}
+	m.Nodes[0].State = domain.NodeDraining
+	p := Propose(m, Config{})
+	if size, b := m.Volumes[0].SizeBytes, Bound(m, Config{}); b != size || p.BytesToCopy != size {
+		t.Fatalf("draining n0 holding %d bytes: bound %d, plan copies %d", size, b, p.BytesToCopy)
+	}
+}
+
+// A cold disk must be brought up to the band as much as hot ones down to
+// it: four disks a little over the band and an empty one need the bytes
+// that bring the empty one to 90% of the mean, more than the hot ones must
+// shed.
+func TestTheBoundCountsWhatMustArrive(t *testing.T) {
+	m := Model{}
+	for i := range 5 {
+		n := ssdNode(fmt.Sprintf("n%d", i), fmt.Sprintf("z%d", i), 1000, 1000)
+		m.Nodes = append(m.Nodes, n)
+	}
+	for i := range 4 {
+		for j := range 29 {
+			m.Volumes = append(m.Volumes, volume(fmt.Sprintf("v%d-%02d", i, j), 1, 10, fmt.Sprintf("n%d", i)))
+		}
+	}
+	// Mean 232 IOPS a disk: each hot one sheds 34.8 over 255.2 (3.48 GiB),
+	// 13.9 GiB in all; the empty one lacks 208.8 below 208.8, at 10 IOPS
+	// a GiB 20.9 GiB.
+	if b, want := float64(Bound(m, Config{})), 20.88*float64(gib); math.Abs(b-want) > 0.01*want {
+		t.Fatalf("bound %.2f GiB, want 20.88", b/float64(gib))
 	}
 }

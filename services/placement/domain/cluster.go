@@ -173,6 +173,11 @@ func (c *Cluster) UpsertNode(n Node) error {
 		return err
 	}
 	old := c.nodes[n.ID]
+	if old != nil {
+		// Placement owns a known node's state: registering it again
+		// (an agent's restart, a disk added) does not uncordon it.
+		n.State = old.node.State
+	}
 	e := &nodeEntry{
 		node: Node{
 			ID: n.ID, Zone: n.Zone, Region: n.Region, State: n.State,
@@ -318,6 +323,17 @@ func (c *Cluster) Nodes() []Node {
 	out := make([]Node, 0, len(c.order))
 	for _, e := range c.order {
 		out = append(out, copyNode(&e.node))
+	}
+	return out
+}
+
+// UpNodes lists the nodes that take new replicas, sorted.
+func (c *Cluster) UpNodes() []string {
+	var out []string
+	for _, e := range c.order {
+		if e.node.State == NodeUp {
+			out = append(out, e.node.ID)
+		}
 	}
 	return out
 }

@@ -122,6 +122,21 @@ func TestSetNodeState(t *testing.T) {
 	}
 }
 
+// An agent registers its node again at every restart, and when a disk is
+// added: a cordoned node stays cordoned, a draining one draining.
+func TestRegisteringAgainKeepsTheNodesState(t *testing.T) {
+	c := newCluster(t, nil, up("n1", "a"))
+	if err := c.SetNodeState("n1", NodeDraining); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpsertNode(up("n1", "a")); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Node("n1"); n.State != NodeDraining {
+		t.Fatalf("after registering again the node is %v", n.State)
+	}
+}
+
 func TestReserve(t *testing.T) {
 	p := func(node, disk string) Placement { return Placement{NodeID: node, DiskID: disk} }
 	for _, tc := range []struct {

@@ -95,9 +95,12 @@ const (
 	NodeDraining
 	// NodeDown is unreachable; its replicas need re-replication.
 	NodeDown
+	// NodeSuspect stopped reporting and is down once a grace period
+	// passes; it accepts no new replicas meanwhile, and keeps its own.
+	NodeSuspect
 )
 
-// String returns "up", "cordoned", "draining" or "down".
+// String returns "up", "cordoned", "draining", "down" or "suspect".
 func (s NodeState) String() string {
 	switch s {
 	case NodeUp:
@@ -108,10 +111,12 @@ func (s NodeState) String() string {
 		return "draining"
 	case NodeDown:
 		return "down"
+	case NodeSuspect:
+		return "suspect"
 	default:
 		return fmt.Sprintf("state(%d)", int(s))
 	}
 }
 
 // Valid reports whether s is one of the known states.
-func (s NodeState) Valid() bool { return s >= NodeUp && s <= NodeDown }
+func (s NodeState) Valid() bool { return s >= NodeUp && s <= NodeSuspect }

@@ -133,25 +133,51 @@ var volumeStates = map[domain.State]pb.VolumeState{
 	domain.StateFailed:   pb.VolumeState_VOLUME_STATE_FAILED,
 	domain.StateDeleting: pb.VolumeState_VOLUME_STATE_DELETING,
 	domain.StateDeleted:  pb.VolumeState_VOLUME_STATE_DELETED,
+	domain.StateDegraded: pb.VolumeState_VOLUME_STATE_DEGRADED,
+}
+
+var replicaRoles = map[domain.Role]pb.ReplicaRole{
+	domain.RoleHealthy:    pb.ReplicaRole_REPLICA_ROLE_HEALTHY,
+	domain.RoleRebuilding: pb.ReplicaRole_REPLICA_ROLE_REBUILDING,
+	domain.RoleLeaving:    pb.ReplicaRole_REPLICA_ROLE_LEAVING,
+	domain.RoleLost:       pb.ReplicaRole_REPLICA_ROLE_LOST,
+}
+
+func roleFromProto(r pb.ReplicaRole) domain.Role {
+	for d, p := range replicaRoles {
+		if p == r {
+			return d
+		}
+	}
+	return domain.RoleUnspecified
 }
 
 func replicasToProto(rs []domain.Replica) []*pb.Replica {
 	out := make([]*pb.Replica, len(rs))
 	for i, r := range rs {
-		out[i] = &pb.Replica{Id: r.ID, NodeId: r.NodeID, DiskId: r.DiskID, Zone: r.Zone, State: replicaStates[r.State], FailureReason: r.FailureReason, SizeBytes: r.SizeBytes}
+		out[i] = replicaToProto(r)
 	}
 	return out
+}
+
+func replicaToProto(r domain.Replica) *pb.Replica {
+	return &pb.Replica{Id: r.ID, NodeId: r.NodeID, DiskId: r.DiskID, Zone: r.Zone, State: replicaStates[r.State], FailureReason: r.FailureReason,
+		SizeBytes: r.SizeBytes, Role: replicaRoles[r.Role]}
 }
 
 func replicasFromProto(rs []*pb.Replica) []domain.Replica {
 	out := make([]domain.Replica, len(rs))
 	for i, r := range rs {
-		// Node, disk and zone names are few and every replica names them:
-		// one copy of each is kept, however many volumes are cached.
-		out[i] = domain.Replica{ID: r.GetId(), NodeID: unique.Make(r.GetNodeId()).Value(), DiskID: unique.Make(r.GetDiskId()).Value(),
-			Zone: unique.Make(r.GetZone()).Value(), FailureReason: r.GetFailureReason(), SizeBytes: r.GetSizeBytes()}
+		out[i] = replicaFromProto(r)
 	}
 	return out
+}
+
+func replicaFromProto(r *pb.Replica) domain.Replica {
+	// Node, disk and zone names are few and every replica names them: one
+	// copy of each is kept, however many volumes are cached.
+	return domain.Replica{ID: r.GetId(), NodeID: unique.Make(r.GetNodeId()).Value(), DiskID: unique.Make(r.GetDiskId()).Value(),
+		Zone: unique.Make(r.GetZone()).Value(), FailureReason: r.GetFailureReason(), SizeBytes: r.GetSizeBytes(), Role: roleFromProto(r.GetRole())}
 }
 
 // VolumeToProto renders a volume for the API; version is the stream
@@ -164,6 +190,7 @@ func VolumeToProto(v *domain.Volume, version uint64) *pb.Volume {
 		SizeBytes:           v.SizeBytes(),
 		State:               volumeStates[v.State()],
 		Replicas:            replicasToProto(v.Replicas()),
+		Generation:          v.Generation(),
 		ResizingToBytes:     v.ResizingTo(),
 		ResizeFailureReason: v.ResizeFailure(),
 		CreateTime:          timestamppb.New(v.CreatedAt()),
@@ -185,7 +212,7 @@ func FieldsToProto(f domain.Fields) *pb.Volume {
 // inverse.
 func FieldsFromProto(v *pb.Volume) domain.Fields {
 	f := domain.Fields{
-		ID: v.GetId(), Name: v.GetName(), Spec: SpecFromProto(v.GetSpec()), SizeBytes: v.GetSizeBytes(),
+		ID: v.GetId(), Name: v.GetName(), Spec: SpecFromProto(v.GetSpec()), SizeBytes: v.GetSizeBytes(), Generation: v.GetGeneration(),
 		ResizingTo: v.GetResizingToBytes(), ResizeFailure: v.GetResizeFailureReason(),
 		Created: v.GetCreateTime().AsTime(), Updated: v.GetUpdateTime().AsTime(),
 	}
@@ -240,6 +267,16 @@ func EventToProto(id, name string, e domain.Event) proto.Message {
 		return &pb.ReplicaRemoved{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
 	case domain.Deleted:
 		return &pb.VolumeDeleted{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, OccurTime: ts(e.At)}
+	case domain.ReplicaAdded:
+		return &pb.ReplicaAdded{VolumeId: id, VolumeName: name, Replica: replicaToProto(e.Replica), Generation: e.Generation, MigrationId: e.MigrationID, OccurTime: ts(e.At)}
+	case domain.ReplicaPromoted:
+		return &pb.ReplicaPromoted{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, RetiredReplicaId: e.RetiredID, RetiredNodeId: e.RetiredNodeID,
+			Generation: e.Generation, MigrationId: e.MigrationID, OccurTime: ts(e.At)}
+	case domain.ReplicaRetired:
+		return &pb.ReplicaRetired{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, Reason: e.Reason,
+			Generation: e.Generation, MigrationId: e.MigrationID, OccurTime: ts(e.At)}
+	case domain.ReplicaLost:
+		return &pb.ReplicaLost{VolumeId: id, VolumeName: name, ReplicaId: e.ReplicaID, NodeId: e.NodeID, Reason: e.Reason, Generation: e.Generation, OccurTime: ts(e.At)}
 	case domain.Repaired:
 		return &pb.VolumeRepaired{VolumeId: e.Volume.ID, VolumeName: name, Volume: FieldsToProto(e.Volume), SkippedSequences: e.Skipped, OccurTime: ts(e.At)}
 	}
@@ -277,6 +314,16 @@ func EventFromProto(m proto.Message) (domain.Event, error) {
 		return domain.ReplicaRemoved{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeDeleted:
 		return domain.Deleted{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicaAdded:
+		return domain.ReplicaAdded{Replica: replicaFromProto(m.GetReplica()), Generation: m.GetGeneration(), MigrationID: m.GetMigrationId(), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicaPromoted:
+		return domain.ReplicaPromoted{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), RetiredID: m.GetRetiredReplicaId(), RetiredNodeID: m.GetRetiredNodeId(), Generation: m.GetGeneration(),
+			MigrationID: m.GetMigrationId(), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicaRetired:
+		return domain.ReplicaRetired{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), Reason: m.GetReason(), Generation: m.GetGeneration(),
+			MigrationID: m.GetMigrationId(), At: at(m.GetOccurTime())}, nil
+	case *pb.ReplicaLost:
+		return domain.ReplicaLost{ReplicaID: m.GetReplicaId(), NodeID: m.GetNodeId(), Reason: m.GetReason(), Generation: m.GetGeneration(), At: at(m.GetOccurTime())}, nil
 	case *pb.VolumeRepaired:
 		return domain.Repaired{Volume: FieldsFromProto(m.GetVolume()), Skipped: m.GetSkippedSequences(), At: at(m.GetOccurTime())}, nil
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"ballast.dev/services/volume/domain"
 )
@@ -89,4 +90,50 @@ func (c Commands) Repair(ctx context.Context, cmd RepairVolume) (Snapshot, []uin
 		return evs, nil
 	})
 	return s, skipped, err
+}
+
+// ChangeReplicaSet asks for one change of a ready volume's replica set,
+// decided on generation Expected of incarnation VolumeID. Exactly one of
+// Add, Promote, Retire and Lose is set.
+type ChangeReplicaSet struct {
+	RequestID   string
+	Name        string
+	VolumeID    string
+	Expected    uint64
+	MigrationID string
+	Add         *domain.Replica
+	Promote     *Promotion
+	Retire      *Removal
+	Lose        *Removal
+}
+
+// Promotion promotes ReplicaID, retiring RetiredID (if set) in the same
+// change.
+type Promotion struct{ ReplicaID, RetiredID string }
+
+// Removal names a replica and why it goes.
+type Removal struct{ ReplicaID, Reason string }
+
+// ChangeReplicas handles ChangeReplicaSet.
+func (c Commands) ChangeReplicas(ctx context.Context, cmd ChangeReplicaSet) (Snapshot, error) {
+	if err := domain.ValidateName(cmd.Name); err != nil {
+		return Snapshot{}, err
+	}
+	return c.Repo.Update(ctx, cmd.Name, "replicas/"+cmd.RequestID, func(v *domain.Volume) ([]domain.Event, error) {
+		if cmd.VolumeID != "" && v.ID() != cmd.VolumeID {
+			return nil, fmt.Errorf("volume %q: incarnation %s is gone: %w", cmd.Name, cmd.VolumeID, domain.ErrNotFound)
+		}
+		now := c.Now()
+		switch {
+		case cmd.Add != nil:
+			return v.AddReplica(*cmd.Add, cmd.Expected, cmd.MigrationID, now)
+		case cmd.Promote != nil:
+			return v.PromoteReplica(cmd.Promote.ReplicaID, cmd.Promote.RetiredID, cmd.Expected, cmd.MigrationID, now)
+		case cmd.Retire != nil:
+			return v.RetireReplica(cmd.Retire.ReplicaID, cmd.Retire.Reason, cmd.Expected, cmd.MigrationID, now)
+		case cmd.Lose != nil:
+			return v.LoseReplica(cmd.Lose.ReplicaID, cmd.Lose.Reason, cmd.Expected, now)
+		}
+		return nil, fmt.Errorf("change: names no change (add, promote, retire or lose): %w", domain.ErrInvalidArgument)
+	})
 }

@@ -19,10 +19,13 @@ const (
 	StateFailed
 	StateDeleting
 	StateDeleted
+	// StateDegraded: was ready, and has fewer healthy replicas than it
+	// asks for until a replacement is promoted.
+	StateDegraded
 )
 
 func (s State) String() string {
-	return [...]string{"none", "creating", "ready", "failed", "deleting", "deleted"}[s]
+	return [...]string{"none", "creating", "ready", "failed", "deleting", "deleted", "degraded"}[s]
 }
 
 // ReplicaState is the state of one replica.
@@ -58,18 +61,22 @@ type Replica struct {
 	FailureReason string
 	// SizeBytes is what the replica was provisioned with or has grown to.
 	SizeBytes uint64
+	Role      Role
 }
 
 // Volume is the aggregate: a replicated volume under one name. Build it by
 // applying its history; decide by calling its methods, which return the events
 // to append and never change the volume themselves.
 type Volume struct {
-	id            string
-	name          string
-	spec          Spec
-	size          uint64
-	state         State
-	replicas      []Replica
+	id       string
+	name     string
+	spec     Spec
+	size     uint64
+	state    State
+	replicas []Replica
+	// generation is the replica set's: 1 once placed, bumped by every
+	// change of the set.
+	generation    uint64
 	failure       FailureKind
 	failureReason string
 	resizingTo    uint64
@@ -98,6 +105,7 @@ type Fields struct {
 	SizeBytes     uint64
 	State         State
 	Replicas      []Replica
+	Generation    uint64
 	Failure       FailureKind
 	FailureReason string
 	ResizingTo    uint64
@@ -110,7 +118,7 @@ type Fields struct {
 func (v *Volume) Fields() Fields {
 	c := v.Clone()
 	return Fields{
-		ID: c.id, Name: c.name, Spec: c.spec, SizeBytes: c.size, State: c.state, Replicas: c.replicas,
+		ID: c.id, Name: c.name, Spec: c.spec, SizeBytes: c.size, State: c.state, Replicas: c.replicas, Generation: c.generation,
 		Failure: c.failure, FailureReason: c.failureReason, ResizingTo: c.resizingTo, ResizeFailure: c.resizeFailure,
 		Created: c.created, Updated: c.updated,
 	}
@@ -119,11 +127,17 @@ func (v *Volume) Fields() Fields {
 // Restore makes a volume of its recorded state.
 func Restore(f Fields) *Volume {
 	v := &Volume{
-		id: f.ID, name: f.Name, spec: f.Spec, size: f.SizeBytes, state: f.State, replicas: f.Replicas,
+		id: f.ID, name: f.Name, spec: f.Spec, size: f.SizeBytes, state: f.State, replicas: f.Replicas, generation: f.Generation,
 		failure: f.Failure, failureReason: f.FailureReason, resizingTo: f.ResizingTo, resizeFailure: f.ResizeFailure,
 		created: f.Created, updated: f.Updated,
 	}
-	return v.Clone()
+	c := v.Clone()
+	for i := range c.replicas {
+		if c.replicas[i].Role == RoleUnspecified {
+			c.replicas[i].Role = RoleHealthy
+		}
+	}
+	return c
 }
 
 // SetUnreadable records the events of the history since its last repair that
@@ -226,15 +240,20 @@ func (v *Volume) Apply(e Event) {
 		v.size = e.SizeBytes
 		v.replicas = slices.Clone(e.Replicas)
 		for i := range v.replicas {
-			v.replicas[i].State, v.replicas[i].SizeBytes = ReplicaStatePending, e.SizeBytes
+			v.replicas[i].State, v.replicas[i].SizeBytes, v.replicas[i].Role = ReplicaStatePending, e.SizeBytes, RoleHealthy
 		}
+		v.generation = 1
 		v.touch(e.At)
 	case ReplicaConfirmed:
 		v.setReplica(e.ReplicaID, ReplicaStateReady, "")
 		v.touch(e.At)
+		v.settle()
 	case ReplicaFailed:
 		v.setReplica(e.ReplicaID, ReplicaStateFailed, e.Reason)
 		v.touch(e.At)
+		v.settle()
+	case ReplicaAdded, ReplicaPromoted, ReplicaRetired, ReplicaLost:
+		v.applySetChange(e)
 	case Ready:
 		v.state = StateReady
 		v.setAllReplicas(ReplicaStateReady)
@@ -276,7 +295,12 @@ func (v *Volume) Apply(e Event) {
 		}
 		v.touch(e.At)
 	case ReplicaRemoved:
-		v.setReplica(e.ReplicaID, ReplicaStateRemoved, "")
+		if v.state == StateDeleting {
+			v.setReplica(e.ReplicaID, ReplicaStateRemoved, "")
+		} else {
+			// A replica that left the set of a live volume.
+			v.drop(e.ReplicaID)
+		}
 		v.touch(e.At)
 	case Deleted:
 		v.state = StateDeleted
@@ -394,7 +418,14 @@ func (v *Volume) FailPlacement(reason string, now time.Time) []Event {
 // confirmation is the volume's readiness.
 func (v *Volume) ConfirmReplica(replicaID, nodeID string, now time.Time) []Event {
 	r, ok := v.replica(replicaID)
-	if v.state != StateCreating || !ok || r.State != ReplicaStatePending {
+	if !ok || r.State != ReplicaStatePending {
+		return nil
+	}
+	if r.Role == RoleRebuilding && (v.state == StateReady || v.state == StateDegraded) {
+		// A replica added to a ready set: it is filled next.
+		return []Event{ReplicaConfirmed{ReplicaID: replicaID, NodeID: nodeID, At: now}}
+	}
+	if v.state != StateCreating {
 		return nil
 	}
 	if v.pendingExcept(replicaID) == 0 {
@@ -417,7 +448,15 @@ func (v *Volume) pendingExcept(replicaID string) int {
 // being created fails with it: it could never become ready.
 func (v *Volume) FailReplica(replicaID, nodeID, reason string, now time.Time) []Event {
 	r, ok := v.replica(replicaID)
-	if v.state != StateCreating || !ok || r.State != ReplicaStatePending {
+	if !ok || r.State != ReplicaStatePending {
+		return nil
+	}
+	if r.Role == RoleRebuilding && (v.state == StateReady || v.state == StateDegraded) {
+		// The move that added it rolls back; the volume keeps the
+		// replicas it has.
+		return []Event{ReplicaFailed{ReplicaID: replicaID, NodeID: nodeID, Reason: reason, At: now}}
+	}
+	if v.state != StateCreating {
 		return nil
 	}
 	return []Event{
@@ -453,6 +492,9 @@ func (v *Volume) RequestResize(c CapacityRange, now time.Time) ([]Event, error) 
 	}
 	if v.state != StateReady {
 		return nil, fmt.Errorf("volume %q is %s; only a ready volume can be resized: %w", v.name, v.state, ErrFailedPrecondition)
+	}
+	if v.Changing() {
+		return nil, fmt.Errorf("volume %q has a replica being moved; resize it once the move is done: %w", v.name, ErrFailedPrecondition)
 	}
 	if v.resizingTo == size {
 		return nil, nil
@@ -521,8 +563,12 @@ func (v *Volume) RequestDelete(now time.Time) ([]Event, error) {
 // is the volume's deletion.
 func (v *Volume) ConfirmRemoved(replicaID, nodeID string, now time.Time) []Event {
 	r, ok := v.replica(replicaID)
-	if v.state != StateDeleting || !ok || r.State != ReplicaStateRemoving {
+	if !ok || r.State != ReplicaStateRemoving {
 		return nil
+	}
+	if v.state != StateDeleting {
+		// A replica that left the set of a live volume is gone.
+		return []Event{ReplicaRemoved{ReplicaID: replicaID, NodeID: nodeID, At: now}}
 	}
 	for _, o := range v.replicas {
 		if o.ID != replicaID && o.State == ReplicaStateRemoving {

@@ -11,6 +11,7 @@ import (
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/volume/adapters"
 	"ballast.dev/services/volume/app"
+	"ballast.dev/services/volume/domain"
 )
 
 // ServeCommands registers the volume commands on srv.
@@ -55,6 +56,16 @@ func ServeCommands(srv *command.Server, cmds app.Commands, log *slog.Logger) err
 		}); err != nil {
 		return err
 	}
+	if err := command.Handle(srv, "replicas", command.VolumeReplicas, func() *pb.ChangeReplicaSetRequest { return &pb.ChangeReplicaSetRequest{} },
+		func(ctx context.Context, req *pb.ChangeReplicaSetRequest) (proto.Message, error) {
+			if bad := checkRequestID(req.GetRequestId()); bad != nil {
+				return bad, nil
+			}
+			s, err := cmds.ChangeReplicas(ctx, changeFromProto(req))
+			return reply(ctx, s, err)
+		}); err != nil {
+		return err
+	}
 	return command.Handle(srv, "repair", command.VolumeRepair, func() *pb.RepairVolumeRequest { return &pb.RepairVolumeRequest{} },
 		func(ctx context.Context, req *pb.RepairVolumeRequest) (proto.Message, error) {
 			if bad := checkRequestID(req.GetRequestId()); bad != nil {
@@ -76,4 +87,21 @@ func checkRequestID(id string) *pb.CommandReply {
 		return &pb.CommandReply{Error: &pb.CommandError{Code: int32(codes.InvalidArgument), Message: "request_id: " + err.Error(), Field: "request_id"}}
 	}
 	return nil
+}
+
+func changeFromProto(req *pb.ChangeReplicaSetRequest) app.ChangeReplicaSet {
+	c := app.ChangeReplicaSet{RequestID: req.GetRequestId(), Name: req.GetVolumeName(), VolumeID: req.GetVolumeId(),
+		Expected: req.GetExpectedGeneration(), MigrationID: req.GetMigrationId()}
+	switch ch := req.GetChange().(type) {
+	case *pb.ChangeReplicaSetRequest_Add:
+		a := ch.Add
+		c.Add = &domain.Replica{ID: a.GetReplicaId(), NodeID: a.GetNodeId(), DiskID: a.GetDiskId(), Zone: a.GetZone()}
+	case *pb.ChangeReplicaSetRequest_Promote:
+		c.Promote = &app.Promotion{ReplicaID: ch.Promote.GetReplicaId(), RetiredID: ch.Promote.GetRetiredReplicaId()}
+	case *pb.ChangeReplicaSetRequest_Retire:
+		c.Retire = &app.Removal{ReplicaID: ch.Retire.GetReplicaId(), Reason: ch.Retire.GetReason()}
+	case *pb.ChangeReplicaSetRequest_Lose:
+		c.Lose = &app.Removal{ReplicaID: ch.Lose.GetReplicaId(), Reason: ch.Lose.GetReason()}
+	}
+	return c
 }

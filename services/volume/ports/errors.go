@@ -24,6 +24,8 @@ func commandError(ctx context.Context, log *slog.Logger, err error) *pb.CommandE
 	switch {
 	case errors.As(err, &fe):
 		return &pb.CommandError{Code: int32(codes.InvalidArgument), Message: err.Error(), Field: fe.Field}
+	case errors.Is(err, domain.ErrInvalidArgument):
+		code = codes.InvalidArgument
 	case errors.Is(err, domain.ErrAlreadyExists):
 		code = codes.AlreadyExists
 	case errors.Is(err, domain.ErrNotFound):

@@ -85,7 +85,9 @@ type Nodes struct {
 	// Where each provisioned replica is.
 	Replicas []*ReplicaLocation `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	// What each placed replica reserves.
-	Reservations  []*Reservation `protobuf:"bytes,3,rep,name=reservations,proto3" json:"reservations,omitempty"`
+	Reservations []*Reservation `protobuf:"bytes,3,rep,name=reservations,proto3" json:"reservations,omitempty"`
+	// The state placement recorded for each node that has one, by node id.
+	States        map[string]v1.NodeState `protobuf:"bytes,4,rep,name=states,proto3" json:"states,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value,enum=ballast.v1.NodeState"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -137,6 +139,13 @@ func (x *Nodes) GetReplicas() []*ReplicaLocation {
 func (x *Nodes) GetReservations() []*Reservation {
 	if x != nil {
 		return x.Reservations
+	}
+	return nil
+}
+
+func (x *Nodes) GetStates() map[string]v1.NodeState {
+	if x != nil {
+		return x.States
 	}
 	return nil
 }
@@ -719,10 +728,16 @@ func (x *ClusterDisk) GetThroughputBytesPerSecond() uint64 {
 
 // ClusterReservation is what one volume holds.
 type ClusterReservation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	VolumeId      string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
-	SizeBytes     uint64                 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
-	Placements    []*ClusterPlacement    `protobuf:"bytes,3,rep,name=placements,proto3" json:"placements,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VolumeId   string                 `protobuf:"bytes,1,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	SizeBytes  uint64                 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Placements []*ClusterPlacement    `protobuf:"bytes,3,rep,name=placements,proto3" json:"placements,omitempty"`
+	// What the volume asked for, so that placement can move its replicas;
+	// unset in older snapshots.
+	VolumeName    string `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	Tier          int32  `protobuf:"varint,5,opt,name=tier,proto3" json:"tier,omitempty"`
+	Spread        int32  `protobuf:"varint,6,opt,name=spread,proto3" json:"spread,omitempty"`
+	Replicas      uint32 `protobuf:"varint,7,opt,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -778,12 +793,41 @@ func (x *ClusterReservation) GetPlacements() []*ClusterPlacement {
 	return nil
 }
 
+func (x *ClusterReservation) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
+}
+
+func (x *ClusterReservation) GetTier() int32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *ClusterReservation) GetSpread() int32 {
+	if x != nil {
+		return x.Spread
+	}
+	return 0
+}
+
+func (x *ClusterReservation) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
 // ClusterPlacement is one replica's disk.
 type ClusterPlacement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	DiskId        string                 `protobuf:"bytes,2,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
 	Zone          string                 `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
+	ReplicaId     string                 `protobuf:"bytes,4,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -839,6 +883,13 @@ func (x *ClusterPlacement) GetZone() string {
 	return ""
 }
 
+func (x *ClusterPlacement) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
 var File_ballast_snapshot_v1_snapshot_proto protoreflect.FileDescriptor
 
 const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
@@ -848,11 +899,15 @@ const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
 	"\x04live\x18\x01 \x03(\v2\x12.ballast.v1.VolumeR\x04live\x122\n" +
 	"\n" +
 	"tombstones\x18\x02 \x03(\v2\x12.ballast.v1.VolumeR\n" +
-	"tombstones\"\xb7\x01\n" +
+	"tombstones\"\xc9\x02\n" +
 	"\x05Nodes\x12&\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x10.ballast.v1.NodeR\x05nodes\x12@\n" +
 	"\breplicas\x18\x02 \x03(\v2$.ballast.snapshot.v1.ReplicaLocationR\breplicas\x12D\n" +
-	"\freservations\x18\x03 \x03(\v2 .ballast.snapshot.v1.ReservationR\freservations\"b\n" +
+	"\freservations\x18\x03 \x03(\v2 .ballast.snapshot.v1.ReservationR\freservations\x12>\n" +
+	"\x06states\x18\x04 \x03(\v2&.ballast.snapshot.v1.Nodes.StatesEntryR\x06states\x1aP\n" +
+	"\vStatesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
+	"\x05value\x18\x02 \x01(\x0e2\x15.ballast.v1.NodeStateR\x05value:\x028\x01\"b\n" +
 	"\x0fReplicaLocation\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
@@ -911,18 +966,25 @@ const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
 	"\tread_iops\x18\x04 \x01(\x04R\breadIops\x12\x1d\n" +
 	"\n" +
 	"write_iops\x18\x05 \x01(\x04R\twriteIops\x12=\n" +
-	"\x1bthroughput_bytes_per_second\x18\x06 \x01(\x04R\x18throughputBytesPerSecond\"\x97\x01\n" +
+	"\x1bthroughput_bytes_per_second\x18\x06 \x01(\x04R\x18throughputBytesPerSecond\"\x80\x02\n" +
 	"\x12ClusterReservation\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\x02 \x01(\x04R\tsizeBytes\x12E\n" +
 	"\n" +
 	"placements\x18\x03 \x03(\v2%.ballast.snapshot.v1.ClusterPlacementR\n" +
-	"placements\"X\n" +
+	"placements\x12\x1f\n" +
+	"\vvolume_name\x18\x04 \x01(\tR\n" +
+	"volumeName\x12\x12\n" +
+	"\x04tier\x18\x05 \x01(\x05R\x04tier\x12\x16\n" +
+	"\x06spread\x18\x06 \x01(\x05R\x06spread\x12\x1a\n" +
+	"\breplicas\x18\a \x01(\rR\breplicas\"w\n" +
 	"\x10ClusterPlacement\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
 	"\adisk_id\x18\x02 \x01(\tR\x06diskId\x12\x12\n" +
-	"\x04zone\x18\x03 \x01(\tR\x04zoneB2Z0ballast.dev/proto/ballast/snapshot/v1;snapshotv1b\x06proto3"
+	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x04 \x01(\tR\treplicaIdB2Z0ballast.dev/proto/ballast/snapshot/v1;snapshotv1b\x06proto3"
 
 var (
 	file_ballast_snapshot_v1_snapshot_proto_rawDescOnce sync.Once
@@ -936,7 +998,7 @@ func file_ballast_snapshot_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_ballast_snapshot_v1_snapshot_proto_rawDescData
 }
 
-var file_ballast_snapshot_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_ballast_snapshot_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ballast_snapshot_v1_snapshot_proto_goTypes = []any{
 	(*Volumes)(nil),            // 0: ballast.snapshot.v1.Volumes
 	(*Nodes)(nil),              // 1: ballast.snapshot.v1.Nodes
@@ -950,32 +1012,36 @@ var file_ballast_snapshot_v1_snapshot_proto_goTypes = []any{
 	(*ClusterDisk)(nil),        // 9: ballast.snapshot.v1.ClusterDisk
 	(*ClusterReservation)(nil), // 10: ballast.snapshot.v1.ClusterReservation
 	(*ClusterPlacement)(nil),   // 11: ballast.snapshot.v1.ClusterPlacement
-	nil,                        // 12: ballast.snapshot.v1.Cluster.LastEntry
-	nil,                        // 13: ballast.snapshot.v1.ClusterNode.LabelsEntry
-	(*v1.Volume)(nil),          // 14: ballast.v1.Volume
-	(*v1.Node)(nil),            // 15: ballast.v1.Node
-	(*v1.NodeRegistered)(nil),  // 16: ballast.v1.NodeRegistered
+	nil,                        // 12: ballast.snapshot.v1.Nodes.StatesEntry
+	nil,                        // 13: ballast.snapshot.v1.Cluster.LastEntry
+	nil,                        // 14: ballast.snapshot.v1.ClusterNode.LabelsEntry
+	(*v1.Volume)(nil),          // 15: ballast.v1.Volume
+	(*v1.Node)(nil),            // 16: ballast.v1.Node
+	(*v1.NodeRegistered)(nil),  // 17: ballast.v1.NodeRegistered
+	(v1.NodeState)(0),          // 18: ballast.v1.NodeState
 }
 var file_ballast_snapshot_v1_snapshot_proto_depIdxs = []int32{
-	14, // 0: ballast.snapshot.v1.Volumes.live:type_name -> ballast.v1.Volume
-	14, // 1: ballast.snapshot.v1.Volumes.tombstones:type_name -> ballast.v1.Volume
-	15, // 2: ballast.snapshot.v1.Nodes.nodes:type_name -> ballast.v1.Node
+	15, // 0: ballast.snapshot.v1.Volumes.live:type_name -> ballast.v1.Volume
+	15, // 1: ballast.snapshot.v1.Volumes.tombstones:type_name -> ballast.v1.Volume
+	16, // 2: ballast.snapshot.v1.Nodes.nodes:type_name -> ballast.v1.Node
 	2,  // 3: ballast.snapshot.v1.Nodes.replicas:type_name -> ballast.snapshot.v1.ReplicaLocation
 	3,  // 4: ballast.snapshot.v1.Nodes.reservations:type_name -> ballast.snapshot.v1.Reservation
-	5,  // 5: ballast.snapshot.v1.AgentNodes.nodes:type_name -> ballast.snapshot.v1.AgentNode
-	16, // 6: ballast.snapshot.v1.AgentNode.registered:type_name -> ballast.v1.NodeRegistered
-	6,  // 7: ballast.snapshot.v1.AgentNode.replicas:type_name -> ballast.snapshot.v1.AgentReplica
-	8,  // 8: ballast.snapshot.v1.Cluster.nodes:type_name -> ballast.snapshot.v1.ClusterNode
-	10, // 9: ballast.snapshot.v1.Cluster.reservations:type_name -> ballast.snapshot.v1.ClusterReservation
-	12, // 10: ballast.snapshot.v1.Cluster.last:type_name -> ballast.snapshot.v1.Cluster.LastEntry
-	13, // 11: ballast.snapshot.v1.ClusterNode.labels:type_name -> ballast.snapshot.v1.ClusterNode.LabelsEntry
-	9,  // 12: ballast.snapshot.v1.ClusterNode.disks:type_name -> ballast.snapshot.v1.ClusterDisk
-	11, // 13: ballast.snapshot.v1.ClusterReservation.placements:type_name -> ballast.snapshot.v1.ClusterPlacement
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 5: ballast.snapshot.v1.Nodes.states:type_name -> ballast.snapshot.v1.Nodes.StatesEntry
+	5,  // 6: ballast.snapshot.v1.AgentNodes.nodes:type_name -> ballast.snapshot.v1.AgentNode
+	17, // 7: ballast.snapshot.v1.AgentNode.registered:type_name -> ballast.v1.NodeRegistered
+	6,  // 8: ballast.snapshot.v1.AgentNode.replicas:type_name -> ballast.snapshot.v1.AgentReplica
+	8,  // 9: ballast.snapshot.v1.Cluster.nodes:type_name -> ballast.snapshot.v1.ClusterNode
+	10, // 10: ballast.snapshot.v1.Cluster.reservations:type_name -> ballast.snapshot.v1.ClusterReservation
+	13, // 11: ballast.snapshot.v1.Cluster.last:type_name -> ballast.snapshot.v1.Cluster.LastEntry
+	14, // 12: ballast.snapshot.v1.ClusterNode.labels:type_name -> ballast.snapshot.v1.ClusterNode.LabelsEntry
+	9,  // 13: ballast.snapshot.v1.ClusterNode.disks:type_name -> ballast.snapshot.v1.ClusterDisk
+	11, // 14: ballast.snapshot.v1.ClusterReservation.placements:type_name -> ballast.snapshot.v1.ClusterPlacement
+	18, // 15: ballast.snapshot.v1.Nodes.StatesEntry.value:type_name -> ballast.v1.NodeState
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_ballast_snapshot_v1_snapshot_proto_init() }
@@ -989,7 +1055,7 @@ func file_ballast_snapshot_v1_snapshot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_snapshot_v1_snapshot_proto_rawDesc), len(file_ballast_snapshot_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,212 @@
+package adapters
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"ballast.dev/platform/events"
+	"ballast.dev/services/metrics/domain"
+)
+
+var errTruncated = errors.New("cannot parse invalid wire-format data")
+
+// DecodeTelemetry reads a NodeTelemetry report on subject
+// (ballast.telemetry.<node>) straight into the domain's Sample, without
+// building the protobuf message first: a report of a node with a hundred
+// replicas is a hundred messages and three hundred strings to protobuf, of
+// which the summarizer needs the loads and one id each. Every node reports
+// every interval, so this is the metrics service's hottest path.
+//
+// It accepts and refuses what proto.Unmarshal followed by
+// events.CheckSubject does (fields it does not use are skipped, unknown
+// fields and fields of another wire type too; a string that is not UTF-8 is
+// an error), and gives what SampleFromProto gives of the message.
+func DecodeTelemetry(subject string, data []byte) (domain.Sample, error) {
+	var (
+		s           domain.Sample
+		node        []byte
+		seconds     int64
+		nanos       int32
+		sawTime     bool
+		numReplicas int
+	)
+	// Count the replicas first, so that their slice is allocated once.
+	if err := fields(data, func(num protowire.Number, typ protowire.Type, _ []byte, _ uint64) error {
+		if num == 4 && typ == protowire.BytesType {
+			numReplicas++
+		}
+		return nil
+	}); err != nil {
+		return domain.Sample{}, err
+	}
+	s.Replicas = make([]domain.ReplicaSample, 0, numReplicas)
+	err := fields(data, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if typ != protowire.BytesType {
+			return nil // no field of a report is a scalar: another wire type is unknown
+		}
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return errors.New("node_id is not UTF-8")
+			}
+			node = v
+		case 2:
+			sawTime = true
+			return fields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
+				switch {
+				case num == 1 && typ == protowire.VarintType:
+					seconds = int64(x)
+				case num == 2 && typ == protowire.VarintType:
+					nanos = int32(x)
+				}
+				return nil
+			})
+		case 3:
+			disk, err := decodeDisk(v)
+			if err != nil {
+				return fmt.Errorf("disks: %w", err)
+			}
+			s.Disks = append(s.Disks, disk)
+		case 4:
+			r, err := decodeReplica(v)
+			if err != nil {
+				return fmt.Errorf("replicas: %w", err)
+			}
+			s.Replicas = append(s.Replicas, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return domain.Sample{}, err
+	}
+	if want, ok := strings.CutPrefix(subject, events.TelemetrySubject("")); ok && string(node) != want {
+		return domain.Sample{}, fmt.Errorf("%w: ballast.v1.NodeTelemetry on %s has node_id %q", events.ErrSubjectMismatch, subject, node)
+	}
+	if sawTime {
+		s.At = time.Unix(seconds, int64(nanos)).UTC()
+	}
+	return s, nil
+}
+
+func decodeDisk(data []byte) (domain.DiskSample, error) {
+	var disk domain.DiskSample
+	err := fields(data, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			if !utf8.Valid(v) {
+				return errors.New("disk_id is not UTF-8")
+			}
+		case typ == protowire.Fixed64Type:
+			f := math.Float64frombits(x)
+			switch num {
+			case 4:
+				disk.ReadIOPS = f
+			case 5:
+				disk.WriteIOPS = f
+			case 6:
+				disk.ReadBytesPerSecond = f
+			case 7:
+				disk.WriteBytesPerSecond = f
+			case 9:
+				disk.Utilization = f
+			}
+		case num == 8 && typ == protowire.VarintType:
+			disk.Latency = micros(x)
+		}
+		return nil
+	})
+	return disk, err
+}
+
+func decodeReplica(data []byte) (domain.ReplicaSample, error) {
+	var (
+		r   domain.ReplicaSample
+		rid []byte
+	)
+	err := fields(data, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		switch {
+		case typ == protowire.BytesType && num <= 3:
+			// replica_id, volume_id, disk_id: strings, so UTF-8; the
+			// last id is checked as it is made a string.
+			if num == 1 {
+				if rid != nil && !utf8.Valid(rid) {
+					return errors.New("replica_id is not UTF-8") // an earlier one, which the last replaces
+				}
+				rid = v
+			} else if !utf8.Valid(v) {
+				return fmt.Errorf("field %d is not UTF-8", num)
+			}
+		case typ == protowire.Fixed64Type:
+			f := math.Float64frombits(x)
+			switch num {
+			case 4:
+				r.ReadIOPS = f
+			case 5:
+				r.WriteIOPS = f
+			case 6:
+				r.ReadBytesPerSecond = f
+			case 7:
+				r.WriteBytesPerSecond = f
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return r, err
+	}
+	r.ID, err = replicaID(rid)
+	return r, err
+}
+
+// id is the string of a replica id.
+func replicaID(b []byte) (string, error) {
+	if !utf8.Valid(b) {
+		return "", errors.New("replica_id is not UTF-8")
+	}
+	return string(b), nil
+}
+
+// fields calls fn for each field of the message in data, in order: its
+// number, wire type, and value (the bytes of a length-delimited field, the
+// number of a varint or fixed one).
+func fields(data []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 || num > protowire.MaxValidNumber { // ConsumeTag checks only the least
+			return errTruncated
+		}
+		data = data[n:]
+		var (
+			v []byte
+			x uint64
+		)
+		switch typ {
+		case protowire.VarintType:
+			x, n = protowire.ConsumeVarint(data)
+		case protowire.Fixed64Type:
+			x, n = protowire.ConsumeFixed64(data)
+		case protowire.Fixed32Type:
+			var x32 uint32
+			x32, n = protowire.ConsumeFixed32(data)
+			x = uint64(x32)
+		case protowire.BytesType:
+			v, n = protowire.ConsumeBytes(data)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, data)
+		}
+		if n < 0 {
+			return errTruncated
+		}
+		data = data[n:]
+		if err := fn(num, typ, v, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}

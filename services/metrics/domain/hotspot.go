@@ -1,0 +1,60 @@
+package domain
+
+// HotspotBars say when a node is a hotspot: its busiest disk at Start or
+// more for Persist windows in a row; and when it no longer is: under Clear
+// (clearly below Start) for Persist windows in a row. The gap and the
+// persistence are the hysteresis that keeps a node near the bar from
+// flapping.
+type HotspotBars struct {
+	Start, Clear float64
+	Persist      int
+}
+
+// DefaultHotspotBars: 85% busy for two windows to start, under 70% for two
+// to clear.
+var DefaultHotspotBars = HotspotBars{Start: 0.85, Clear: 0.70, Persist: 2}
+
+// Hotspots follows each node's utilisation window by window.
+type Hotspots struct {
+	Bars  HotspotBars
+	nodes map[string]*hotState
+}
+
+type hotState struct {
+	hot    bool
+	streak int
+}
+
+// HotspotChange is a node becoming a hotspot (Hot) or ceasing to be one.
+type HotspotChange struct {
+	Node        string
+	Hot         bool
+	Utilization float64
+}
+
+// Observe counts one window's utilisation of a node, and returns the change
+// it completes, if any.
+func (h *Hotspots) Observe(node string, util float64) (HotspotChange, bool) {
+	if h.nodes == nil {
+		h.nodes = map[string]*hotState{}
+	}
+	s, ok := h.nodes[node]
+	if !ok {
+		s = &hotState{}
+		h.nodes[node] = s
+	}
+	past := util >= h.Bars.Start
+	if s.hot {
+		past = util < h.Bars.Clear
+	}
+	if !past {
+		s.streak = 0
+		return HotspotChange{}, false
+	}
+	s.streak++
+	if s.streak < max(h.Bars.Persist, 1) {
+		return HotspotChange{}, false
+	}
+	s.hot, s.streak = !s.hot, 0
+	return HotspotChange{Node: node, Hot: s.hot, Utilization: util}, true
+}

@@ -1,0 +1,73 @@
+package domain
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Limits are the throttles on moves: how many at once in the cluster, into
+// and out of one node, and the bandwidth all copies share.
+type Limits struct {
+	Global     int
+	PerNodeIn  int
+	PerNodeOut int
+	// BandwidthBps is split evenly between the copies running; 0 is no
+	// limit.
+	BandwidthBps uint64
+}
+
+// DefaultLimits are limits an operator would accept on a fleet of a
+// thousand nodes: a drain of one node runs two copies at a time, and moves
+// never take more than 1 GiB/s of the network between them.
+var DefaultLimits = Limits{Global: 32, PerNodeIn: 2, PerNodeOut: 2, BandwidthBps: 1 << 30}
+
+// Validate refuses limits that would admit nothing.
+func (l Limits) Validate() error {
+	if l.Global < 1 || l.PerNodeIn < 1 || l.PerNodeOut < 1 {
+		return fmt.Errorf("migration limits: global %d, per node in %d, out %d: each must be at least 1: %w", l.Global, l.PerNodeIn, l.PerNodeOut, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Admit chooses which queued moves start now, oldest first, so that with
+// the active moves none of the limits is exceeded. A move that does not fit
+// does not hold up younger ones that do (a drain of one node does not stall
+// moves elsewhere).
+func Admit(queued, active []*Migration, l Limits) []*Migration {
+	in, out := map[string]int{}, map[string]int{}
+	n := 0
+	for _, m := range active {
+		if m.Step.Active() {
+			n++
+			in[m.Target.NodeID]++
+			out[m.Source.NodeID]++
+		}
+	}
+	order := slices.Clone(queued)
+	slices.SortFunc(order, func(a, b *Migration) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	var start []*Migration
+	for _, m := range order {
+		if n >= l.Global {
+			break
+		}
+		if m.Step != StepQueued || in[m.Target.NodeID] >= l.PerNodeIn || out[m.Source.NodeID] >= l.PerNodeOut {
+			continue
+		}
+		start = append(start, m)
+		n++
+		in[m.Target.NodeID]++
+		out[m.Source.NodeID]++
+	}
+	return start
+}
+
+// Share is the bandwidth one of running copies may use.
+func (l Limits) Share(running int) uint64 {
+	if l.BandwidthBps == 0 || running < 1 {
+		return l.BandwidthBps
+	}
+	return l.BandwidthBps / uint64(running)
+}

@@ -1,0 +1,147 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"ballast.dev/services/placement/balance"
+	"ballast.dev/services/placement/domain"
+)
+
+type heldList []Held
+
+func (h heldList) HeldAll() []Held { return h }
+
+// A fleet where moves cannot keep up must not queue more: with as many
+// volumes moving as the rebalancer lets be in flight, a pass admits none
+// (and does not even plan).
+func TestARebalancePassWaitsForTheMovesInFlight(t *testing.T) {
+	var held heldList
+	for i := range 32 {
+		held = append(held, Held{VolumeID: fmt.Sprintf("v%d", i), Replicas: 1,
+			Set: []Replica{{ID: "a", Placement: domain.Placement{NodeID: "n1"}}, {ID: "b", Placement: domain.Placement{NodeID: "n2"}}}})
+	}
+	r := Rebalancer{Holdings: held, MaxInFlight: 32} // a nil planner: planning would panic
+	n, err := r.Pass(context.Background())
+	if err != nil || n != 0 {
+		t.Fatalf("pass with 32 moves in flight admitted %d (%v)", n, err)
+	}
+}
+
+// Nodes up at the first look are the fleet; one that comes up later is
+// joining for the window, and only then.
+func TestJoinsAreNodesThatCameUpLater(t *testing.T) {
+	j := &joins{}
+	t0 := time.Unix(1_800_000_000, 0)
+	// A fresh cluster: the rebalancer starts before any node registers.
+	if j.observe(nil, t0, nil) != nil || j.observe([]string{"n1", "n2"}, t0, nil) != nil {
+		t.Fatal("the fleet at the first look counted as joining")
+	}
+	if j.observe([]string{"n1", "n2"}, t0.Add(time.Second), nil) != nil {
+		t.Fatal("no node joined, yet one was reported")
+	}
+	if got := j.observe([]string{"n1", "n2", "n3"}, t0.Add(2*time.Second), nil); !slices.Equal(got, []string{"n3"}) {
+		t.Fatal("n3 came up and was not reported")
+	}
+	for _, c := range []struct {
+		id   string
+		at   time.Duration
+		want bool
+	}{{"n1", 3 * time.Second, false}, {"n3", 3 * time.Second, true}, {"n3", 10*time.Minute + time.Second, true}, {"n3", 10*time.Minute + 2*time.Second, false}} {
+		if got := j.joining(c.id, t0.Add(c.at), 10*time.Minute); got != c.want {
+			t.Errorf("%s joining at +%s: %v, want %v", c.id, c.at, got, c.want)
+		}
+	}
+	// Nodes that came up before the first look that found any (a fresh
+	// cluster, and nodes added within seconds): those empty in a cluster
+	// with data join.
+	late := &joins{}
+	if got := late.observe([]string{"n1", "n2", "n3"}, t0, func(id string) bool { return id == "n3" }); !slices.Equal(got, []string{"n3"}) {
+		t.Fatalf("at the first look, empty n3 in a cluster with data: joined %v", got)
+	}
+	// A node that went away and came back is not new.
+	if j.observe([]string{"n1", "n3"}, t0.Add(3*time.Second), nil) != nil || j.observe([]string{"n1", "n2", "n3"}, t0.Add(4*time.Second), nil) != nil {
+		t.Fatal("a node seen before counted as joining")
+	}
+}
+
+// A node that registers between the rebalancer's look and its pass is
+// judged by the pass that finds it: empty in a cluster with data, it is
+// joining from that pass on, so neither that pass nor the next fills it as
+// an old node, nor trades among the old ones.
+func TestANodeFirstFoundByAPassIsJoining(t *testing.T) {
+	held := heldList{{VolumeID: "v", Replicas: 2, Set: []Replica{
+		{ID: "r1", Placement: domain.Placement{NodeID: "n1"}}, {ID: "r2", Placement: domain.Placement{NodeID: "n2"}}}}}
+	t0 := time.Unix(1_800_000_000, 0)
+	r := Rebalancer{Holdings: held, joined: &joins{}, Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r.joined.observe([]string{"n1", "n2"}, t0, nil) // the fleet, learned
+	joining := r.joining(t0.Add(time.Second))
+	if !joining("n3") {
+		t.Fatal("n3, new and empty, found first by a pass, is not joining")
+	}
+	if joining("n1") || joining("n2") {
+		t.Fatal("an old node counts as joining")
+	}
+	if !r.joining(t0.Add(time.Minute))("n3") {
+		t.Fatal("n3 stopped joining at the next pass")
+	}
+	// Before the first look learned the fleet, a pass finds no one new.
+	fresh := Rebalancer{Holdings: held, joined: &joins{}, Now: r.Now, Log: r.Log}
+	if fresh.joining(t0)("n3") {
+		t.Fatal("a node counted as joining before the fleet was learned")
+	}
+}
+
+// A hotspot does not wait behind routine balancing: moves off hot nodes
+// come first, and may go up to HotReserve past the in-flight bound; forced
+// moves are the drainer's.
+func TestMovesOffHotspotsJumpTheQueue(t *testing.T) {
+	mv := func(from string, why balance.Reason) balance.Move {
+		return balance.Move{VolumeID: from + why.String(), From: balance.Location{NodeID: from}, Reason: why}
+	}
+	plan := []balance.Move{mv("cool", balance.ReasonBalance), mv("hot", balance.ReasonBalance), mv("hot", balance.ReasonDrain), mv("cool", balance.ReasonCapacity), mv("hot", balance.ReasonCapacity)}
+	moves, offHot := admissible(plan, func(n string) bool { return n == "hot" })
+	var got []string
+	for _, m := range moves {
+		got = append(got, m.From.NodeID+"/"+m.Reason.String())
+	}
+	if want := []string{"hot/balance", "hot/capacity", "cool/balance", "cool/capacity"}; !slices.Equal(got, want) || offHot != 2 {
+		t.Fatalf("order %v (%d off hot nodes), want %v", got, offHot, want)
+	}
+	if moves, offHot := admissible(plan, nil); len(moves) != 4 || offHot != 0 || moves[0].From.NodeID != "cool" {
+		t.Fatalf("with no node hot, the plan's order: %v", moves)
+	}
+	for _, c := range []struct{ perPass, room, routine, offHot int }{
+		{16, 32, 16, 16}, {16, 3, 3, 11}, {16, 0, 0, HotReserve}, {16, -5, 0, 3}, {4, 0, 0, 4},
+	} {
+		if r, h := admissions(c.perPass, c.room); r != c.routine || h != c.offHot {
+			t.Errorf("admissions(%d, %d) = %d, %d; want %d, %d", c.perPass, c.room, r, h, c.routine, c.offHot)
+		}
+	}
+}
+
+// A balance move off a hotspot is recorded as shedding it.
+func TestRebalanceMovesAreRecordedByKind(t *testing.T) {
+	r := Rebalancer{IsHot: func(n string) bool { return n == "hot" }}
+	for _, tc := range []struct {
+		why  balance.Reason
+		node string
+		want MoveKind
+	}{
+		{balance.ReasonBalance, "cool", MoveBalance},
+		{balance.ReasonBalance, "hot", MoveHotspot},
+		{balance.ReasonCapacity, "hot", MoveCapacity},
+	} {
+		if got := r.kind(tc.why, tc.node); got != tc.want {
+			t.Errorf("%v off %s: %v, want %v", tc.why, tc.node, got, tc.want)
+		}
+	}
+	if got := (Rebalancer{}).kind(balance.ReasonBalance, "hot"); got != MoveBalance {
+		t.Errorf("no hotspots known: %v", got)
+	}
+}

@@ -1,0 +1,37 @@
+package ports
+
+import (
+	"time"
+
+	pb "ballast.dev/proto/ballast/v1"
+	"ballast.dev/services/placement/balance"
+)
+
+// copyBudget is the migration throttles' default bandwidth budget, which a
+// plan's estimated time assumes.
+const copyBudget = 1 << 30
+
+// PlanToProto is the API's form of a plan, with at most maxMoves moves (0:
+// 100) and as many stranded replicas; name gives a volume's name by id.
+func PlanToProto(p balance.Plan, took time.Duration, maxMoves int, name func(volumeID string) string) *pb.PlanRebalanceResponse {
+	if maxMoves <= 0 {
+		maxMoves = 100
+	}
+	util := func(u balance.Utilisation) *pb.Utilisation { return &pb.Utilisation{Max: u.Max, Mean: u.Mean} }
+	bal := func(b balance.Balance) *pb.ClusterBalance {
+		return &pb.ClusterBalance{Iops: util(b.IOPS), BytesPerSecond: util(b.Bps), Capacity: util(b.Capacity)}
+	}
+	out := &pb.PlanRebalanceResponse{
+		ModelSequence: p.Sequence, MoveCount: int32(len(p.Moves)), BytesToCopy: p.BytesToCopy,
+		Before: bal(p.Before), After: bal(p.After), StrandedCount: int32(len(p.Stranded)), Whole: len(p.Stranded) == 0,
+		EstimatedSeconds: float64(p.BytesToCopy) / copyBudget, PlanSeconds: took.Seconds(), BytesLowerBound: p.BytesBound,
+	}
+	for _, m := range p.Moves[:min(len(p.Moves), maxMoves)] {
+		out.Moves = append(out.Moves, &pb.PlannedMove{VolumeId: m.VolumeID, VolumeName: name(m.VolumeID), ReplicaId: m.ReplicaID, FromNode: m.From.NodeID, FromDisk: m.From.DiskID,
+			ToNode: m.To.NodeID, ToDisk: m.To.DiskID, Bytes: m.Bytes, Reason: m.Reason.String(), Gain: m.Gain})
+	}
+	for _, s := range p.Stranded[:min(len(p.Stranded), maxMoves)] {
+		out.Stranded = append(out.Stranded, &pb.PlannedMove{VolumeId: s.VolumeID, VolumeName: name(s.VolumeID), ReplicaId: s.ReplicaID, FromNode: s.At.NodeID, FromDisk: s.At.DiskID, Reason: s.Reason.String()})
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"ballast.dev/ballast/internal/server"
+	"ballast.dev/platform/waitfor"
+	pb "ballast.dev/proto/ballast/v1"
+)
+
+// BenchmarkHotspotReaction measures how fast Ballast reacts to a hotspot:
+// from a hotspot injected in the simulator to the first move off the hot
+// node started, in telemetry intervals, with 1,000 simulated nodes (10
+// zones) reporting every second, load windows of a second, and 4,000
+// volumes of 2 replicas. The periodic pass is at 10 minutes, so only the
+// hotspot can start the pass that moves. Each sample takes a random node
+// (seeded; BALLAST_BENCH_SEED repeats them) that holds replicas and is 20%
+// to 70% busy, makes its replicas busy enough to saturate it for a minute,
+// and waits up to 30 s for a migration off it, as
+// WatchMigrations shows them; a sample that waits in vain counts as 30 s.
+// BALLAST_BENCH_SAMPLES sets the samples (default 60), BALLAST_BENCH_NODES
+// the fleet. Use -benchtime 1x.
+func BenchmarkHotspotReaction(b *testing.B) {
+	nodes, samples := 1000, 60
+	if n, err := strconv.Atoi(os.Getenv("BALLAST_BENCH_NODES")); err == nil && n > 0 {
+		nodes = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("BALLAST_BENCH_SAMPLES")); err == nil && n > 0 {
+		samples = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("BALLAST_BENCH_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	b.Logf("seed %d (BALLAST_BENCH_SEED)", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	const interval = time.Second
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, conn, stop := serve(ctx, b, server.UpConfig{Nodes: nodes, Zones: 10, Seed: int64(seed % (1 << 31)),
+		TelemetryInterval: interval, LoadInterval: interval, RebalanceEvery: 10 * time.Minute})
+	defer stop()
+	vols, sim, migs := pb.NewVolumeServiceClient(conn), pb.NewSimServiceClient(conn), pb.NewMigrationServiceClient(conn)
+
+	var names []string
+	for range 4000 {
+		names = append(names, fmt.Sprintf("vol-%016x", rng.Uint64()))
+	}
+	if err := createAll(ctx, vols, names, nil); err != nil {
+		b.Fatal(err)
+	}
+	held := map[string]bool{}
+	for _, n := range names {
+		v, err := vols.GetVolume(ctx, &pb.GetVolumeRequest{Name: n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, rep := range v.GetVolume().GetReplicas() {
+			held[rep.GetNodeId()] = true
+		}
+	}
+
+	// Every move's first sighting, by source node.
+	var (
+		mu     sync.Mutex
+		moved  = map[string][]time.Time{}
+		seen   = map[string]bool{}
+		change = make(chan struct{}) // closed and replaced at each new move
+	)
+	watch, err := migs.WatchMigrations(ctx, &pb.WatchMigrationsRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for {
+			resp, err := watch.Recv()
+			if err != nil {
+				return
+			}
+			m := resp.GetMigration()
+			mu.Lock()
+			if !seen[m.GetId()] {
+				seen[m.GetId()] = true
+				moved[m.GetSource().GetNodeId()] = append(moved[m.GetSource().GetNodeId()], time.Now())
+				close(change)
+				change = make(chan struct{})
+			}
+			mu.Unlock()
+		}
+	}()
+	// movedOff waits until a move off node shows after since, or until
+	// deadline.
+	movedOff := func(node string, since, deadline time.Time) (time.Time, bool) {
+		timeout := time.NewTimer(time.Until(deadline))
+		defer timeout.Stop()
+		for {
+			mu.Lock()
+			for _, at := range moved[node] {
+				if at.After(since) {
+					mu.Unlock()
+					return at, true
+				}
+			}
+			next := change
+			mu.Unlock()
+			select {
+			case <-next:
+			case <-timeout.C:
+				return time.Time{}, false
+			}
+		}
+	}
+	// Telemetry flowing: every node's load summarized at least once.
+	nodesClient := pb.NewNodeServiceClient(conn)
+	util := map[string]float64{}
+	waitfor.Condition(b, time.Minute, "a load summary of every node", func() bool {
+		loaded, total := 0, 0
+		for token := ""; ; {
+			resp, err := nodesClient.ListNodes(ctx, &pb.ListNodesRequest{PageSize: 1000, PageToken: token})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, n := range resp.GetNodes() {
+				total++
+				if n.GetLoad() != nil {
+					loaded++
+					util[n.GetId()] = n.GetLoad().GetUtilization()
+				}
+			}
+			if token = resp.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		return total >= nodes && loaded == total
+	})
+	// Nodes busy enough that a few times their load crosses the bar (85%
+	// for two windows): a replica made fifty times as busy has no disk to
+	// go to within the band, and a hotspot of one is not what this asks.
+	var candidates []string
+	for n := range held {
+		if u := util[n]; u >= 0.2 && u < 0.7 {
+			candidates = append(candidates, n)
+		}
+	}
+	slices.Sort(candidates)
+	b.Logf("%d nodes hold replicas and are 20%% to 70%% busy", len(candidates))
+
+	b.ResetTimer()
+	var reactions []time.Duration
+	misses := 0
+	for i := 0; i < samples && len(candidates) > 0; i++ {
+		k := rng.IntN(len(candidates))
+		node := candidates[k]
+		candidates = slices.Delete(candidates, k, k+1)
+		injected := time.Now()
+		factor := min(1.2/util[node], 6) // to 120% of what it can bear: saturated
+		if _, err := sim.InjectHotspot(ctx, &pb.InjectHotspotRequest{Node: node, Factor: factor, Seconds: 60}); err != nil {
+			b.Fatal(err)
+		}
+		took := 30 * time.Second
+		if at, ok := movedOff(node, injected, injected.Add(took)); ok {
+			took = at.Sub(injected)
+		} else {
+			misses++
+		}
+		reactions = append(reactions, took)
+	}
+	b.StopTimer()
+	slices.Sort(reactions)
+	q := func(p int) time.Duration { return reactions[(len(reactions)*p+99)/100-1] }
+	b.ReportMetric(q(50).Seconds()/interval.Seconds(), "p50-intervals")
+	b.ReportMetric(q(99).Seconds()/interval.Seconds(), "p99-intervals")
+	b.ReportMetric(float64(misses), "no-move")
+	b.Logf("%d samples: p50 %s, p90 %s, p99 %s, max %s; %d without a move in 30 s", len(reactions),
+		q(50).Round(10*time.Millisecond), q(90).Round(10*time.Millisecond), q(99).Round(10*time.Millisecond), reactions[len(reactions)-1].Round(10*time.Millisecond), misses)
+}
