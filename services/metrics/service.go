@@ -76,7 +76,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Hotspots == (domain.HotspotBars{}) {
 		cfg.Hotspots = domain.DefaultHotspotBars
 	}
-	summarizer.OnSummary = app.NewHotspotWatch(cfg.Hotspots, health, log).Summary
+	hotspots := app.NewHotspotWatch(cfg.Hotspots, health, log)
+	summarizer.OnSummary, summarizer.OnOpen = hotspots.Summary, hotspots.Open
 
 	router, err := bus.NewRouter("metrics", c.JS, log)
 	if err != nil {

@@ -94,11 +94,11 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	nodes := app.NodeStates{Model: model, Log: adapters.NodeStateLog{Store: c.Store, Recorded: model.Recorded}}
 	hot := make(chan struct{}, 1)
 	var hotMu sync.Mutex
-	hotNodes := map[string]bool{}
-	nudge := func(node string, is bool) {
+	hotNodes := map[string]float64{} // hot node → the bar it must fall under to clear
+	nudge := func(node string, is bool, clear float64) {
 		hotMu.Lock()
 		if is {
-			hotNodes[node] = true
+			hotNodes[node] = clear
 		} else {
 			delete(hotNodes, node)
 		}
@@ -116,6 +116,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return len(hotNodes)
 	}
 	isHot := func(node string) bool {
+		hotMu.Lock()
+		defer hotMu.Unlock()
+		_, ok := hotNodes[node]
+		return ok
+	}
+	reliefBar := func(node string) float64 {
 		hotMu.Lock()
 		defer hotMu.Unlock()
 		return hotNodes[node]
@@ -151,7 +157,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			model.View(func(c *domain.Cluster, _ app.Position, _ func(string) uint64) { ids = c.UpNodes() })
 			return ids
 		}
-		rebalancer := app.NewRebalancer(app.Rebalancer{Planner: planner, Mover: mover, Holdings: model, Now: time.Now, Log: log, Hot: hot, Hotspots: hotspots, IsHot: isHot, UpNodes: upNodes})
+		rebalancer := app.NewRebalancer(app.Rebalancer{Planner: planner, Mover: mover, Holdings: model, Now: time.Now, Log: log, Hot: hot, Hotspots: hotspots, IsHot: isHot, ReliefBar: reliefBar, UpNodes: upNodes})
 		s.snapshotting.Go(func() { rebalancer.Run(snapCtx, cfg.RebalanceEvery) })
 		planning = rebalancer.Planning
 	}

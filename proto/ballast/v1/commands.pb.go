@@ -755,7 +755,10 @@ type RequestMigrationRequest struct {
 	Generation  uint64                 `protobuf:"varint,9,opt,name=generation,proto3" json:"generation,omitempty"`
 	SourceLost  bool                   `protobuf:"varint,10,opt,name=source_lost,json=sourceLost,proto3" json:"source_lost,omitempty"`
 	// The healthy replica the copy comes from; unset: the source.
-	CopyFrom      *ReplicaRef `protobuf:"bytes,11,opt,name=copy_from,json=copyFrom,proto3" json:"copy_from,omitempty"`
+	CopyFrom *ReplicaRef `protobuf:"bytes,11,opt,name=copy_from,json=copyFrom,proto3" json:"copy_from,omitempty"`
+	// Why the move was made: moves that restore a lost replica or relieve a
+	// hotspot start first.
+	Kind          MoveReason `protobuf:"varint,12,opt,name=kind,proto3,enum=ballast.v1.MoveReason" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +868,13 @@ func (x *RequestMigrationRequest) GetCopyFrom() *ReplicaRef {
 		return x.CopyFrom
 	}
 	return nil
+}
+
+func (x *RequestMigrationRequest) GetKind() MoveReason {
+	if x != nil {
+		return x.Kind
+	}
+	return MoveReason_MOVE_REASON_UNSPECIFIED
 }
 
 // MigrationReply is a move after a command, or a typed refusal.
@@ -1255,7 +1265,7 @@ const file_ballast_v1_commands_proto_rawDesc = "" +
 	"\x11SetNodeStateReply\x12+\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x15.ballast.v1.NodeStateR\x05state\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12.\n" +
-	"\x05error\x18\x03 \x01(\v2\x18.ballast.v1.CommandErrorR\x05error\"\x9d\x03\n" +
+	"\x05error\x18\x03 \x01(\v2\x18.ballast.v1.CommandErrorR\x05error\"\xc9\x03\n" +
 	"\x17RequestMigrationRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12!\n" +
@@ -1273,7 +1283,8 @@ const file_ballast_v1_commands_proto_rawDesc = "" +
 	"\vsource_lost\x18\n" +
 	" \x01(\bR\n" +
 	"sourceLost\x123\n" +
-	"\tcopy_from\x18\v \x01(\v2\x16.ballast.v1.ReplicaRefR\bcopyFrom\"u\n" +
+	"\tcopy_from\x18\v \x01(\v2\x16.ballast.v1.ReplicaRefR\bcopyFrom\x12*\n" +
+	"\x04kind\x18\f \x01(\x0e2\x16.ballast.v1.MoveReasonR\x04kind\"u\n" +
 	"\x0eMigrationReply\x123\n" +
 	"\tmigration\x18\x01 \x01(\v2\x15.ballast.v1.MigrationR\tmigration\x12.\n" +
 	"\x05error\x18\x02 \x01(\v2\x18.ballast.v1.CommandErrorR\x05error\"\xb0\x02\n" +
@@ -1339,10 +1350,11 @@ var file_ballast_v1_commands_proto_goTypes = []any{
 	(*ExplainPlacementResponse)(nil), // 16: ballast.v1.ExplainPlacementResponse
 	(NodeState)(0),                   // 17: ballast.v1.NodeState
 	(*ReplicaRef)(nil),               // 18: ballast.v1.ReplicaRef
-	(*Migration)(nil),                // 19: ballast.v1.Migration
-	(Tier)(0),                        // 20: ballast.v1.Tier
-	(Spread)(0),                      // 21: ballast.v1.Spread
-	(*PlanRebalanceResponse)(nil),    // 22: ballast.v1.PlanRebalanceResponse
+	(MoveReason)(0),                  // 19: ballast.v1.MoveReason
+	(*Migration)(nil),                // 20: ballast.v1.Migration
+	(Tier)(0),                        // 21: ballast.v1.Tier
+	(Spread)(0),                      // 22: ballast.v1.Spread
+	(*PlanRebalanceResponse)(nil),    // 23: ballast.v1.PlanRebalanceResponse
 }
 var file_ballast_v1_commands_proto_depIdxs = []int32{
 	15, // 0: ballast.v1.CommandReply.volume:type_name -> ballast.v1.Volume
@@ -1359,20 +1371,21 @@ var file_ballast_v1_commands_proto_depIdxs = []int32{
 	18, // 11: ballast.v1.RequestMigrationRequest.source:type_name -> ballast.v1.ReplicaRef
 	18, // 12: ballast.v1.RequestMigrationRequest.target:type_name -> ballast.v1.ReplicaRef
 	18, // 13: ballast.v1.RequestMigrationRequest.copy_from:type_name -> ballast.v1.ReplicaRef
-	19, // 14: ballast.v1.MigrationReply.migration:type_name -> ballast.v1.Migration
-	0,  // 15: ballast.v1.MigrationReply.error:type_name -> ballast.v1.CommandError
-	18, // 16: ballast.v1.CopyReplicaRequest.target:type_name -> ballast.v1.ReplicaRef
-	18, // 17: ballast.v1.CopyReplicaRequest.from:type_name -> ballast.v1.ReplicaRef
-	18, // 18: ballast.v1.MoveReplicaCommand.source:type_name -> ballast.v1.ReplicaRef
-	20, // 19: ballast.v1.MoveReplicaCommand.tier:type_name -> ballast.v1.Tier
-	21, // 20: ballast.v1.MoveReplicaCommand.spread:type_name -> ballast.v1.Spread
-	22, // 21: ballast.v1.PlanRebalanceReply.plan:type_name -> ballast.v1.PlanRebalanceResponse
-	0,  // 22: ballast.v1.PlanRebalanceReply.error:type_name -> ballast.v1.CommandError
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	19, // 14: ballast.v1.RequestMigrationRequest.kind:type_name -> ballast.v1.MoveReason
+	20, // 15: ballast.v1.MigrationReply.migration:type_name -> ballast.v1.Migration
+	0,  // 16: ballast.v1.MigrationReply.error:type_name -> ballast.v1.CommandError
+	18, // 17: ballast.v1.CopyReplicaRequest.target:type_name -> ballast.v1.ReplicaRef
+	18, // 18: ballast.v1.CopyReplicaRequest.from:type_name -> ballast.v1.ReplicaRef
+	18, // 19: ballast.v1.MoveReplicaCommand.source:type_name -> ballast.v1.ReplicaRef
+	21, // 20: ballast.v1.MoveReplicaCommand.tier:type_name -> ballast.v1.Tier
+	22, // 21: ballast.v1.MoveReplicaCommand.spread:type_name -> ballast.v1.Spread
+	23, // 22: ballast.v1.PlanRebalanceReply.plan:type_name -> ballast.v1.PlanRebalanceResponse
+	0,  // 23: ballast.v1.PlanRebalanceReply.error:type_name -> ballast.v1.CommandError
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_commands_proto_init() }

@@ -102,6 +102,75 @@ func (MigrationStep) EnumDescriptor() ([]byte, []int) {
 	return file_ballast_v1_migration_proto_rawDescGZIP(), []int{0}
 }
 
+// MoveReason is why placement admitted a move. The migration service starts
+// moves that restore a lost replica or relieve a hotspot before others.
+type MoveReason int32
+
+const (
+	MoveReason_MOVE_REASON_UNSPECIFIED MoveReason = 0
+	// The rebalancer evens out utilisation.
+	MoveReason_MOVE_REASON_BALANCE MoveReason = 1
+	// The rebalancer sheds load off a node that is a hotspot.
+	MoveReason_MOVE_REASON_HOTSPOT MoveReason = 2
+	// The rebalancer sheds a disk fuller than the capacity ceiling.
+	MoveReason_MOVE_REASON_CAPACITY MoveReason = 3
+	// The replica's node is draining.
+	MoveReason_MOVE_REASON_DRAIN MoveReason = 4
+	// The replica's node is down: the replica is re-created from a peer.
+	MoveReason_MOVE_REASON_NODE_DOWN MoveReason = 5
+	// An operator asked for the move.
+	MoveReason_MOVE_REASON_OPERATOR MoveReason = 6
+)
+
+// Enum value maps for MoveReason.
+var (
+	MoveReason_name = map[int32]string{
+		0: "MOVE_REASON_UNSPECIFIED",
+		1: "MOVE_REASON_BALANCE",
+		2: "MOVE_REASON_HOTSPOT",
+		3: "MOVE_REASON_CAPACITY",
+		4: "MOVE_REASON_DRAIN",
+		5: "MOVE_REASON_NODE_DOWN",
+		6: "MOVE_REASON_OPERATOR",
+	}
+	MoveReason_value = map[string]int32{
+		"MOVE_REASON_UNSPECIFIED": 0,
+		"MOVE_REASON_BALANCE":     1,
+		"MOVE_REASON_HOTSPOT":     2,
+		"MOVE_REASON_CAPACITY":    3,
+		"MOVE_REASON_DRAIN":       4,
+		"MOVE_REASON_NODE_DOWN":   5,
+		"MOVE_REASON_OPERATOR":    6,
+	}
+)
+
+func (x MoveReason) Enum() *MoveReason {
+	p := new(MoveReason)
+	*p = x
+	return p
+}
+
+func (x MoveReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MoveReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_ballast_v1_migration_proto_enumTypes[1].Descriptor()
+}
+
+func (MoveReason) Type() protoreflect.EnumType {
+	return &file_ballast_v1_migration_proto_enumTypes[1]
+}
+
+func (x MoveReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MoveReason.Descriptor instead.
+func (MoveReason) EnumDescriptor() ([]byte, []int) {
+	return file_ballast_v1_migration_proto_rawDescGZIP(), []int{1}
+}
+
 // ReplicaRef names one replica and where it is.
 type ReplicaRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -195,8 +264,10 @@ type Migration struct {
 	Version uint64 `protobuf:"varint,14,opt,name=version,proto3" json:"version,omitempty"`
 	// The copy's rate as last reported, bytes per second.
 	CopyBytesPerSecond uint64 `protobuf:"varint,15,opt,name=copy_bytes_per_second,json=copyBytesPerSecond,proto3" json:"copy_bytes_per_second,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Why the move was made, as a kind: it orders the queue.
+	Kind          MoveReason `protobuf:"varint,16,opt,name=kind,proto3,enum=ballast.v1.MoveReason" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Migration) Reset() {
@@ -334,6 +405,13 @@ func (x *Migration) GetCopyBytesPerSecond() uint64 {
 	return 0
 }
 
+func (x *Migration) GetKind() MoveReason {
+	if x != nil {
+		return x.Kind
+	}
+	return MoveReason_MOVE_REASON_UNSPECIFIED
+}
+
 var File_ballast_v1_migration_proto protoreflect.FileDescriptor
 
 const file_ballast_v1_migration_proto_rawDesc = "" +
@@ -346,7 +424,7 @@ const file_ballast_v1_migration_proto_rawDesc = "" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x17\n" +
 	"\adisk_id\x18\x03 \x01(\tR\x06diskId\x12\x12\n" +
-	"\x04zone\x18\x04 \x01(\tR\x04zone\"\xc7\x04\n" +
+	"\x04zone\x18\x04 \x01(\tR\x04zone\"\xf3\x04\n" +
 	"\tMigration\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tvolume_id\x18\x02 \x01(\tR\bvolumeId\x12\x1f\n" +
@@ -368,7 +446,8 @@ const file_ballast_v1_migration_proto_rawDesc = "" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x18\n" +
 	"\aversion\x18\x0e \x01(\x04R\aversion\x121\n" +
-	"\x15copy_bytes_per_second\x18\x0f \x01(\x04R\x12copyBytesPerSecond*\xc6\x02\n" +
+	"\x15copy_bytes_per_second\x18\x0f \x01(\x04R\x12copyBytesPerSecond\x12*\n" +
+	"\x04kind\x18\x10 \x01(\x0e2\x16.ballast.v1.MoveReasonR\x04kind*\xc6\x02\n" +
 	"\rMigrationStep\x12\x1e\n" +
 	"\x1aMIGRATION_STEP_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15MIGRATION_STEP_QUEUED\x10\x01\x12\x19\n" +
@@ -379,7 +458,16 @@ const file_ballast_v1_migration_proto_rawDesc = "" +
 	"\x1eMIGRATION_STEP_REMOVING_SOURCE\x10\x06\x12\x1c\n" +
 	"\x18MIGRATION_STEP_COMPLETED\x10\a\x12\x1f\n" +
 	"\x1bMIGRATION_STEP_ROLLING_BACK\x10\b\x12\x1e\n" +
-	"\x1aMIGRATION_STEP_ROLLED_BACK\x10\tB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\x1aMIGRATION_STEP_ROLLED_BACK\x10\t*\xc1\x01\n" +
+	"\n" +
+	"MoveReason\x12\x1b\n" +
+	"\x17MOVE_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13MOVE_REASON_BALANCE\x10\x01\x12\x17\n" +
+	"\x13MOVE_REASON_HOTSPOT\x10\x02\x12\x18\n" +
+	"\x14MOVE_REASON_CAPACITY\x10\x03\x12\x15\n" +
+	"\x11MOVE_REASON_DRAIN\x10\x04\x12\x19\n" +
+	"\x15MOVE_REASON_NODE_DOWN\x10\x05\x12\x18\n" +
+	"\x14MOVE_REASON_OPERATOR\x10\x06B(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_migration_proto_rawDescOnce sync.Once
@@ -393,25 +481,27 @@ func file_ballast_v1_migration_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_migration_proto_rawDescData
 }
 
-var file_ballast_v1_migration_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ballast_v1_migration_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_ballast_v1_migration_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_ballast_v1_migration_proto_goTypes = []any{
 	(MigrationStep)(0),            // 0: ballast.v1.MigrationStep
-	(*ReplicaRef)(nil),            // 1: ballast.v1.ReplicaRef
-	(*Migration)(nil),             // 2: ballast.v1.Migration
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(MoveReason)(0),               // 1: ballast.v1.MoveReason
+	(*ReplicaRef)(nil),            // 2: ballast.v1.ReplicaRef
+	(*Migration)(nil),             // 3: ballast.v1.Migration
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_ballast_v1_migration_proto_depIdxs = []int32{
-	1, // 0: ballast.v1.Migration.source:type_name -> ballast.v1.ReplicaRef
-	1, // 1: ballast.v1.Migration.target:type_name -> ballast.v1.ReplicaRef
+	2, // 0: ballast.v1.Migration.source:type_name -> ballast.v1.ReplicaRef
+	2, // 1: ballast.v1.Migration.target:type_name -> ballast.v1.ReplicaRef
 	0, // 2: ballast.v1.Migration.step:type_name -> ballast.v1.MigrationStep
-	3, // 3: ballast.v1.Migration.create_time:type_name -> google.protobuf.Timestamp
-	3, // 4: ballast.v1.Migration.update_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 3: ballast.v1.Migration.create_time:type_name -> google.protobuf.Timestamp
+	4, // 4: ballast.v1.Migration.update_time:type_name -> google.protobuf.Timestamp
+	1, // 5: ballast.v1.Migration.kind:type_name -> ballast.v1.MoveReason
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_migration_proto_init() }
@@ -424,7 +514,7 @@ func file_ballast_v1_migration_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_migration_proto_rawDesc), len(file_ballast_v1_migration_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -42,7 +42,10 @@ type MigrationRequested struct {
 	SourceLost bool                   `protobuf:"varint,9,opt,name=source_lost,json=sourceLost,proto3" json:"source_lost,omitempty"`
 	OccurTime  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
 	// The healthy replica the copy comes from; unset: the source.
-	CopyFrom      *ReplicaRef `protobuf:"bytes,11,opt,name=copy_from,json=copyFrom,proto3" json:"copy_from,omitempty"`
+	CopyFrom *ReplicaRef `protobuf:"bytes,11,opt,name=copy_from,json=copyFrom,proto3" json:"copy_from,omitempty"`
+	// Why the move was made; unset in moves requested before it was
+	// recorded, which count as routine.
+	Kind          MoveReason `protobuf:"varint,12,opt,name=kind,proto3,enum=ballast.v1.MoveReason" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,6 +155,13 @@ func (x *MigrationRequested) GetCopyFrom() *ReplicaRef {
 		return x.CopyFrom
 	}
 	return nil
+}
+
+func (x *MigrationRequested) GetKind() MoveReason {
+	if x != nil {
+		return x.Kind
+	}
+	return MoveReason_MOVE_REASON_UNSPECIFIED
 }
 
 // MigrationStarted: the throttles admitted a move. It is appended on
@@ -620,7 +630,7 @@ var File_ballast_v1_migration_events_proto protoreflect.FileDescriptor
 const file_ballast_v1_migration_events_proto_rawDesc = "" +
 	"\n" +
 	"!ballast/v1/migration_events.proto\x12\n" +
-	"ballast.v1\x1a\x1aballast/v1/migration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x03\n" +
+	"ballast.v1\x1a\x1aballast/v1/migration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x03\n" +
 	"\x12MigrationRequested\x12!\n" +
 	"\fmigration_id\x18\x01 \x01(\tR\vmigrationId\x12\x1b\n" +
 	"\tvolume_id\x18\x02 \x01(\tR\bvolumeId\x12\x1f\n" +
@@ -638,7 +648,8 @@ const file_ballast_v1_migration_events_proto_rawDesc = "" +
 	"\n" +
 	"occur_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x123\n" +
-	"\tcopy_from\x18\v \x01(\v2\x16.ballast.v1.ReplicaRefR\bcopyFrom\"\xb5\x01\n" +
+	"\tcopy_from\x18\v \x01(\v2\x16.ballast.v1.ReplicaRefR\bcopyFrom\x12*\n" +
+	"\x04kind\x18\f \x01(\x0e2\x16.ballast.v1.MoveReasonR\x04kind\"\xb5\x01\n" +
 	"\x10MigrationStarted\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12!\n" +
 	"\fmigration_id\x18\x02 \x01(\tR\vmigrationId\x12-\n" +
@@ -706,27 +717,29 @@ var file_ballast_v1_migration_events_proto_goTypes = []any{
 	(*MigrationRolledBack)(nil),      // 7: ballast.v1.MigrationRolledBack
 	(*ReplicaRef)(nil),               // 8: ballast.v1.ReplicaRef
 	(*timestamppb.Timestamp)(nil),    // 9: google.protobuf.Timestamp
-	(MigrationStep)(0),               // 10: ballast.v1.MigrationStep
+	(MoveReason)(0),                  // 10: ballast.v1.MoveReason
+	(MigrationStep)(0),               // 11: ballast.v1.MigrationStep
 }
 var file_ballast_v1_migration_events_proto_depIdxs = []int32{
 	8,  // 0: ballast.v1.MigrationRequested.source:type_name -> ballast.v1.ReplicaRef
 	8,  // 1: ballast.v1.MigrationRequested.target:type_name -> ballast.v1.ReplicaRef
 	9,  // 2: ballast.v1.MigrationRequested.occur_time:type_name -> google.protobuf.Timestamp
 	8,  // 3: ballast.v1.MigrationRequested.copy_from:type_name -> ballast.v1.ReplicaRef
-	9,  // 4: ballast.v1.MigrationStarted.occur_time:type_name -> google.protobuf.Timestamp
-	10, // 5: ballast.v1.MigrationProgressed.step:type_name -> ballast.v1.MigrationStep
-	9,  // 6: ballast.v1.MigrationProgressed.occur_time:type_name -> google.protobuf.Timestamp
-	9,  // 7: ballast.v1.MigrationCutOver.occur_time:type_name -> google.protobuf.Timestamp
-	9,  // 8: ballast.v1.MigrationCompleted.occur_time:type_name -> google.protobuf.Timestamp
-	10, // 9: ballast.v1.MigrationFailed.step:type_name -> ballast.v1.MigrationStep
-	9,  // 10: ballast.v1.MigrationFailed.occur_time:type_name -> google.protobuf.Timestamp
-	9,  // 11: ballast.v1.MigrationCancelRequested.occur_time:type_name -> google.protobuf.Timestamp
-	9,  // 12: ballast.v1.MigrationRolledBack.occur_time:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	10, // 4: ballast.v1.MigrationRequested.kind:type_name -> ballast.v1.MoveReason
+	9,  // 5: ballast.v1.MigrationStarted.occur_time:type_name -> google.protobuf.Timestamp
+	11, // 6: ballast.v1.MigrationProgressed.step:type_name -> ballast.v1.MigrationStep
+	9,  // 7: ballast.v1.MigrationProgressed.occur_time:type_name -> google.protobuf.Timestamp
+	9,  // 8: ballast.v1.MigrationCutOver.occur_time:type_name -> google.protobuf.Timestamp
+	9,  // 9: ballast.v1.MigrationCompleted.occur_time:type_name -> google.protobuf.Timestamp
+	11, // 10: ballast.v1.MigrationFailed.step:type_name -> ballast.v1.MigrationStep
+	9,  // 11: ballast.v1.MigrationFailed.occur_time:type_name -> google.protobuf.Timestamp
+	9,  // 12: ballast.v1.MigrationCancelRequested.occur_time:type_name -> google.protobuf.Timestamp
+	9,  // 13: ballast.v1.MigrationRolledBack.occur_time:type_name -> google.protobuf.Timestamp
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_ballast_v1_migration_events_proto_init() }

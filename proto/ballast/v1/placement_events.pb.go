@@ -95,74 +95,6 @@ func (RejectionReason) EnumDescriptor() ([]byte, []int) {
 	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{0}
 }
 
-// MoveReason is why placement admitted a move.
-type MoveReason int32
-
-const (
-	MoveReason_MOVE_REASON_UNSPECIFIED MoveReason = 0
-	// The rebalancer evens out utilisation.
-	MoveReason_MOVE_REASON_BALANCE MoveReason = 1
-	// The rebalancer sheds load off a node that is a hotspot.
-	MoveReason_MOVE_REASON_HOTSPOT MoveReason = 2
-	// The rebalancer sheds a disk fuller than the capacity ceiling.
-	MoveReason_MOVE_REASON_CAPACITY MoveReason = 3
-	// The replica's node is draining.
-	MoveReason_MOVE_REASON_DRAIN MoveReason = 4
-	// The replica's node is down: the replica is re-created from a peer.
-	MoveReason_MOVE_REASON_NODE_DOWN MoveReason = 5
-	// An operator asked for the move.
-	MoveReason_MOVE_REASON_OPERATOR MoveReason = 6
-)
-
-// Enum value maps for MoveReason.
-var (
-	MoveReason_name = map[int32]string{
-		0: "MOVE_REASON_UNSPECIFIED",
-		1: "MOVE_REASON_BALANCE",
-		2: "MOVE_REASON_HOTSPOT",
-		3: "MOVE_REASON_CAPACITY",
-		4: "MOVE_REASON_DRAIN",
-		5: "MOVE_REASON_NODE_DOWN",
-		6: "MOVE_REASON_OPERATOR",
-	}
-	MoveReason_value = map[string]int32{
-		"MOVE_REASON_UNSPECIFIED": 0,
-		"MOVE_REASON_BALANCE":     1,
-		"MOVE_REASON_HOTSPOT":     2,
-		"MOVE_REASON_CAPACITY":    3,
-		"MOVE_REASON_DRAIN":       4,
-		"MOVE_REASON_NODE_DOWN":   5,
-		"MOVE_REASON_OPERATOR":    6,
-	}
-)
-
-func (x MoveReason) Enum() *MoveReason {
-	p := new(MoveReason)
-	*p = x
-	return p
-}
-
-func (x MoveReason) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (MoveReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_ballast_v1_placement_events_proto_enumTypes[1].Descriptor()
-}
-
-func (MoveReason) Type() protoreflect.EnumType {
-	return &file_ballast_v1_placement_events_proto_enumTypes[1]
-}
-
-func (x MoveReason) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use MoveReason.Descriptor instead.
-func (MoveReason) EnumDescriptor() ([]byte, []int) {
-	return file_ballast_v1_placement_events_proto_rawDescGZIP(), []int{1}
-}
-
 // ReplicaPlacement is where one replica goes.
 type ReplicaPlacement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1437,7 +1369,7 @@ var File_ballast_v1_placement_events_proto protoreflect.FileDescriptor
 const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"\n" +
 	"!ballast/v1/placement_events.proto\x12\n" +
-	"ballast.v1\x1a\x15ballast/v1/node.proto\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
+	"ballast.v1\x1a\x1aballast/v1/migration.proto\x1a\x15ballast/v1/node.proto\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
 	"\x10ReplicaPlacement\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x17\n" +
@@ -1591,16 +1523,7 @@ const file_ballast_v1_placement_events_proto_rawDesc = "" +
 	"\x19REJECTION_REASON_TOPOLOGY\x10\x05\x12\"\n" +
 	"\x1eREJECTION_REASON_NODE_SELECTOR\x10\x06\x12\x1c\n" +
 	"\x18REJECTION_REASON_NO_TIER\x10\a\x12\x1c\n" +
-	"\x18REJECTION_REASON_NO_ROOM\x10\b*\xc1\x01\n" +
-	"\n" +
-	"MoveReason\x12\x1b\n" +
-	"\x17MOVE_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
-	"\x13MOVE_REASON_BALANCE\x10\x01\x12\x17\n" +
-	"\x13MOVE_REASON_HOTSPOT\x10\x02\x12\x18\n" +
-	"\x14MOVE_REASON_CAPACITY\x10\x03\x12\x15\n" +
-	"\x11MOVE_REASON_DRAIN\x10\x04\x12\x19\n" +
-	"\x15MOVE_REASON_NODE_DOWN\x10\x05\x12\x18\n" +
-	"\x14MOVE_REASON_OPERATOR\x10\x06B(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
+	"\x18REJECTION_REASON_NO_ROOM\x10\bB(Z&ballast.dev/proto/ballast/v1;ballastv1b\x06proto3"
 
 var (
 	file_ballast_v1_placement_events_proto_rawDescOnce sync.Once
@@ -1614,64 +1537,64 @@ func file_ballast_v1_placement_events_proto_rawDescGZIP() []byte {
 	return file_ballast_v1_placement_events_proto_rawDescData
 }
 
-var file_ballast_v1_placement_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ballast_v1_placement_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_ballast_v1_placement_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ballast_v1_placement_events_proto_goTypes = []any{
 	(RejectionReason)(0),          // 0: ballast.v1.RejectionReason
-	(MoveReason)(0),               // 1: ballast.v1.MoveReason
-	(*ReplicaPlacement)(nil),      // 2: ballast.v1.ReplicaPlacement
-	(*CandidateScore)(nil),        // 3: ballast.v1.CandidateScore
-	(*RejectionCount)(nil),        // 4: ballast.v1.RejectionCount
-	(*PlacementRequest)(nil),      // 5: ballast.v1.PlacementRequest
-	(*ModelPosition)(nil),         // 6: ballast.v1.ModelPosition
-	(*DecisionSummary)(nil),       // 7: ballast.v1.DecisionSummary
-	(*PlacementDecided)(nil),      // 8: ballast.v1.PlacementDecided
-	(*PlacementFailed)(nil),       // 9: ballast.v1.PlacementFailed
-	(*ResizeApproved)(nil),        // 10: ballast.v1.ResizeApproved
-	(*ResizeRejected)(nil),        // 11: ballast.v1.ResizeRejected
-	(*CapacityReleased)(nil),      // 12: ballast.v1.CapacityReleased
-	(*NodeStateChanged)(nil),      // 13: ballast.v1.NodeStateChanged
-	(*MoveAdmitted)(nil),          // 14: ballast.v1.MoveAdmitted
-	(*MoveSettled)(nil),           // 15: ballast.v1.MoveSettled
-	nil,                           // 16: ballast.v1.PlacementRequest.NodeSelectorEntry
-	(Tier)(0),                     // 17: ballast.v1.Tier
-	(Spread)(0),                   // 18: ballast.v1.Spread
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(NodeState)(0),                // 20: ballast.v1.NodeState
+	(*ReplicaPlacement)(nil),      // 1: ballast.v1.ReplicaPlacement
+	(*CandidateScore)(nil),        // 2: ballast.v1.CandidateScore
+	(*RejectionCount)(nil),        // 3: ballast.v1.RejectionCount
+	(*PlacementRequest)(nil),      // 4: ballast.v1.PlacementRequest
+	(*ModelPosition)(nil),         // 5: ballast.v1.ModelPosition
+	(*DecisionSummary)(nil),       // 6: ballast.v1.DecisionSummary
+	(*PlacementDecided)(nil),      // 7: ballast.v1.PlacementDecided
+	(*PlacementFailed)(nil),       // 8: ballast.v1.PlacementFailed
+	(*ResizeApproved)(nil),        // 9: ballast.v1.ResizeApproved
+	(*ResizeRejected)(nil),        // 10: ballast.v1.ResizeRejected
+	(*CapacityReleased)(nil),      // 11: ballast.v1.CapacityReleased
+	(*NodeStateChanged)(nil),      // 12: ballast.v1.NodeStateChanged
+	(*MoveAdmitted)(nil),          // 13: ballast.v1.MoveAdmitted
+	(*MoveSettled)(nil),           // 14: ballast.v1.MoveSettled
+	nil,                           // 15: ballast.v1.PlacementRequest.NodeSelectorEntry
+	(Tier)(0),                     // 16: ballast.v1.Tier
+	(Spread)(0),                   // 17: ballast.v1.Spread
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(NodeState)(0),                // 19: ballast.v1.NodeState
+	(MoveReason)(0),               // 20: ballast.v1.MoveReason
 }
 var file_ballast_v1_placement_events_proto_depIdxs = []int32{
 	0,  // 0: ballast.v1.CandidateScore.rejection:type_name -> ballast.v1.RejectionReason
 	0,  // 1: ballast.v1.RejectionCount.reason:type_name -> ballast.v1.RejectionReason
-	17, // 2: ballast.v1.PlacementRequest.tier:type_name -> ballast.v1.Tier
-	18, // 3: ballast.v1.PlacementRequest.spread:type_name -> ballast.v1.Spread
-	16, // 4: ballast.v1.PlacementRequest.node_selector:type_name -> ballast.v1.PlacementRequest.NodeSelectorEntry
-	5,  // 5: ballast.v1.DecisionSummary.request:type_name -> ballast.v1.PlacementRequest
-	6,  // 6: ballast.v1.DecisionSummary.model_position:type_name -> ballast.v1.ModelPosition
-	3,  // 7: ballast.v1.DecisionSummary.best_candidates:type_name -> ballast.v1.CandidateScore
-	4,  // 8: ballast.v1.DecisionSummary.rejections:type_name -> ballast.v1.RejectionCount
-	2,  // 9: ballast.v1.PlacementDecided.placements:type_name -> ballast.v1.ReplicaPlacement
-	3,  // 10: ballast.v1.PlacementDecided.candidates:type_name -> ballast.v1.CandidateScore
-	19, // 11: ballast.v1.PlacementDecided.occur_time:type_name -> google.protobuf.Timestamp
-	7,  // 12: ballast.v1.PlacementDecided.summary:type_name -> ballast.v1.DecisionSummary
-	3,  // 13: ballast.v1.PlacementFailed.candidates:type_name -> ballast.v1.CandidateScore
-	19, // 14: ballast.v1.PlacementFailed.occur_time:type_name -> google.protobuf.Timestamp
-	7,  // 15: ballast.v1.PlacementFailed.summary:type_name -> ballast.v1.DecisionSummary
-	19, // 16: ballast.v1.ResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
-	19, // 17: ballast.v1.ResizeRejected.occur_time:type_name -> google.protobuf.Timestamp
-	19, // 18: ballast.v1.CapacityReleased.occur_time:type_name -> google.protobuf.Timestamp
-	20, // 19: ballast.v1.NodeStateChanged.state:type_name -> ballast.v1.NodeState
-	20, // 20: ballast.v1.NodeStateChanged.previous:type_name -> ballast.v1.NodeState
-	19, // 21: ballast.v1.NodeStateChanged.occur_time:type_name -> google.protobuf.Timestamp
-	20, // 22: ballast.v1.NodeStateChanged.operator_state:type_name -> ballast.v1.NodeState
-	2,  // 23: ballast.v1.MoveAdmitted.source:type_name -> ballast.v1.ReplicaPlacement
-	2,  // 24: ballast.v1.MoveAdmitted.target:type_name -> ballast.v1.ReplicaPlacement
-	2,  // 25: ballast.v1.MoveAdmitted.placements:type_name -> ballast.v1.ReplicaPlacement
-	19, // 26: ballast.v1.MoveAdmitted.occur_time:type_name -> google.protobuf.Timestamp
-	7,  // 27: ballast.v1.MoveAdmitted.summary:type_name -> ballast.v1.DecisionSummary
-	1,  // 28: ballast.v1.MoveAdmitted.kind:type_name -> ballast.v1.MoveReason
-	2,  // 29: ballast.v1.MoveSettled.released:type_name -> ballast.v1.ReplicaPlacement
-	2,  // 30: ballast.v1.MoveSettled.placements:type_name -> ballast.v1.ReplicaPlacement
-	19, // 31: ballast.v1.MoveSettled.occur_time:type_name -> google.protobuf.Timestamp
+	16, // 2: ballast.v1.PlacementRequest.tier:type_name -> ballast.v1.Tier
+	17, // 3: ballast.v1.PlacementRequest.spread:type_name -> ballast.v1.Spread
+	15, // 4: ballast.v1.PlacementRequest.node_selector:type_name -> ballast.v1.PlacementRequest.NodeSelectorEntry
+	4,  // 5: ballast.v1.DecisionSummary.request:type_name -> ballast.v1.PlacementRequest
+	5,  // 6: ballast.v1.DecisionSummary.model_position:type_name -> ballast.v1.ModelPosition
+	2,  // 7: ballast.v1.DecisionSummary.best_candidates:type_name -> ballast.v1.CandidateScore
+	3,  // 8: ballast.v1.DecisionSummary.rejections:type_name -> ballast.v1.RejectionCount
+	1,  // 9: ballast.v1.PlacementDecided.placements:type_name -> ballast.v1.ReplicaPlacement
+	2,  // 10: ballast.v1.PlacementDecided.candidates:type_name -> ballast.v1.CandidateScore
+	18, // 11: ballast.v1.PlacementDecided.occur_time:type_name -> google.protobuf.Timestamp
+	6,  // 12: ballast.v1.PlacementDecided.summary:type_name -> ballast.v1.DecisionSummary
+	2,  // 13: ballast.v1.PlacementFailed.candidates:type_name -> ballast.v1.CandidateScore
+	18, // 14: ballast.v1.PlacementFailed.occur_time:type_name -> google.protobuf.Timestamp
+	6,  // 15: ballast.v1.PlacementFailed.summary:type_name -> ballast.v1.DecisionSummary
+	18, // 16: ballast.v1.ResizeApproved.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 17: ballast.v1.ResizeRejected.occur_time:type_name -> google.protobuf.Timestamp
+	18, // 18: ballast.v1.CapacityReleased.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 19: ballast.v1.NodeStateChanged.state:type_name -> ballast.v1.NodeState
+	19, // 20: ballast.v1.NodeStateChanged.previous:type_name -> ballast.v1.NodeState
+	18, // 21: ballast.v1.NodeStateChanged.occur_time:type_name -> google.protobuf.Timestamp
+	19, // 22: ballast.v1.NodeStateChanged.operator_state:type_name -> ballast.v1.NodeState
+	1,  // 23: ballast.v1.MoveAdmitted.source:type_name -> ballast.v1.ReplicaPlacement
+	1,  // 24: ballast.v1.MoveAdmitted.target:type_name -> ballast.v1.ReplicaPlacement
+	1,  // 25: ballast.v1.MoveAdmitted.placements:type_name -> ballast.v1.ReplicaPlacement
+	18, // 26: ballast.v1.MoveAdmitted.occur_time:type_name -> google.protobuf.Timestamp
+	6,  // 27: ballast.v1.MoveAdmitted.summary:type_name -> ballast.v1.DecisionSummary
+	20, // 28: ballast.v1.MoveAdmitted.kind:type_name -> ballast.v1.MoveReason
+	1,  // 29: ballast.v1.MoveSettled.released:type_name -> ballast.v1.ReplicaPlacement
+	1,  // 30: ballast.v1.MoveSettled.placements:type_name -> ballast.v1.ReplicaPlacement
+	18, // 31: ballast.v1.MoveSettled.occur_time:type_name -> google.protobuf.Timestamp
 	32, // [32:32] is the sub-list for method output_type
 	32, // [32:32] is the sub-list for method input_type
 	32, // [32:32] is the sub-list for extension type_name
@@ -1684,6 +1607,7 @@ func file_ballast_v1_placement_events_proto_init() {
 	if File_ballast_v1_placement_events_proto != nil {
 		return
 	}
+	file_ballast_v1_migration_proto_init()
 	file_ballast_v1_node_proto_init()
 	file_ballast_v1_volume_proto_init()
 	type x struct{}
@@ -1691,7 +1615,7 @@ func file_ballast_v1_placement_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ballast_v1_placement_events_proto_rawDesc), len(file_ballast_v1_placement_events_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      1,
 			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,

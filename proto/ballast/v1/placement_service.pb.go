@@ -793,11 +793,15 @@ type PlannedMove struct {
 	ToDisk    string                 `protobuf:"bytes,6,opt,name=to_disk,json=toDisk,proto3" json:"to_disk,omitempty"`
 	Bytes     uint64                 `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	// node-down, drain, capacity or balance.
-	Reason        string  `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
-	Gain          float64 `protobuf:"fixed64,9,opt,name=gain,proto3" json:"gain,omitempty"`
-	VolumeName    string  `protobuf:"bytes,10,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reason     string  `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Gain       float64 `protobuf:"fixed64,9,opt,name=gain,proto3" json:"gain,omitempty"`
+	VolumeName string  `protobuf:"bytes,10,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	// How utilised the disk the move leaves ends up once the whole plan is
+	// applied, its busier I/O resource over what it bears: whether the plan
+	// relieves a hot disk (under 0.70 it is).
+	FromDiskUtilizationAfter float64 `protobuf:"fixed64,11,opt,name=from_disk_utilization_after,json=fromDiskUtilizationAfter,proto3" json:"from_disk_utilization_after,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *PlannedMove) Reset() {
@@ -898,6 +902,13 @@ func (x *PlannedMove) GetVolumeName() string {
 		return x.VolumeName
 	}
 	return ""
+}
+
+func (x *PlannedMove) GetFromDiskUtilizationAfter() float64 {
+	if x != nil {
+		return x.FromDiskUtilizationAfter
+	}
+	return 0
 }
 
 type PlanRebalanceRequest struct {
@@ -1131,7 +1142,7 @@ var File_ballast_v1_placement_service_proto protoreflect.FileDescriptor
 const file_ballast_v1_placement_service_proto_rawDesc = "" +
 	"\n" +
 	"\"ballast/v1/placement_service.proto\x12\n" +
-	"ballast.v1\x1a!ballast/v1/placement_events.proto\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n" +
+	"ballast.v1\x1a\x1aballast/v1/migration.proto\x1a!ballast/v1/placement_events.proto\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n" +
 	"\x17ExplainPlacementRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1208,7 +1219,7 @@ const file_ballast_v1_placement_service_proto_rawDesc = "" +
 	"\x0eClusterBalance\x12+\n" +
 	"\x04iops\x18\x01 \x01(\v2\x17.ballast.v1.UtilisationR\x04iops\x12A\n" +
 	"\x10bytes_per_second\x18\x02 \x01(\v2\x17.ballast.v1.UtilisationR\x0ebytesPerSecond\x123\n" +
-	"\bcapacity\x18\x03 \x01(\v2\x17.ballast.v1.UtilisationR\bcapacity\"\x98\x02\n" +
+	"\bcapacity\x18\x03 \x01(\v2\x17.ballast.v1.UtilisationR\bcapacity\"\xd7\x02\n" +
 	"\vPlannedMove\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1d\n" +
 	"\n" +
@@ -1222,7 +1233,8 @@ const file_ballast_v1_placement_service_proto_rawDesc = "" +
 	"\x04gain\x18\t \x01(\x01R\x04gain\x12\x1f\n" +
 	"\vvolume_name\x18\n" +
 	" \x01(\tR\n" +
-	"volumeName\"\xaf\x01\n" +
+	"volumeName\x12=\n" +
+	"\x1bfrom_disk_utilization_after\x18\v \x01(\x01R\x18fromDiskUtilizationAfter\"\xaf\x01\n" +
 	"\x14PlanRebalanceRequest\x12\x1f\n" +
 	"\vdrain_nodes\x18\x01 \x03(\tR\n" +
 	"drainNodes\x12\x1d\n" +
@@ -1335,6 +1347,7 @@ func file_ballast_v1_placement_service_proto_init() {
 	if File_ballast_v1_placement_service_proto != nil {
 		return
 	}
+	file_ballast_v1_migration_proto_init()
 	file_ballast_v1_placement_events_proto_init()
 	file_ballast_v1_volume_proto_init()
 	type x struct{}

@@ -610,8 +610,11 @@ type HotspotDetected struct {
 	Utilization   float64                `protobuf:"fixed64,2,opt,name=utilization,proto3" json:"utilization,omitempty"`
 	WindowEndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end_time,json=windowEndTime,proto3" json:"window_end_time,omitempty"`
 	OccurTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The utilisation the node must stay under to clear: moves relieve it
+	// if they leave it there. 0 in events recorded before it was.
+	ClearUtilization float64 `protobuf:"fixed64,5,opt,name=clear_utilization,json=clearUtilization,proto3" json:"clear_utilization,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HotspotDetected) Reset() {
@@ -670,6 +673,13 @@ func (x *HotspotDetected) GetOccurTime() *timestamppb.Timestamp {
 		return x.OccurTime
 	}
 	return nil
+}
+
+func (x *HotspotDetected) GetClearUtilization() float64 {
+	if x != nil {
+		return x.ClearUtilization
+	}
+	return 0
 }
 
 // HotspotCleared: the node fell clearly below the bar, and stayed there.
@@ -802,13 +812,14 @@ const file_ballast_v1_telemetry_proto_rawDesc = "" +
 	"\rNodeRecovered\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x129\n" +
 	"\n" +
-	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xcb\x01\n" +
+	"occur_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xf8\x01\n" +
 	"\x0fHotspotDetected\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
 	"\vutilization\x18\x02 \x01(\x01R\vutilization\x12B\n" +
 	"\x0fwindow_end_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rwindowEndTime\x129\n" +
 	"\n" +
-	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\"\xca\x01\n" +
+	"occur_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12+\n" +
+	"\x11clear_utilization\x18\x05 \x01(\x01R\x10clearUtilization\"\xca\x01\n" +
 	"\x0eHotspotCleared\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
 	"\vutilization\x18\x02 \x01(\x01R\vutilization\x12B\n" +

@@ -104,7 +104,7 @@ func (h *HealthLog) RecordHotspot(ctx context.Context, c domain.HotspotChange, w
 	at, end := timestamppb.New(events.Now()), timestamppb.New(windowEnd)
 	var m proto.Message = &pb.HotspotCleared{NodeId: c.Node, Utilization: c.Utilization, WindowEndTime: end, OccurTime: at}
 	if c.Hot {
-		m = &pb.HotspotDetected{NodeId: c.Node, Utilization: c.Utilization, WindowEndTime: end, OccurTime: at}
+		m = &pb.HotspotDetected{NodeId: c.Node, Utilization: c.Utilization, WindowEndTime: end, OccurTime: at, ClearUtilization: c.Clear}
 	}
 	return h.append(ctx, c.Node, fmt.Sprintf("hotspot/%s/%v/%d", c.Node, c.Hot, windowEnd.UnixNano()), m)
 }

@@ -100,10 +100,24 @@ func (w *HotspotWatch) Summary(ctx context.Context, s domain.Summary) {
 	w.mu.Lock()
 	c, ok := w.spots.Observe(s.Node, s.Utilization)
 	w.mu.Unlock()
-	if !ok {
-		return
+	if ok {
+		w.record(ctx, c, s.End)
 	}
-	if err := w.log.RecordHotspot(ctx, c, s.End); err != nil {
+}
+
+// Open counts the peak so far of a node's open window, which ends at end: a
+// hotspot starts without waiting a window for it to close.
+func (w *HotspotWatch) Open(ctx context.Context, node string, peak float64, end time.Time) {
+	w.mu.Lock()
+	c, ok := w.spots.Open(node, peak)
+	w.mu.Unlock()
+	if ok {
+		w.record(ctx, c, end)
+	}
+}
+
+func (w *HotspotWatch) record(ctx context.Context, c domain.HotspotChange, end time.Time) {
+	if err := w.log.RecordHotspot(ctx, c, end); err != nil {
 		w.logger.Warn("hotspot not recorded", "node", c.Node, "hot", c.Hot, "err", err)
 		return
 	}

@@ -50,6 +50,10 @@ type Summarizer struct {
 	// OnSummary, if set, is told of every summary recorded, in order per
 	// node.
 	OnSummary func(ctx context.Context, s domain.Summary)
+	// OnOpen, if set, is told after each sample of the peak utilisation so
+	// far of the node's open window, which ends at end, once the summaries
+	// before it are recorded.
+	OnOpen func(ctx context.Context, node string, peak float64, end time.Time)
 }
 
 // node is one node's state. Its mutex serializes the window and the
@@ -111,6 +115,11 @@ func (s *Summarizer) Record(ctx context.Context, nodeID string, sample domain.Sa
 		s.enqueue(n, sum)
 		if err := s.publish(ctx, n); err != nil {
 			s.logger.Warn("summary not recorded yet", "node", nodeID, "err", err)
+		}
+	}
+	if s.OnOpen != nil && len(n.pending) == 0 {
+		if peak, end, open := n.window.Peak(); open {
+			s.OnOpen(ctx, nodeID, peak, end)
 		}
 	}
 	return nil

@@ -30,11 +30,11 @@ type HotspotChange struct {
 	Node        string
 	Hot         bool
 	Utilization float64
+	// Clear is the bar the node must stay under to clear.
+	Clear float64
 }
 
-// Observe counts one window's utilisation of a node, and returns the change
-// it completes, if any.
-func (h *Hotspots) Observe(node string, util float64) (HotspotChange, bool) {
+func (h *Hotspots) state(node string) *hotState {
 	if h.nodes == nil {
 		h.nodes = map[string]*hotState{}
 	}
@@ -43,6 +43,27 @@ func (h *Hotspots) Observe(node string, util float64) (HotspotChange, bool) {
 		s = &hotState{}
 		h.nodes[node] = s
 	}
+	return s
+}
+
+// Open counts the peak so far of a node's window still open: a hotspot
+// starts as soon as that peak completes the streak, since the window's own
+// peak can only be higher. It starts nothing else: clearing waits for the
+// window to close (its peak may yet rise), and the window is counted again
+// by Observe when it closes, which keeps a node just made hot so.
+func (h *Hotspots) Open(node string, peak float64) (HotspotChange, bool) {
+	s := h.state(node)
+	if s.hot || peak < h.Bars.Start || s.streak+1 < max(h.Bars.Persist, 1) {
+		return HotspotChange{}, false
+	}
+	s.hot, s.streak = true, 0
+	return HotspotChange{Node: node, Hot: true, Utilization: peak, Clear: h.Bars.Clear}, true
+}
+
+// Observe counts one window's utilisation of a node, and returns the change
+// it completes, if any.
+func (h *Hotspots) Observe(node string, util float64) (HotspotChange, bool) {
+	s := h.state(node)
 	past := util >= h.Bars.Start
 	if s.hot {
 		past = util < h.Bars.Clear
@@ -56,5 +77,5 @@ func (h *Hotspots) Observe(node string, util float64) (HotspotChange, bool) {
 		return HotspotChange{}, false
 	}
 	s.hot, s.streak = !s.hot, 0
-	return HotspotChange{Node: node, Hot: s.hot, Utilization: util}, true
+	return HotspotChange{Node: node, Hot: s.hot, Utilization: util, Clear: h.Bars.Clear}, true
 }

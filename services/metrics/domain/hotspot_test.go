@@ -34,3 +34,37 @@ func TestAHotspotNeedsToPersistToStartAndToFallClearlyToClear(t *testing.T) {
 		}
 	}
 }
+
+// A hotspot starts on the first sample of its last window above the bar,
+// not a window later when that window closes; it never starts on one
+// window alone, and never clears before a window closes.
+func TestAHotspotStartsOnTheOpenWindowThatCompletesItsStreak(t *testing.T) {
+	h := Hotspots{Bars: HotspotBars{Start: 0.85, Clear: 0.7, Persist: 2}}
+	if _, ok := h.Open("n1", 0.95); ok {
+		t.Fatal("one window above the bar, still open, started a hotspot")
+	}
+	if _, ok := h.Observe("n1", 0.95); ok {
+		t.Fatal("one closed window started a hotspot")
+	}
+	if _, ok := h.Open("n1", 0.5); ok {
+		t.Fatal("an open window under the bar started a hotspot")
+	}
+	c, ok := h.Open("n1", 0.9)
+	if !ok || !c.Hot {
+		t.Fatal("the second window's first sample above the bar did not start the hotspot")
+	}
+	if _, ok := h.Open("n1", 0.95); ok {
+		t.Fatal("a hot node started again")
+	}
+	// The window closes at its peak: still hot, nothing new.
+	if _, ok := h.Observe("n1", 0.9); ok {
+		t.Fatal("the window that started the hotspot changed it again when it closed")
+	}
+	if _, ok := h.Open("n1", 0.1); ok {
+		t.Fatal("an open window cleared a hotspot")
+	}
+	h.Observe("n1", 0.6)
+	if c, ok := h.Observe("n1", 0.6); !ok || c.Hot {
+		t.Fatal("two closed windows clearly below did not clear it")
+	}
+}

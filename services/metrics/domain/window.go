@@ -210,6 +210,16 @@ func (w *Window) Add(s Sample, now time.Time) (Summary, bool, error) {
 	return sum, closed, nil
 }
 
+// Peak is the busiest disk's utilisation in the open window so far, and
+// the window's end; open is false when no window is open. A window's
+// summary reports its peak, so the peak so far is a floor on it.
+func (w *Window) Peak() (util float64, end time.Time, open bool) {
+	if !w.open {
+		return 0, time.Time{}, false
+	}
+	return w.peakUtil, w.start.Add(w.interval), true
+}
+
 // Flush closes the open window if no sample has arrived for an interval, so
 // that a node that went quiet still has its last window summarized. It
 // returns false when there is nothing to summarize.

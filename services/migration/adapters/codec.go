@@ -32,7 +32,7 @@ func EventToProto(id string, e domain.Event) proto.Message {
 	case domain.Requested:
 		m := e.Migration
 		return &pb.MigrationRequested{MigrationId: m.ID, VolumeId: m.VolumeID, VolumeName: m.VolumeName, Source: refToProto(m.Source),
-			Target: refToProto(m.Target), Bytes: m.Bytes, Reason: m.Reason, Generation: m.Generation, SourceLost: m.SourceLost, CopyFrom: refToProto(m.CopyFrom), OccurTime: ts(e.At)}
+			Target: refToProto(m.Target), Bytes: m.Bytes, Reason: m.Reason, Generation: m.Generation, SourceLost: m.SourceLost, CopyFrom: refToProto(m.CopyFrom), Kind: pb.MoveReason(m.Kind), OccurTime: ts(e.At)}
 	case domain.Progressed:
 		return &pb.MigrationProgressed{MigrationId: id, Step: pb.MigrationStep(e.Step), Generation: e.Generation, CopiedBytes: e.Copied, OccurTime: ts(e.At)}
 	case domain.CutOver:
@@ -60,7 +60,7 @@ func EventFromProto(m proto.Message) (string, domain.Event, error) {
 		return m.GetMigrationId(), domain.Requested{Migration: domain.Migration{
 			ID: m.GetMigrationId(), VolumeID: m.GetVolumeId(), VolumeName: m.GetVolumeName(), Source: RefFromProto(m.GetSource()),
 			Target: RefFromProto(m.GetTarget()), Bytes: m.GetBytes(), Reason: m.GetReason(), Generation: m.GetGeneration(), SourceLost: m.GetSourceLost(),
-			CopyFrom: RefFromProto(m.GetCopyFrom()),
+			CopyFrom: RefFromProto(m.GetCopyFrom()), Kind: domain.Kind(m.GetKind()),
 		}, At: at(m.GetOccurTime())}, nil
 	case *pb.MigrationStarted:
 		return m.GetMigrationId(), domain.Started{At: at(m.GetOccurTime())}, nil
@@ -86,6 +86,7 @@ func MigrationToProto(m domain.Migration, version uint64, copied, rate uint64) *
 		Id: m.ID, VolumeId: m.VolumeID, VolumeName: m.VolumeName, Source: refToProto(m.Source), Target: refToProto(m.Target),
 		Bytes: m.Bytes, Step: pb.MigrationStep(m.Step), CopiedBytes: max(m.Copied, copied), Reason: m.Reason, FailureReason: m.Failure,
 		Generation: m.Generation, CreateTime: ts(m.Created), UpdateTime: ts(m.Updated), Version: version, CopyBytesPerSecond: rate,
+		Kind: pb.MoveReason(m.Kind),
 	}
 	if m.Step == domain.StepCompleted {
 		out.CopiedBytes = m.Bytes

@@ -46,6 +46,45 @@ var (
 	ErrFailedPrecondition = errors.New("failed precondition")
 )
 
+// Kind is why a move was made. The values are the contract's.
+type Kind int
+
+// Kinds of moves.
+const (
+	KindUnspecified Kind = iota
+	KindBalance
+	KindHotspot
+	KindCapacity
+	KindDrain
+	KindNodeDown
+	KindOperator
+)
+
+// Urgent tells whether a move of this kind starts before routine ones and
+// may take the slots routine moves leave free: it restores a replica lost
+// with its node, relieves a hotspot, or an operator asked for it. Balance,
+// capacity and drain moves (and those of unknown kind) are routine.
+func (k Kind) Urgent() bool { return k == KindNodeDown || k == KindHotspot || k == KindOperator }
+
+// rank orders kinds for admission: a lost replica first (its volume is
+// short), then a hotspot, an operator's move, a disk over its ceiling, a
+// drain, balance.
+func (k Kind) rank() int {
+	switch k {
+	case KindNodeDown:
+		return 0
+	case KindHotspot:
+		return 1
+	case KindOperator:
+		return 2
+	case KindCapacity:
+		return 3
+	case KindDrain:
+		return 4
+	}
+	return 5
+}
+
 // Ref names a replica and where it is.
 type Ref struct {
 	ReplicaID, NodeID, DiskID, Zone string
@@ -60,6 +99,7 @@ type Migration struct {
 	Target     Ref
 	Bytes      uint64
 	Reason     string
+	Kind       Kind
 	SourceLost bool
 	// CopyFrom is the healthy replica the copy comes from; unset, the
 	// source.

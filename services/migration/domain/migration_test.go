@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -81,6 +82,7 @@ func TestAdmitHoldsEveryLimit(t *testing.T) {
 		for i := range rng.IntN(40) {
 			m := move(fmt.Sprintf("m%03d", i), fmt.Sprintf("n%d", rng.IntN(6)), fmt.Sprintf("n%d", 6+rng.IntN(6)))
 			m.Created = t0.Add(time.Duration(rng.IntN(100)) * time.Second)
+			m.Kind = Kind(rng.IntN(int(KindOperator) + 1))
 			queued = append(queued, m)
 		}
 		start := Admit(queued, active, l)
@@ -95,6 +97,9 @@ func TestAdmitHoldsEveryLimit(t *testing.T) {
 		}
 		if len(active) > l.Global {
 			t.Fatalf("seed %d trial %d: %d active, global limit %d", seed, trial, len(active), l.Global)
+		}
+		if routine := len(slices.DeleteFunc(slices.Clone(active), func(m *Migration) bool { return m.Kind.Urgent() })); routine > l.Global-l.Reserve() {
+			t.Fatalf("seed %d trial %d: %d routine moves active, cap %d less %d reserved", seed, trial, routine, l.Global, l.Reserve())
 		}
 		for n, c := range in {
 			if c > l.PerNodeIn {
@@ -129,5 +134,40 @@ func TestAMoveThatDoesNotFitDoesNotHoldUpOthers(t *testing.T) {
 	got := Admit([]*Migration{waiting, other}, []*Migration{busy}, Limits{Global: 10, PerNodeIn: 1, PerNodeOut: 1})
 	if len(got) != 1 || got[0].ID != "c" {
 		t.Fatalf("admitted %v", got)
+	}
+}
+
+func TestUrgentMovesStartFirstAndRoutineOnesLeaveThemRoom(t *testing.T) {
+	l := Limits{Global: 12, PerNodeIn: 2, PerNodeOut: 2}
+	var active, queued []*Migration
+	// A rebalance holds every slot routine moves may take.
+	for i := range l.Global - l.Reserve() {
+		m := move(fmt.Sprintf("balance-%d", i), fmt.Sprintf("b%d", i), fmt.Sprintf("t%d", i))
+		m.Kind, m.Step = KindBalance, StepCopying
+		active = append(active, m)
+	}
+	older := move("drain", "d1", "t9")
+	older.Kind, older.Created = KindDrain, t0
+	queued = append(queued, older)
+	// Two hotspots: h1 has a move off it under way already, h2 none yet.
+	relieving := move("h1-first", "h1", "t10")
+	relieving.Kind, relieving.Step = KindHotspot, StepCopying
+	active = append(active, relieving)
+	h1 := move("h1-second", "h1", "t11")
+	h1.Kind, h1.Created = KindHotspot, t0.Add(time.Second)
+	h2 := move("h2", "h2", "t12")
+	h2.Kind, h2.Created = KindHotspot, t0.Add(2*time.Second)
+	lost := move("lost", "down", "t13")
+	lost.Kind, lost.Created = KindNodeDown, t0.Add(3*time.Second)
+	queued = append(queued, h1, h2, lost)
+
+	// One slot of the reserve is taken: two are left, for the lost
+	// replica and then the hotspot nothing relieves yet.
+	var got []string
+	for _, m := range Admit(queued, active, l) {
+		got = append(got, m.ID)
+	}
+	if want := []string{"lost", "h2"}; !slices.Equal(got, want) {
+		t.Fatalf("admitted %v, want %v (the drain waits: routine moves hold their share)", got, want)
 	}
 }

@@ -30,10 +30,14 @@ func (l Limits) Validate() error {
 	return nil
 }
 
-// Admit chooses which queued moves start now, oldest first, so that with
-// the active moves none of the limits is exceeded. A move that does not fit
-// does not hold up younger ones that do (a drain of one node does not stall
-// moves elsewhere).
+// Admit chooses which queued moves start now, so that with the active
+// moves none of the limits is exceeded. The most urgent kind goes first
+// (see Kind.rank); within a kind, a move off a node with no move off it
+// under way (a hotspot not yet relieved), then the oldest. Routine moves
+// leave the last quarter of the global cap (Limits.Reserve) to urgent ones,
+// so that a lost replica or a hotspot starts at once behind a long drain or
+// a rebalance. A move that does not fit does not hold up others that do (a
+// drain of one node does not stall moves elsewhere).
 func Admit(queued, active []*Migration, l Limits) []*Migration {
 	in, out := map[string]int{}, map[string]int{}
 	n := 0
@@ -46,12 +50,18 @@ func Admit(queued, active []*Migration, l Limits) []*Migration {
 	}
 	order := slices.Clone(queued)
 	slices.SortFunc(order, func(a, b *Migration) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+		return cmp.Or(cmp.Compare(a.Kind.rank(), b.Kind.rank()),
+			cmp.Compare(min(out[a.Source.NodeID], 1), min(out[b.Source.NodeID], 1)),
+			a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
 	})
+	routine := l.Global - l.Reserve()
 	var start []*Migration
 	for _, m := range order {
 		if n >= l.Global {
 			break
+		}
+		if !m.Kind.Urgent() && n >= routine {
+			break // urgent ones sort first: only routine ones are left
 		}
 		if m.Step != StepQueued || in[m.Target.NodeID] >= l.PerNodeIn || out[m.Source.NodeID] >= l.PerNodeOut {
 			continue
@@ -63,6 +73,10 @@ func Admit(queued, active []*Migration, l Limits) []*Migration {
 	}
 	return start
 }
+
+// Reserve is how many of the global cap's slots routine moves leave free
+// for urgent ones: a quarter, none when the cap is 1.
+func (l Limits) Reserve() int { return l.Global / 4 }
 
 // Share is the bandwidth one of running copies may use.
 func (l Limits) Share(running int) uint64 {

@@ -41,7 +41,7 @@ func ServeCommands(srv *command.Server, cmds app.Commands, state *app.State, log
 				ID: req.GetMigrationId(), VolumeID: req.GetVolumeId(), VolumeName: req.GetVolumeName(),
 				Source: adapters.RefFromProto(req.GetSource()), Target: adapters.RefFromProto(req.GetTarget()),
 				Bytes: req.GetBytes(), Reason: req.GetReason(), Generation: req.GetGeneration(), SourceLost: req.GetSourceLost(),
-				CopyFrom: adapters.RefFromProto(req.GetCopyFrom()),
+				CopyFrom: adapters.RefFromProto(req.GetCopyFrom()), Kind: domain.Kind(req.GetKind()),
 			})
 			return reply(ctx, m, err)
 		}); err != nil {

@@ -36,12 +36,14 @@ func (h holdings) apply(msg proto.Message) {
 	case *pb.MoveAdmitted:
 		if held, ok := h[e.GetVolumeId()]; ok {
 			held.Set = append(held.Set, replicaFromProto(e.GetTarget()))
+			held.MovingFrom, held.MovingKind = e.GetSource().GetNodeId(), MoveKindFromProto(e.GetKind())
 		}
 	case *pb.MoveSettled:
 		if held, ok := h[e.GetVolumeId()]; ok {
 			r := e.GetReleased()
 			held.Set = slices.DeleteFunc(held.Set, func(x app.Replica) bool { return x.NodeID == r.GetNodeId() && x.DiskID == r.GetDiskId() })
 			held.LastMoved = e.GetOccurTime().AsTime()
+			held.MovingFrom, held.MovingKind = "", app.MoveUnspecified
 		}
 	case *pb.ResizeApproved:
 		if held, ok := h[e.GetVolumeId()]; ok {

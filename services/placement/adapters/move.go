@@ -146,7 +146,8 @@ func (ms Migrations) Request(ctx context.Context, m app.Move) (any, error) {
 		return &pb.ReplicaRef{ReplicaId: r.ID, NodeId: r.NodeID, DiskId: r.DiskID, Zone: r.Zone}
 	}
 	req := &pb.RequestMigrationRequest{RequestId: "placement:" + m.MigrationID, MigrationId: m.MigrationID, VolumeId: m.VolumeID, VolumeName: m.VolumeName,
-		Source: ref(m.Source), Target: ref(m.Target), Bytes: m.SizeBytes, Reason: m.Reason, Generation: m.Generation, SourceLost: m.SourceLost}
+		Source: ref(m.Source), Target: ref(m.Target), Bytes: m.SizeBytes, Reason: m.Reason, Generation: m.Generation, SourceLost: m.SourceLost,
+		Kind: MoveKindToProto(m.Kind)}
 	if m.CopyFrom.NodeID != "" {
 		req.CopyFrom = ref(m.CopyFrom)
 	}

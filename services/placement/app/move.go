@@ -360,6 +360,11 @@ type Held struct {
 	// LastMoved is when a move of the volume last settled; zero when
 	// none since the model was built.
 	LastMoved time.Time
+	// MovingFrom and MovingKind are the node and kind of the volume's move
+	// under way, as its admission recorded them; empty when none is, or
+	// when the model was loaded from a snapshot taken during the move.
+	MovingFrom string
+	MovingKind MoveKind
 }
 
 // Holdings lists the volumes placement holds on a node.

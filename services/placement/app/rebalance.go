@@ -1,9 +1,11 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,8 +42,14 @@ type Rebalancer struct {
 	Hotspots func() int
 	HotEvery time.Duration
 	// IsHot, when set, tells whether a node is a hotspot now: a balance
-	// move off one is recorded as shedding a hotspot.
+	// move off one that the plan relieves is recorded as shedding a
+	// hotspot, and does not wait behind routine moves.
 	IsHot func(nodeID string) bool
+	// ReliefBar, when set, is the utilisation a hot node must fall under
+	// to stop being one (default DefaultReliefBar): the plan relieves it
+	// if it leaves the node's disk under that. Moves off a hot disk that
+	// one replica keeps hot whatever moves are routine balancing.
+	ReliefBar func(nodeID string) float64
 	// UpNodes, when set, lists the nodes that take replicas. A node up
 	// for the first time since the rebalancer started (it joined, or was
 	// cordoned until now) is joining: a pass comes at the next tick, so it
@@ -129,7 +137,10 @@ func (r Rebalancer) Planning() Planner {
 	return p
 }
 
-// Pass plans and admits; it returns how many moves it admitted.
+// Pass plans and admits; it returns how many moves it admitted. Routine
+// moves (balance, capacity) go up to MaxInFlight under way; moves off a
+// node hot now do not wait behind them: each hot node may have HotPerNode
+// under way, a node nothing relieves yet first.
 func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 	perPass, maxInFlight := r.PerPass, r.MaxInFlight
 	if perPass <= 0 {
@@ -139,38 +150,48 @@ func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 		maxInFlight = 32
 	}
 	all := r.Holdings.HeldAll()
-	inFlight := 0
+	routineInFlight := 0
+	relieving := map[string]int{} // hot node → its moves off it under way
 	for _, h := range all {
-		if len(h.Set) > h.Replicas {
-			inFlight++
+		switch {
+		case len(h.Set) <= h.Replicas:
+		case h.MovingKind == MoveHotspot:
+			relieving[h.MovingFrom]++
+		default:
+			routineInFlight++
 		}
 	}
 	hot := r.Hotspots != nil && r.Hotspots() > 0 && r.IsHot != nil
-	if maxInFlight-inFlight <= 0 && !hot {
+	room := maxInFlight - routineInFlight
+	if room <= 0 && !hot {
 		return 0, nil // the moves under way first: the next pass plans on what they left
 	}
 	plan, _, err := r.Planning().Plan(ctx, WhatIf{})
 	if err != nil {
 		return 0, err
 	}
-	isHot := r.IsHot
+	relieves := r.relieves
 	if !hot {
-		isHot = nil
+		relieves = nil
 	}
-	moves, offHot := admissible(plan.Moves, isHot)
-	routine, hotLimit := admissions(perPass, maxInFlight-inFlight)
+	moves, offHot := admissible(plan.Moves, relieves, relieving)
+	if hot {
+		r.Log.Debug("rebalance pass while nodes are hot", "hot", r.Hotspots(), "planned", len(plan.Moves), "off_hot", offHot,
+			"routine_in_flight", routineInFlight, "relieving", len(relieving))
+	}
+	routine := max(0, min(perPass, room))
 	held := make(map[string]Held, len(all))
 	for _, h := range all {
 		held[h.VolumeID] = h
 	}
-	admitted := 0
+	admittedHot, admittedRoutine := 0, 0
 	moving := map[string]bool{}
 	for i, mv := range moves {
-		limit := routine
-		if i < offHot {
-			limit = hotLimit
+		offHotMove := i < offHot
+		if offHotMove && (admittedHot >= perPass || relieving[mv.From.NodeID] >= HotPerNode) {
+			continue
 		}
-		if admitted >= limit {
+		if !offHotMove && admittedRoutine >= routine {
 			break
 		}
 		h, ok := held[mv.VolumeID]
@@ -195,7 +216,7 @@ func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 			Tier:       h.Tier,
 			Spread:     h.Spread,
 			Reason:     "rebalance (" + mv.Reason.String() + ")",
-			Kind:       r.kind(mv.Reason, src.NodeID),
+			Kind:       r.kind(mv),
 			Gain:       mv.Gain,
 		})
 		if err != nil {
@@ -203,38 +224,73 @@ func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 			continue
 		}
 		moving[mv.VolumeID] = true
-		admitted++
+		if offHotMove {
+			admittedHot++
+			relieving[mv.From.NodeID]++
+		} else {
+			admittedRoutine++
+		}
 	}
-	return admitted, nil
+	return admittedHot + admittedRoutine, nil
 }
 
-// HotReserve is how many moves off hotspots may be under way beyond the
-// in-flight bound: a hotspot does not wait behind routine balancing.
-const HotReserve = 8
+// HotPerNode bounds the moves under way off one hot node. The loads a pass
+// plans on do not show what moves under way will take off it, so without
+// a bound each pass would add more; with it, the next moves are planned on
+// what the first left.
+const HotPerNode = 2
+
+// DefaultReliefBar is the metrics service's default bar for a hotspot to
+// clear.
+const DefaultReliefBar = 0.70
+
+// relieves tells whether mv is a move off a hot node that the plan leaves
+// under the bar to clear.
+func (r Rebalancer) relieves(mv balance.Move) bool {
+	if r.IsHot == nil || !r.IsHot(mv.From.NodeID) {
+		return false
+	}
+	bar := 0.0
+	if r.ReliefBar != nil {
+		bar = r.ReliefBar(mv.From.NodeID)
+	}
+	if bar <= 0 {
+		bar = DefaultReliefBar
+	}
+	return mv.SourceAfter < bar
+}
 
 // admissible orders a plan's balance and capacity moves for admission: moves
-// off a node hot now first, in the plan's order, then the rest. isHot may be
-// nil: no node is hot.
-func admissible(plan []balance.Move, isHot func(nodeID string) bool) (moves []balance.Move, offHot int) {
+// that relieve a hot node first, then the rest in the plan's order. Among
+// those, a node's k-th move in the plan comes after every node's (k-1)-th,
+// counting the moves under way off it (relieving), so that a new hotspot's
+// first move goes before another move off one being relieved. relieves may
+// be nil: no node is hot.
+func admissible(plan []balance.Move, relieves func(balance.Move) bool, relieving map[string]int) (moves []balance.Move, offHot int) {
 	var rest []balance.Move
+	var rank []int
+	seen := map[string]int{}
 	for _, mv := range plan {
 		switch {
 		case mv.Reason != balance.ReasonBalance && mv.Reason != balance.ReasonCapacity:
-		case isHot != nil && isHot(mv.From.NodeID):
+		case relieves != nil && relieves(mv):
+			rank = append(rank, relieving[mv.From.NodeID]+seen[mv.From.NodeID])
+			seen[mv.From.NodeID]++
 			moves = append(moves, mv)
 		default:
 			rest = append(rest, mv)
 		}
 	}
-	return append(moves, rest...), len(moves)
-}
-
-// admissions is how many moves a pass admits with room for room more under
-// way: routine moves up to min(perPass, room), and moves off hotspots up to
-// HotReserve beyond room.
-func admissions(perPass, room int) (routine, offHot int) {
-	routine = max(0, min(perPass, room))
-	return routine, max(routine, min(perPass, room+HotReserve))
+	idx := make([]int, len(moves))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(rank[a], rank[b]) })
+	ordered := make([]balance.Move, 0, len(moves)+len(rest))
+	for _, i := range idx {
+		ordered = append(ordered, moves[i])
+	}
+	return append(ordered, rest...), len(moves)
 }
 
 // joining tells which up nodes are joining at now. A node the planner finds
@@ -278,12 +334,12 @@ func (r Rebalancer) emptyIn() func(id string) bool {
 	}
 }
 
-// kind is the kind of a planned move of a replica on node.
-func (r Rebalancer) kind(why balance.Reason, node string) MoveKind {
+// kind is the kind of a planned move.
+func (r Rebalancer) kind(mv balance.Move) MoveKind {
 	switch {
-	case why == balance.ReasonCapacity:
+	case mv.Reason == balance.ReasonCapacity:
 		return MoveCapacity
-	case r.IsHot != nil && r.IsHot(node):
+	case r.relieves(mv):
 		return MoveHotspot
 	}
 	return MoveBalance

@@ -98,50 +98,60 @@ func TestANodeFirstFoundByAPassIsJoining(t *testing.T) {
 }
 
 // A hotspot does not wait behind routine balancing: moves off hot nodes
-// come first, and may go up to HotReserve past the in-flight bound; forced
-// moves are the drainer's.
+// come first, a node nothing relieves yet before another move off one being
+// relieved; forced moves are the drainer's.
 func TestMovesOffHotspotsJumpTheQueue(t *testing.T) {
 	mv := func(from string, why balance.Reason) balance.Move {
 		return balance.Move{VolumeID: from + why.String(), From: balance.Location{NodeID: from}, Reason: why}
 	}
-	plan := []balance.Move{mv("cool", balance.ReasonBalance), mv("hot", balance.ReasonBalance), mv("hot", balance.ReasonDrain), mv("cool", balance.ReasonCapacity), mv("hot", balance.ReasonCapacity)}
-	moves, offHot := admissible(plan, func(n string) bool { return n == "hot" })
-	var got []string
-	for _, m := range moves {
-		got = append(got, m.From.NodeID+"/"+m.Reason.String())
-	}
-	if want := []string{"hot/balance", "hot/capacity", "cool/balance", "cool/capacity"}; !slices.Equal(got, want) || offHot != 2 {
-		t.Fatalf("order %v (%d off hot nodes), want %v", got, offHot, want)
-	}
-	if moves, offHot := admissible(plan, nil); len(moves) != 4 || offHot != 0 || moves[0].From.NodeID != "cool" {
-		t.Fatalf("with no node hot, the plan's order: %v", moves)
-	}
-	for _, c := range []struct{ perPass, room, routine, offHot int }{
-		{16, 32, 16, 16}, {16, 3, 3, 11}, {16, 0, 0, HotReserve}, {16, -5, 0, 3}, {4, 0, 0, 4},
-	} {
-		if r, h := admissions(c.perPass, c.room); r != c.routine || h != c.offHot {
-			t.Errorf("admissions(%d, %d) = %d, %d; want %d, %d", c.perPass, c.room, r, h, c.routine, c.offHot)
+	plan := []balance.Move{mv("cool", balance.ReasonBalance), mv("hot", balance.ReasonBalance), mv("hot", balance.ReasonDrain),
+		mv("cool", balance.ReasonCapacity), mv("hot", balance.ReasonCapacity), mv("new", balance.ReasonBalance)}
+	isHot := func(mv balance.Move) bool { return mv.From.NodeID == "hot" || mv.From.NodeID == "new" }
+	order := func(moves []balance.Move) (got []string) {
+		for _, m := range moves {
+			got = append(got, m.From.NodeID+"/"+m.Reason.String())
 		}
+		return got
+	}
+	moves, offHot := admissible(plan, isHot, nil)
+	if want := []string{"hot/balance", "new/balance", "hot/capacity", "cool/balance", "cool/capacity"}; !slices.Equal(order(moves), want) || offHot != 3 {
+		t.Fatalf("order %v (%d off hot nodes), want %v", order(moves), offHot, want)
+	}
+	// "hot" has a move under way off it: "new" goes first.
+	moves, _ = admissible(plan, isHot, map[string]int{"hot": 1})
+	if want := []string{"new/balance", "hot/balance", "hot/capacity", "cool/balance", "cool/capacity"}; !slices.Equal(order(moves), want) {
+		t.Fatalf("with a move off hot under way: order %v, want %v", order(moves), want)
+	}
+	if moves, offHot := admissible(plan, nil, nil); len(moves) != 5 || offHot != 0 || moves[0].From.NodeID != "cool" {
+		t.Fatalf("with no node hot, the plan's order: %v", moves)
 	}
 }
 
 // A balance move off a hotspot is recorded as shedding it.
 func TestRebalanceMovesAreRecordedByKind(t *testing.T) {
-	r := Rebalancer{IsHot: func(n string) bool { return n == "hot" }}
+	r := Rebalancer{IsHot: func(n string) bool { return n == "hot" || n == "stuck" },
+		ReliefBar: func(n string) float64 { return map[string]float64{"stuck": 0.6}[n] }}
 	for _, tc := range []struct {
-		why  balance.Reason
-		node string
-		want MoveKind
+		why   balance.Reason
+		node  string
+		after float64
+		want  MoveKind
 	}{
-		{balance.ReasonBalance, "cool", MoveBalance},
-		{balance.ReasonBalance, "hot", MoveHotspot},
-		{balance.ReasonCapacity, "hot", MoveCapacity},
+		{balance.ReasonBalance, "cool", 0.3, MoveBalance},
+		{balance.ReasonBalance, "hot", 0.3, MoveHotspot},
+		{balance.ReasonCapacity, "hot", 0.3, MoveCapacity},
+		// A hot node the plan leaves above the bar to clear (the default's
+		// for "hot", its own for "stuck"): the move is routine.
+		{balance.ReasonBalance, "hot", DefaultReliefBar, MoveBalance},
+		{balance.ReasonBalance, "stuck", 0.65, MoveBalance},
+		{balance.ReasonBalance, "stuck", 0.55, MoveHotspot},
 	} {
-		if got := r.kind(tc.why, tc.node); got != tc.want {
-			t.Errorf("%v off %s: %v, want %v", tc.why, tc.node, got, tc.want)
+		mv := balance.Move{Reason: tc.why, From: balance.Location{NodeID: tc.node}, SourceAfter: tc.after}
+		if got := r.kind(mv); got != tc.want {
+			t.Errorf("%v off %s, at %.2f after the plan: %v, want %v", tc.why, tc.node, tc.after, got, tc.want)
 		}
 	}
-	if got := (Rebalancer{}).kind(balance.ReasonBalance, "hot"); got != MoveBalance {
+	if got := (Rebalancer{}).kind(balance.Move{Reason: balance.ReasonBalance, From: balance.Location{NodeID: "hot"}}); got != MoveBalance {
 		t.Errorf("no hotspots known: %v", got)
 	}
 }

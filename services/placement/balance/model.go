@@ -111,6 +111,13 @@ type Config struct {
 	// a hotspot, and moving bytes to even them out is not worth a copy.
 	// Forced moves (drain, down, capacity) ignore it.
 	Floor float64
+	// Relief is the utilisation (a disk's busier I/O resource over what
+	// it bears) that relieving a hotspot aims under (default 0.70, the
+	// metrics service's bar for a hotspot to clear). A move off a disk
+	// busier than that may take its target past the band, as long as the
+	// target ends under Relief: when the fleet is idle on average, the
+	// band alone would leave no disk able to take a hot replica.
+	Relief float64
 	// MaxMoves bounds the plan (default 100,000).
 	MaxMoves int
 	// Weights of I/O operations, bytes per second and capacity in the
@@ -140,6 +147,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Floor <= 0 {
 		c.Floor = 0.2
+	}
+	if c.Relief <= 0 {
+		c.Relief = 0.70
 	}
 	if c.Weights == (Weights{}) {
 		c.Weights = Weights{IOPS: 1, Bps: 1, Capacity: 1}
@@ -193,6 +203,10 @@ type Move struct {
 	Reason Reason
 	// Gain is how much the move cut the objective.
 	Gain float64
+	// SourceAfter is the utilisation of the disk the move leaves, its
+	// busier I/O resource over what it bears, once the whole plan is
+	// applied: whether the plan relieves a hot disk.
+	SourceAfter float64
 }
 
 // Utilisation is the spread of one resource's utilisation over the disks

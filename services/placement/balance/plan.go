@@ -93,6 +93,8 @@ type state struct {
 	// scratch holds candidates, reused.
 	scratch    []int
 	topScratch []keyed
+	// from is the disk each move of the plan leaves, -1 for none.
+	from []int
 }
 
 // Propose proposes the moves that bring m within the configured balance
@@ -103,7 +105,38 @@ func Propose(m Model, cfg Config) Plan {
 	s.forced()
 	s.rebalance()
 	s.plan.After = s.balance()
+	for i, di := range s.from {
+		if di >= 0 {
+			s.plan.Moves[i].SourceAfter = s.ioUtilisation(di)
+		}
+	}
 	return s.plan
+}
+
+// ioUtilisation is disk di's utilisation of its busier I/O resource, as a
+// hotspot is judged: I/O operations or bytes per second over what the disk
+// bears.
+func (s *state) ioUtilisation(di int) float64 { d := &s.disks[di]; return ioUtilisationOf(d, d.load) }
+
+// ioUtilisationOf is how utilised disk d carrying load would be, in its
+// busier I/O resource.
+func ioUtilisationOf(d *disk, load vec) float64 {
+	u := 0.0
+	for r := range rBytes {
+		if d.capability[r] > 0 {
+			u = max(u, load[r]/d.capability[r])
+		}
+	}
+	return u
+}
+
+// relieves tells whether moving replica ri off disk a, busier than the
+// relief bar, onto b, which would then carry load, relieves a without
+// making another hotspot: b ends under the bar. (That b ends less
+// utilised than a was, the caller checks; b may end busier than a is
+// left, when one replica makes most of a's load: moving it is the relief.)
+func (s *state) relieves(a *disk, b *disk, load vec) bool {
+	return ioUtilisationOf(a, a.load) > s.cfg.Relief && ioUtilisationOf(b, load) <= s.cfg.Relief
 }
 
 func newState(m Model, cfg Config) *state {
@@ -604,7 +637,8 @@ func (s *state) rebalanceRound(t *tier) (movedAny bool) {
 					return false // both inside the band: nothing worth a copy
 				}
 				load := b.load.plus(r.load)
-				if after := s.pressureOf(b, load); after > hi || after >= pa || s.raisesMost(b, load) {
+				if after := s.pressureOf(b, load); after >= pa || s.raisesMost(b, load) ||
+					after > hi && !s.relieves(&s.disks[ai], b, load) {
 					return false // it would make a new hotspot, or swap one
 				}
 				return s.gain(ri, bi) >= s.cfg.MinGain*s.weight(ri, bi)
@@ -630,6 +664,7 @@ func (s *state) apply(ri, bi int, why Reason) {
 	v := &s.vols[r.vol]
 	b := &s.disks[bi]
 	m := Move{VolumeID: v.v.ID, ReplicaID: r.id, To: b.loc, Bytes: v.v.SizeBytes, Reason: why, Gain: s.gain(ri, bi)}
+	s.from = append(s.from, r.disk)
 	if r.disk >= 0 {
 		a := &s.disks[r.disk]
 		m.From = a.loc

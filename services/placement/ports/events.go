@@ -71,7 +71,7 @@ var MetricsConsumer = bus.Consumer{Name: "placement-metrics", Stream: events.Met
 
 // MetricsEvents routes nodes' health to their states, and hotspots to the
 // rebalancer (hot, with whether the node became one or ceased to be).
-func MetricsEvents(nodes app.NodeStates, hot func(node string, is bool)) *bus.Mux {
+func MetricsEvents(nodes app.NodeStates, hot func(node string, is bool, clear float64)) *bus.Mux {
 	cause := func(ev bus.Event) string { return fmt.Sprintf("%s/%d", events.Metrics.Stream, ev.Sequence) }
 	mux := &bus.Mux{}
 	bus.On(mux, func(ctx context.Context, ev bus.Event, m *pb.NodeSuspected) error {
@@ -84,11 +84,11 @@ func MetricsEvents(nodes app.NodeStates, hot func(node string, is bool)) *bus.Mu
 		return nodes.Health(ctx, cause(ev), m.GetNodeId(), domain.NodeUp, "reports again")
 	})
 	bus.On(mux, func(_ context.Context, _ bus.Event, m *pb.HotspotDetected) error {
-		hot(m.GetNodeId(), true)
+		hot(m.GetNodeId(), true, m.GetClearUtilization())
 		return nil
 	})
 	bus.On(mux, func(_ context.Context, _ bus.Event, m *pb.HotspotCleared) error {
-		hot(m.GetNodeId(), false)
+		hot(m.GetNodeId(), false, 0)
 		return nil
 	})
 	return mux

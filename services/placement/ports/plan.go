@@ -28,7 +28,7 @@ func PlanToProto(p balance.Plan, took time.Duration, maxMoves int, name func(vol
 	}
 	for _, m := range p.Moves[:min(len(p.Moves), maxMoves)] {
 		out.Moves = append(out.Moves, &pb.PlannedMove{VolumeId: m.VolumeID, VolumeName: name(m.VolumeID), ReplicaId: m.ReplicaID, FromNode: m.From.NodeID, FromDisk: m.From.DiskID,
-			ToNode: m.To.NodeID, ToDisk: m.To.DiskID, Bytes: m.Bytes, Reason: m.Reason.String(), Gain: m.Gain})
+			ToNode: m.To.NodeID, ToDisk: m.To.DiskID, Bytes: m.Bytes, Reason: m.Reason.String(), Gain: m.Gain, FromDiskUtilizationAfter: m.SourceAfter})
 	}
 	for _, s := range p.Stranded[:min(len(p.Stranded), maxMoves)] {
 		out.Stranded = append(out.Stranded, &pb.PlannedMove{VolumeId: s.VolumeID, VolumeName: name(s.VolumeID), ReplicaId: s.ReplicaID, FromNode: s.At.NodeID, FromDisk: s.At.DiskID, Reason: s.Reason.String()})
