@@ -85,6 +85,12 @@ type Agent struct {
 	idxMu    sync.Mutex
 	byVolume map[string][]replicaRef // a volume has few replicas: a slice, not a map
 
+	// hot holds the hotspots injected, by volume id: a replica of the
+	// volume made later (a move's target) is as hot, since the load is
+	// the volume's, not the disk's.
+	hotMu sync.Mutex
+	hot   map[string]injected
+
 	cancel    context.CancelFunc
 	router    *bus.Router
 	copySub   *nats.Subscription

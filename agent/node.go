@@ -66,9 +66,10 @@ func (n *node) deferred(work func(context.Context) error) bool {
 // loggedReplica is what the log says about a live replica: enough to find
 // it by volume and to tell whether a resize is already done.
 type loggedReplica struct {
-	volumeID string
-	disk     string
-	size     uint64
+	volumeID   string
+	volumeName string // what its simulated load is drawn from; empty in old snapshots
+	disk       string
+	size       uint64
 }
 
 func newNode(s *sim.Node) *node {
@@ -184,7 +185,10 @@ func (a *Agent) apply(n *node, rec eventstore.Record) bool {
 		n.registered = ev
 	case *ballastv1.ReplicaProvisioned:
 		simErr = n.sim.CreateReplica(ev.GetReplicaId(), ev.GetVolumeId(), ev.GetDiskId(), ev.GetSizeBytes())
-		a.recordProvisioned(n, ev.GetReplicaId(), loggedReplica{volumeID: ev.GetVolumeId(), disk: ev.GetDiskId(), size: ev.GetSizeBytes()})
+		if simErr == nil {
+			a.simulate(n, ev.GetReplicaId(), ev.GetVolumeId(), ev.GetVolumeName())
+		}
+		a.recordProvisioned(n, ev.GetReplicaId(), loggedReplica{volumeID: ev.GetVolumeId(), volumeName: ev.GetVolumeName(), disk: ev.GetDiskId(), size: ev.GetSizeBytes()})
 	case *ballastv1.ReplicaExpanded:
 		simErr = n.sim.ResizeReplica(ev.GetReplicaId(), ev.GetSizeBytes())
 		if r, ok := n.replicas[ev.GetReplicaId()]; ok {

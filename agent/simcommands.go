@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"ballast.dev/agent/sim"
 	"context"
 	"fmt"
 	"time"
@@ -47,6 +48,9 @@ func (a *Agent) serveSim(runCtx context.Context) (*nats.Subscription, error) {
 			for _, id := range ids {
 				if err = n.sim.InjectHotspot(id, req.GetHotspotFactor(), until); err != nil {
 					break
+				}
+				if r, ok := n.replicas[id]; ok {
+					a.remember(r.volumeID, injected{factor: req.GetHotspotFactor(), until: until})
 				}
 			}
 			n.mu.Unlock()
@@ -109,4 +113,42 @@ func (a *Agent) serveGrow(runCtx context.Context) (*nats.Subscription, error) {
 			a.log.Warn("grow reply not sent", "err", err)
 		}
 	})
+}
+
+// injected is a hotspot injected on a volume's replicas.
+type injected struct {
+	factor float64
+	until  time.Time
+}
+
+// remember records a hotspot on volumeID, for replicas of it made later.
+func (a *Agent) remember(volumeID string, h injected) {
+	a.hotMu.Lock()
+	defer a.hotMu.Unlock()
+	if a.hot == nil {
+		a.hot = map[string]injected{}
+	}
+	now := time.Now()
+	for v, old := range a.hot {
+		if !old.until.After(now) {
+			delete(a.hot, v)
+		}
+	}
+	a.hot[volumeID] = h
+}
+
+// simulate gives a replica just made on n the volume's simulated load: its
+// workload drawn from the seed and the volume's name (so that the same seed
+// gives the same loads run after run, and a moved replica carries its
+// volume's load), and a hotspot injected on the volume, if one is on.
+func (a *Agent) simulate(n *node, replicaID, volumeID, volumeName string) {
+	if volumeName != "" {
+		_ = n.sim.SetWorkload(replicaID, sim.WorkloadFor(a.cfg.Seed, volumeName))
+	}
+	a.hotMu.Lock()
+	h, ok := a.hot[volumeID]
+	a.hotMu.Unlock()
+	if ok && h.until.After(time.Now()) {
+		_ = n.sim.InjectHotspot(replicaID, h.factor, h.until)
+	}
 }

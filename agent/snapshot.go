@@ -57,7 +57,7 @@ func (m *agentModel) Take() (snapshot.Snapshot, error) {
 		}
 		sn := &snapshotv1.AgentNode{NodeId: id, LastSequence: n.last, Registered: n.registered}
 		for rid, r := range n.replicas {
-			sn.Replicas = append(sn.Replicas, &snapshotv1.AgentReplica{ReplicaId: rid, VolumeId: r.volumeID, DiskId: r.disk, SizeBytes: r.size})
+			sn.Replicas = append(sn.Replicas, &snapshotv1.AgentReplica{ReplicaId: rid, VolumeId: r.volumeID, VolumeName: r.volumeName, DiskId: r.disk, SizeBytes: r.size})
 		}
 		for rid := range n.deleted {
 			sn.Deleted = append(sn.Deleted, rid)
@@ -109,8 +109,10 @@ func (a *Agent) restore(ctx context.Context) (uint64, error) {
 		for _, r := range sn.GetReplicas() {
 			if err := n.sim.CreateReplica(r.GetReplicaId(), r.GetVolumeId(), r.GetDiskId(), r.GetSizeBytes()); err != nil {
 				a.log.Warn("snapshot replica does not fit the simulated node", "node", n.sim.ID(), "replica", r.GetReplicaId(), "err", err)
+			} else {
+				a.simulate(n, r.GetReplicaId(), r.GetVolumeId(), r.GetVolumeName())
 			}
-			a.recordProvisioned(n, r.GetReplicaId(), loggedReplica{volumeID: r.GetVolumeId(), disk: r.GetDiskId(), size: r.GetSizeBytes()})
+			a.recordProvisioned(n, r.GetReplicaId(), loggedReplica{volumeID: r.GetVolumeId(), volumeName: r.GetVolumeName(), disk: r.GetDiskId(), size: r.GetSizeBytes()})
 		}
 		for _, id := range sn.GetDeleted() {
 			n.deleted[id] = struct{}{}

@@ -100,6 +100,7 @@ func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, vol volume
 			OccurTime:  now(),
 		})
 	}
+	a.simulate(n, id, vol.id, vol.name)
 	err := a.appendNode(ctx, n, eventID(ev, id), &ballastv1.ReplicaProvisioned{
 		NodeId:     n.sim.ID(),
 		ReplicaId:  id,
@@ -115,7 +116,7 @@ func (a *Agent) provision(ctx context.Context, ev bus.Event, n *node, vol volume
 		_ = n.sim.DeleteReplica(id)
 		return err
 	}
-	a.recordProvisioned(n, id, loggedReplica{volumeID: vol.id, disk: r.GetDiskId(), size: size})
+	a.recordProvisioned(n, id, loggedReplica{volumeID: vol.id, volumeName: vol.name, disk: r.GetDiskId(), size: size})
 	log.Debug("replica provisioned", "size_bytes", size)
 	return nil
 }

@@ -110,7 +110,7 @@ func (n *Node) CreateReplica(replicaID, volumeID, diskID string, sizeBytes uint6
 		volumeID: volumeID,
 		disk:     d,
 		size:     sizeBytes,
-		workload: WorkloadFor(n.seed, replicaID),
+		workload: WorkloadFor(n.seed, volumeID),
 		idHash:   stringHash(replicaID),
 	}
 	n.replicas[replicaID] = r

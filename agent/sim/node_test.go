@@ -229,3 +229,21 @@ func TestNodeConcurrentUse(t *testing.T) {
 		t.Errorf("replicas add up to %d bytes, disks say %d", sum, used)
 	}
 }
+
+// The load is the volume's: a replica made elsewhere for the same volume
+// (a move's target) carries the same workload, whatever its id.
+func TestAVolumesReplicasShareItsWorkload(t *testing.T) {
+	a := mustNode(t, testSpec(), 7)
+	other := testSpec()
+	other.ID, other.Disks[0].ID = "node-002", "node-002-d0"
+	b := mustNode(t, other, 7)
+	if err := a.CreateReplica("r-old", "vol-1", "node-001-d0", 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateReplica("r-new", "vol-1", "node-002-d0", 10); err != nil {
+		t.Fatal(err)
+	}
+	if wa, wb := a.Replicas()[0].Workload, b.Replicas()[0].Workload; wa != wb {
+		t.Fatalf("replicas of one volume have workloads %+v and %+v", wa, wb)
+	}
+}

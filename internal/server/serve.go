@@ -62,6 +62,7 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&o.suspectAfter, "suspect-after", 0, "metrics: how long a node that stopped reporting takes to be suspect (default 15s)")
 	f.DurationVar(&o.downAfter, "down-after", 0, "metrics: how long it takes to be down (default 1m)")
 	f.DurationVar(&o.rebalanceEvery, "rebalance-every", 0, "placement: how often the planner runs and its moves start (default 1m; negative: never)")
+	o.addMoveFlags(cmd)
 	o.addWatchFlags(cmd, "gateway: ")
 	return cmd
 }

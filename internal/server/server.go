@@ -22,6 +22,7 @@ import (
 	"ballast.dev/services/metrics"
 	metricsdomain "ballast.dev/services/metrics/domain"
 	"ballast.dev/services/migration"
+	migrationdomain "ballast.dev/services/migration/domain"
 	"ballast.dev/services/placement"
 	"ballast.dev/services/volume"
 )
@@ -51,6 +52,11 @@ type options struct {
 	// Bounds on the gateway's concurrent watches; 0 is the gateway's
 	// default.
 	maxVolumeWatches, maxEventWatches int
+	// moves are the migration throttles (placement admits routine moves up
+	// to their global cap less its reserve); moveBandwidth is the flag
+	// that sets their bandwidth, parsed by setup.
+	moves         migrationdomain.Limits
+	moveBandwidth string
 }
 
 // setup applies the flags every server command shares and returns the
@@ -66,6 +72,9 @@ func (o *options) setup() (*slog.Logger, error) {
 			return nil, fmt.Errorf("--memory-limit %q: want a size, e.g. 1GiB or 800MiB", o.memoryLimit)
 		}
 		debug.SetMemoryLimit(int64(n))
+	}
+	if err := o.parseMoveLimits(); err != nil {
+		return nil, err
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
 }
@@ -83,6 +92,36 @@ func (o *options) addWatchFlags(cmd *cobra.Command, prefix string) {
 		prefix+"WatchVolume streams served at once (each CLI wait is one); more are RESOURCE_EXHAUSTED")
 	f.IntVar(&o.maxEventWatches, "max-event-watches", gateway.DefaultMaxEventWatches,
 		prefix+"WatchEvents streams served at once (each holds consumers on the log); more are RESOURCE_EXHAUSTED")
+}
+
+// addMoveFlags adds the throttles on moves to cmd.
+func (o *options) addMoveFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	d := migrationdomain.DefaultLimits
+	f.IntVar(&o.moves.Global, "max-moves", d.Global,
+		"replica moves under way at once in the cluster; drains, capacity and balance moves leave a quarter of them to urgent ones (a lost replica, a hotspot, an operator's move)")
+	f.IntVar(&o.moves.PerNodeIn, "moves-per-node", d.PerNodeIn, "replica moves under way into, and out of, any one node")
+	f.StringVar(&o.moveBandwidth, "move-bandwidth", humanize.IBytes(d.BandwidthBps),
+		"copy bandwidth, per second, that the moves under way share, e.g. 1GiB or 400MB (0: no limit)")
+}
+
+// parseMoveLimits reads the throttle flags into o.moves.
+func (o *options) parseMoveLimits() error {
+	if o.moves == (migrationdomain.Limits{}) && o.moveBandwidth == "" {
+		return nil // not a command that moves
+	}
+	o.moves.PerNodeOut = o.moves.PerNodeIn
+	if o.moveBandwidth != "" {
+		n, err := humanize.ParseBytes(o.moveBandwidth)
+		if err != nil {
+			return fmt.Errorf("--move-bandwidth %q: want a size per second, e.g. 1GiB or 400MB, or 0 for no limit", o.moveBandwidth)
+		}
+		o.moves.BandwidthBps = n
+	}
+	if o.moves.Global < 1 || o.moves.PerNodeIn < 1 {
+		return fmt.Errorf("--max-moves %d, --moves-per-node %d: each must be at least 1", o.moves.Global, o.moves.PerNodeIn)
+	}
+	return nil
 }
 
 func (o *options) addReplicasFlag(cmd *cobra.Command) {
@@ -116,7 +155,8 @@ func (ps parts) Close() error {
 func startService(ctx context.Context, name string, conn *natsconn.Conn, o *options, ps *parts, listening func(addr string)) error {
 	switch name {
 	case "placement":
-		s, err := placement.Start(ctx, placement.Config{Conn: conn, Overcommit: o.overcommit, RebalanceEvery: o.rebalanceEvery})
+		s, err := placement.Start(ctx, placement.Config{Conn: conn, Overcommit: o.overcommit, RebalanceEvery: o.rebalanceEvery,
+			MaxMoves: o.moves.Global - o.moves.Reserve()})
 		if err != nil {
 			return err
 		}
@@ -128,7 +168,7 @@ func startService(ctx context.Context, name string, conn *natsconn.Conn, o *opti
 		}
 		ps.add(name, s.Close)
 	case "migration":
-		s, err := migration.Start(ctx, migration.Config{Conn: conn})
+		s, err := migration.Start(ctx, migration.Config{Conn: conn, Limits: o.moves})
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"ballast.dev/gateway"
 	"ballast.dev/platform/natsconn"
 	"ballast.dev/platform/natsserver"
+	migrationdomain "ballast.dev/services/migration/domain"
 )
 
 // UpConfig is everything in one process.
@@ -40,7 +41,10 @@ type UpConfig struct {
 	// MaxVolumeWatches and MaxEventWatches bound the gateway's concurrent
 	// watches; 0 is the gateway's default.
 	MaxVolumeWatches, MaxEventWatches int
-	Logger                            *slog.Logger
+	// Moves are the throttles on replica moves; zero is the migration
+	// service's defaults.
+	Moves  migrationdomain.Limits
+	Logger *slog.Logger
 }
 
 // Running is Ballast running in one process.
@@ -89,7 +93,13 @@ func Up(ctx context.Context, cfg UpConfig) (_ *Running, err error) {
 	r.parts.add("nats connection", func() error { conn.Close(); return nil })
 	o := options{grpcAddr: cfg.GRPCAddr, overcommit: cfg.Overcommit, loadInterval: cfg.LoadInterval,
 		suspectAfter: cfg.SuspectAfter, downAfter: cfg.DownAfter, rebalanceEvery: cfg.RebalanceEvery,
-		maxVolumeWatches: cfg.MaxVolumeWatches, maxEventWatches: cfg.MaxEventWatches}
+		maxVolumeWatches: cfg.MaxVolumeWatches, maxEventWatches: cfg.MaxEventWatches, moves: cfg.Moves}
+	if o.moves == (migrationdomain.Limits{}) {
+		o.moves = migrationdomain.DefaultLimits
+	}
+	if err := o.moves.Validate(); err != nil {
+		return nil, err
+	}
 	for _, name := range serviceNames {
 		if name == "gateway" {
 			continue // last, once the agents have registered their nodes
@@ -129,7 +139,7 @@ starting it again on the same data dir brings every volume back.`,
 			if err != nil {
 				return err
 			}
-			cfg.Logger = log
+			cfg.Logger, cfg.Moves = log, o.moves
 			ctx := cmd.Context()
 			if scenario != "" {
 				if _, ok := scenarios[scenario]; !ok {
@@ -156,6 +166,7 @@ starting it again on the same data dir brings every volume back.`,
 		},
 	}
 	o.addFlags(cmd)
+	o.addMoveFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "./ballast-data", "where the event log (JetStream) lives")
 	f.StringVar(&scenario, "scenario", "", "set a scenario going once up, with fast telemetry: "+scenarioNames())

@@ -41,6 +41,10 @@ type Config struct {
 	// RebalanceEvery is how often the planner runs and its moves are
 	// admitted; 0 is a minute, negative never.
 	RebalanceEvery time.Duration
+	// MaxMoves bounds the volumes the rebalancer's routine moves (balance,
+	// capacity) keep under way; 0 is 32 less the quarter the migration
+	// service keeps for urgent moves.
+	MaxMoves int
 }
 
 // Service is a running placement service.
@@ -157,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			model.View(func(c *domain.Cluster, _ app.Position, _ func(string) uint64) { ids = c.UpNodes() })
 			return ids
 		}
-		rebalancer := app.NewRebalancer(app.Rebalancer{Planner: planner, Mover: mover, Holdings: model, Now: time.Now, Log: log, Hot: hot, Hotspots: hotspots, IsHot: isHot, ReliefBar: reliefBar, UpNodes: upNodes})
+		rebalancer := app.NewRebalancer(app.Rebalancer{MaxInFlight: cfg.MaxMoves, Planner: planner, Mover: mover, Holdings: model, Now: time.Now, Log: log, Hot: hot, Hotspots: hotspots, IsHot: isHot, ReliefBar: reliefBar, UpNodes: upNodes})
 		s.snapshotting.Go(func() { rebalancer.Run(snapCtx, cfg.RebalanceEvery) })
 		planning = rebalancer.Planning
 	}

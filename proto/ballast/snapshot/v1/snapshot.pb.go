@@ -416,11 +416,13 @@ func (x *AgentNode) GetDeleted() []string {
 
 // AgentReplica is a live replica on an agent's node.
 type AgentReplica struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ReplicaId     string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
-	VolumeId      string                 `protobuf:"bytes,2,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
-	DiskId        string                 `protobuf:"bytes,3,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
-	SizeBytes     uint64                 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ReplicaId string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	VolumeId  string                 `protobuf:"bytes,2,opt,name=volume_id,json=volumeId,proto3" json:"volume_id,omitempty"`
+	DiskId    string                 `protobuf:"bytes,3,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
+	SizeBytes uint64                 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// The volume's name: the simulated load is drawn from it.
+	VolumeName    string `protobuf:"bytes,5,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,6 +483,13 @@ func (x *AgentReplica) GetSizeBytes() uint64 {
 		return x.SizeBytes
 	}
 	return 0
+}
+
+func (x *AgentReplica) GetVolumeName() string {
+	if x != nil {
+		return x.VolumeName
+	}
+	return ""
 }
 
 // Cluster is the placement service's cluster model.
@@ -931,14 +940,16 @@ const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
 	"registered\x18\x03 \x01(\v2\x1a.ballast.v1.NodeRegisteredR\n" +
 	"registered\x12=\n" +
 	"\breplicas\x18\x04 \x03(\v2!.ballast.snapshot.v1.AgentReplicaR\breplicas\x12\x18\n" +
-	"\adeleted\x18\x05 \x03(\tR\adeleted\"\x82\x01\n" +
+	"\adeleted\x18\x05 \x03(\tR\adeleted\"\xa3\x01\n" +
 	"\fAgentReplica\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x1b\n" +
 	"\tvolume_id\x18\x02 \x01(\tR\bvolumeId\x12\x17\n" +
 	"\adisk_id\x18\x03 \x01(\tR\x06diskId\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\x04 \x01(\x04R\tsizeBytes\"\xa3\x02\n" +
+	"size_bytes\x18\x04 \x01(\x04R\tsizeBytes\x12\x1f\n" +
+	"\vvolume_name\x18\x05 \x01(\tR\n" +
+	"volumeName\"\xa3\x02\n" +
 	"\aCluster\x12\x1e\n" +
 	"\n" +
 	"overcommit\x18\x01 \x01(\x01R\n" +
