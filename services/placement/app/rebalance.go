@@ -46,7 +46,7 @@ type Rebalancer struct {
 	// hotspot, and does not wait behind routine moves.
 	IsHot func(nodeID string) bool
 	// ReliefBar, when set, is the utilisation a hot node must fall under
-	// to stop being one (default DefaultReliefBar): the plan relieves it
+	// to stop being one (default balance.DefaultRelief): the plan relieves it
 	// if it leaves the node's disk under that. Moves off a hot disk that
 	// one replica keeps hot whatever moves are routine balancing.
 	ReliefBar func(nodeID string) float64
@@ -240,10 +240,6 @@ func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 // what the first left.
 const HotPerNode = 2
 
-// DefaultReliefBar is the metrics service's default bar for a hotspot to
-// clear.
-const DefaultReliefBar = 0.70
-
 // relieves tells whether mv is a move off a hot node that the plan leaves
 // under the bar to clear.
 func (r Rebalancer) relieves(mv balance.Move) bool {
@@ -255,7 +251,7 @@ func (r Rebalancer) relieves(mv balance.Move) bool {
 		bar = r.ReliefBar(mv.From.NodeID)
 	}
 	if bar <= 0 {
-		bar = DefaultReliefBar
+		bar = balance.DefaultRelief
 	}
 	return mv.SourceAfter < bar
 }

@@ -142,7 +142,7 @@ func TestRebalanceMovesAreRecordedByKind(t *testing.T) {
 		{balance.ReasonCapacity, "hot", 0.3, MoveCapacity},
 		// A hot node the plan leaves above the bar to clear (the default's
 		// for "hot", its own for "stuck"): the move is routine.
-		{balance.ReasonBalance, "hot", DefaultReliefBar, MoveBalance},
+		{balance.ReasonBalance, "hot", balance.DefaultRelief, MoveBalance},
 		{balance.ReasonBalance, "stuck", 0.65, MoveBalance},
 		{balance.ReasonBalance, "stuck", 0.55, MoveHotspot},
 	} {

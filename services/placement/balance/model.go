@@ -126,6 +126,10 @@ type Config struct {
 	Weights Weights
 }
 
+// DefaultRelief is Config.Relief's default: the metrics service's default
+// bar for a hotspot to clear.
+const DefaultRelief = 0.70
+
 // Weights are the objective's weights per resource.
 type Weights struct{ IOPS, Bps, Capacity float64 }
 
@@ -149,7 +153,7 @@ func (c Config) withDefaults() Config {
 		c.Floor = 0.2
 	}
 	if c.Relief <= 0 {
-		c.Relief = 0.70
+		c.Relief = DefaultRelief
 	}
 	if c.Weights == (Weights{}) {
 		c.Weights = Weights{IOPS: 1, Bps: 1, Capacity: 1}
