@@ -14,7 +14,7 @@ func TestMoveFlags(t *testing.T) {
 		want            uint64
 		err             string
 	}{
-		{32, 2, "1.0 GiB", 1 << 30, ""},
+		{32, 2, "8.0 GiB", 8 << 30, ""},
 		{64, 4, "400MB", 400_000_000, ""},
 		{8, 1, "0", 0, ""},
 		{32, 2, "fast", 0, "--move-bandwidth"},

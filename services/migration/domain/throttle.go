@@ -19,8 +19,12 @@ type Limits struct {
 
 // DefaultLimits are limits an operator would accept on a fleet of a
 // thousand nodes: a drain of one node runs two copies at a time, and moves
-// never take more than 1 GiB/s of the network between them.
-var DefaultLimits = Limits{Global: 32, PerNodeIn: 2, PerNodeOut: 2, BandwidthBps: 1 << 30}
+// take at most 8 GiB/s of the network between them, 8 MiB/s a node on
+// average (CockroachDB lets each store send rebalancing snapshots at 32
+// MiB/s). With 32 under way each copies at up to 256 MiB/s, inside an
+// ssd's bandwidth; at 1 GiB/s each copied at 32 MiB/s, a GiB in half a
+// minute, and a hotspot's relief waited minutes for a slot.
+var DefaultLimits = Limits{Global: 32, PerNodeIn: 2, PerNodeOut: 2, BandwidthBps: 8 << 30}
 
 // Validate refuses limits that would admit nothing.
 func (l Limits) Validate() error {

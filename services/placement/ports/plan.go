@@ -7,9 +7,10 @@ import (
 	"ballast.dev/services/placement/balance"
 )
 
-// copyBudget is the migration throttles' default bandwidth budget, which a
-// plan's estimated time assumes.
-const copyBudget = 1 << 30
+// copyBudget is the migration throttles' default bandwidth budget
+// (migration's DefaultLimits), which a plan's estimated time assumes; it
+// does not follow --move-bandwidth yet.
+const copyBudget = 8 << 30
 
 // PlanToProto is the API's form of a plan, with at most maxMoves moves (0:
 // 100) and as many stranded replicas; name gives a volume's name by id.
