@@ -156,7 +156,7 @@ func startService(ctx context.Context, name string, conn *natsconn.Conn, o *opti
 	switch name {
 	case "placement":
 		s, err := placement.Start(ctx, placement.Config{Conn: conn, Overcommit: o.overcommit, RebalanceEvery: o.rebalanceEvery,
-			MaxMoves: o.moves.Global - o.moves.Reserve()})
+			MaxMoves: o.moves.Global - o.moves.Reserve(), MoveBandwidth: o.moves.BandwidthBps})
 		if err != nil {
 			return err
 		}

@@ -41,6 +41,10 @@ type Config struct {
 	// RebalanceEvery is how often the planner runs and its moves are
 	// admitted; 0 is a minute, negative never.
 	RebalanceEvery time.Duration
+	// MoveBandwidth is the copy bandwidth the migration throttles allow,
+	// bytes per second, for the dry run's time estimate; 0 is the migration
+	// service's default.
+	MoveBandwidth uint64
 	// MaxMoves bounds the volumes the rebalancer's routine moves (balance,
 	// capacity) keep under way; 0 is 32 less the quarter the migration
 	// service keeps for urgent moves.
@@ -149,7 +153,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	planner := app.Planner{Model: model, Holdings: model, Loads: loads, Config: balance.Config{}}
+	if cfg.MoveBandwidth == 0 {
+		cfg.MoveBandwidth = defaultMoveBandwidth
+	}
+	planner := app.Planner{Model: model, Holdings: model, Loads: loads, Config: balance.Config{}, CopyBandwidth: cfg.MoveBandwidth}
 	// A dry run plans as the rebalancer's next pass would, when there is
 	// one.
 	planning := func() app.Planner { return planner }
@@ -170,6 +177,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	return s, nil
 }
+
+// defaultMoveBandwidth is the migration service's default copy bandwidth
+// (its domain.DefaultLimits), which placement does not import.
+const defaultMoveBandwidth = 8 << 30
 
 func (s *Service) fail(err error) error {
 	_ = s.Close()

@@ -38,6 +38,10 @@ type Planner struct {
 	// Joining, if set, says which nodes joined the fleet recently: balance
 	// moves go onto them first.
 	Joining func(nodeID string) bool
+	// CopyBandwidth is the bytes per second the moves under way share (the
+	// migration throttles' budget), which a dry run's time estimate
+	// assumes; 0 is no limit known.
+	CopyBandwidth uint64
 	// WithBound has a plan carry the lower bound of the bytes any plan
 	// must copy (it costs about as much as the plan): for operators' dry
 	// runs, not the rebalancer's passes.

@@ -34,7 +34,7 @@ func ServeCommands(srv *command.Server, x *app.Explainer, nodes app.NodeStates, 
 			for _, h := range planner.Holdings.HeldAll() {
 				names[h.VolumeID] = h.Name
 			}
-			return &pb.PlanRebalanceReply{Plan: PlanToProto(plan, took, int(req.GetMaxMoves()), func(id string) string { return names[id] })}, nil
+			return &pb.PlanRebalanceReply{Plan: PlanToProto(plan, took, int(req.GetMaxMoves()), func(id string) string { return names[id] }, planner.CopyBandwidth)}, nil
 		}); err != nil {
 		return err
 	}

@@ -7,14 +7,11 @@ import (
 	"ballast.dev/services/placement/balance"
 )
 
-// copyBudget is the migration throttles' default bandwidth budget
-// (migration's DefaultLimits), which a plan's estimated time assumes; it
-// does not follow --move-bandwidth yet.
-const copyBudget = 8 << 30
-
 // PlanToProto is the API's form of a plan, with at most maxMoves moves (0:
-// 100) and as many stranded replicas; name gives a volume's name by id.
-func PlanToProto(p balance.Plan, took time.Duration, maxMoves int, name func(volumeID string) string) *pb.PlanRebalanceResponse {
+// 100) and as many stranded replicas; name gives a volume's name by id. The
+// estimated time is the bytes to copy over bandwidth, bytes per second the
+// moves share (0: no estimate).
+func PlanToProto(p balance.Plan, took time.Duration, maxMoves int, name func(volumeID string) string, bandwidth uint64) *pb.PlanRebalanceResponse {
 	if maxMoves <= 0 {
 		maxMoves = 100
 	}
@@ -25,7 +22,10 @@ func PlanToProto(p balance.Plan, took time.Duration, maxMoves int, name func(vol
 	out := &pb.PlanRebalanceResponse{
 		ModelSequence: p.Sequence, MoveCount: int32(len(p.Moves)), BytesToCopy: p.BytesToCopy,
 		Before: bal(p.Before), After: bal(p.After), StrandedCount: int32(len(p.Stranded)), Whole: len(p.Stranded) == 0,
-		EstimatedSeconds: float64(p.BytesToCopy) / copyBudget, PlanSeconds: took.Seconds(), BytesLowerBound: p.BytesBound,
+		PlanSeconds: took.Seconds(), BytesLowerBound: p.BytesBound,
+	}
+	if bandwidth > 0 {
+		out.EstimatedSeconds = float64(p.BytesToCopy) / float64(bandwidth)
 	}
 	for _, m := range p.Moves[:min(len(p.Moves), maxMoves)] {
 		out.Moves = append(out.Moves, &pb.PlannedMove{VolumeId: m.VolumeID, VolumeName: name(m.VolumeID), ReplicaId: m.ReplicaID, FromNode: m.From.NodeID, FromDisk: m.From.DiskID,
