@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"ballast.dev/agent/sim"
 	"context"
 	"fmt"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"ballast.dev/agent/sim"
 	"ballast.dev/platform/command"
 	ballastv1 "ballast.dev/proto/ballast/v1"
 )

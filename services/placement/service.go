@@ -42,8 +42,8 @@ type Config struct {
 	// admitted; 0 is a minute, negative never.
 	RebalanceEvery time.Duration
 	// MoveBandwidth is the copy bandwidth the migration throttles allow,
-	// bytes per second, for the dry run's time estimate; 0 is the migration
-	// service's default.
+	// bytes per second, for the dry run's time estimate; 0 gives none (no
+	// limit, or none known).
 	MoveBandwidth uint64
 	// MaxMoves bounds the volumes the rebalancer's routine moves (balance,
 	// capacity) keep under way; 0 is 32 less the quarter the migration
@@ -153,9 +153,6 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	if cfg.MoveBandwidth == 0 {
-		cfg.MoveBandwidth = defaultMoveBandwidth
-	}
 	planner := app.Planner{Model: model, Holdings: model, Loads: loads, Config: balance.Config{}, CopyBandwidth: cfg.MoveBandwidth}
 	// A dry run plans as the rebalancer's next pass would, when there is
 	// one.
@@ -177,10 +174,6 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	return s, nil
 }
-
-// defaultMoveBandwidth is the migration service's default copy bandwidth
-// (its domain.DefaultLimits), which placement does not import.
-const defaultMoveBandwidth = 8 << 30
 
 func (s *Service) fail(err error) error {
 	_ = s.Close()
