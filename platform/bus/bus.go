@@ -124,6 +124,8 @@ type Consumer struct {
 	// so it bounds how long a crashed instance holds a message, not how long
 	// a handler may run.
 	AckWait time.Duration
+	// atMostOnce: nothing is acknowledged or delivered again (a Feed).
+	atMostOnce bool
 }
 
 // DefaultAckWait is short so that a message held by a process that died is

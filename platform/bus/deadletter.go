@@ -42,7 +42,7 @@ func (r *Router) deadLetter(h message.HandlerFunc) message.HandlerFunc {
 			return out, err
 		}
 		d := deliveryOf(msg)
-		if perr := r.publishDeadLetter(msg, d, err); perr != nil {
+		if perr := publishDeadLetter(r.js, r.service, d, msg.Payload, err); perr != nil {
 			r.log.Error("dead letter not recorded; the message will be redelivered", "subject", d.subject, "seq", d.sequence, "reason", err, "err", perr)
 			return nil, err
 		}
@@ -52,7 +52,9 @@ func (r *Router) deadLetter(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-func (r *Router) publishDeadLetter(msg *message.Message, d *delivery, cause error) error {
+// publishDeadLetter records the message of d, whose payload is payload, as
+// service's dead letter for cause.
+func publishDeadLetter(js jetstream.JetStream, service string, d *delivery, payload []byte, cause error) error {
 	h := nats.Header{}
 	for k, v := range d.header {
 		// The original's control headers must not travel on: an
@@ -66,7 +68,7 @@ func (r *Router) publishDeadLetter(msg *message.Message, d *delivery, cause erro
 	if len(reason) > maxReason {
 		reason = reason[:maxReason] + "…"
 	}
-	h.Set(HeaderDeadService, r.service)
+	h.Set(HeaderDeadService, service)
 	h.Set(HeaderDeadReason, reason)
 	h.Set(HeaderDeadStream, d.stream)
 	h.Set(HeaderDeadConsumer, d.consumer)
@@ -79,9 +81,9 @@ func (r *Router) publishDeadLetter(msg *message.Message, d *delivery, cause erro
 	}
 	// One dead letter per service and event: a retried publish is stored
 	// once, and two services that both give up on an event keep one each.
-	h.Set(jetstream.MsgIDHeader, fmt.Sprintf("dead/%s/%s/%d", r.service, d.stream, d.sequence))
+	h.Set(jetstream.MsgIDHeader, fmt.Sprintf("dead/%s/%s/%d", service, d.stream, d.sequence))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := r.js.PublishMsg(ctx, &nats.Msg{Subject: events.DeadLetterSubject(r.service), Header: h, Data: msg.Payload})
+	_, err := js.PublishMsg(ctx, &nats.Msg{Subject: events.DeadLetterSubject(service), Header: h, Data: payload})
 	return err
 }

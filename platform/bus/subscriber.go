@@ -39,6 +39,9 @@ type subscriber struct {
 	skipped  *atomic.Uint64
 	inFlight messages // in the handlers, or waiting to go back in
 	order    order    // an in-order consumer's place in its stream
+	// onPull, if set, is called by the pulling goroutine with each
+	// message, in the order the server sent them, before it is handed on.
+	onPull func(jetstream.Msg)
 
 	ctx    context.Context // ends on Close: handlers in flight see it
 	cancel context.CancelFunc
@@ -65,6 +68,11 @@ func newSubscriber(ctx context.Context, js jetstream.JetStream, service string, 
 			FilterSubject: c.Filter,
 		},
 	}
+	if c.atMostOnce {
+		// Nothing to acknowledge, so nothing pending: the server
+		// forgets a message once it is delivered.
+		s.cfg.AckPolicy, s.cfg.AckWait, s.cfg.MaxAckPending = jetstream.AckNonePolicy, 0, 0
+	}
 	// Created now, so that the position exists before the router starts
 	// and nothing appended in between is missed.
 	if _, err := s.consumer(ctx); err != nil {
@@ -74,8 +82,9 @@ func newSubscriber(ctx context.Context, js jetstream.JetStream, service string, 
 	return s, nil
 }
 
-// consumer creates or updates the durable consumer. A push consumer of the
-// same name, from an earlier version, is replaced by a pull consumer that
+// consumer creates or updates the durable consumer. A consumer of the
+// same name from an earlier version that cannot be updated into this one (a
+// push consumer, or one of another ack policy) is replaced by one that
 // starts after what the old one had acknowledged.
 func (s *subscriber) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.c.Stream, s.cfg)
@@ -83,7 +92,10 @@ func (s *subscriber) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		return cons, nil
 	}
 	old, oerr := s.js.Consumer(ctx, s.c.Stream, s.c.Name)
-	if oerr != nil || old.CachedInfo().Config.DeliverSubject == "" {
+	if oerr != nil {
+		return nil, fmt.Errorf("bus: consumer %s on %s: %w", s.c.Name, s.c.Stream, err)
+	}
+	if was := old.CachedInfo().Config; was.DeliverSubject == "" && was.AckPolicy == s.cfg.AckPolicy {
 		return nil, fmt.Errorf("bus: consumer %s on %s: %w", s.c.Name, s.c.Stream, err)
 	}
 	cfg := s.cfg
@@ -91,13 +103,16 @@ func (s *subscriber) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
 	}
 	if err := s.js.DeleteConsumer(ctx, s.c.Stream, s.c.Name); err != nil {
-		return nil, fmt.Errorf("bus: replace push consumer %s: %w", s.c.Name, err)
+		return nil, fmt.Errorf("bus: replace consumer %s: %w", s.c.Name, err)
 	}
 	cons, err = s.js.CreateConsumer(ctx, s.c.Stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bus: consumer %s on %s: %w", s.c.Name, s.c.Stream, err)
 	}
-	s.log.Info("push consumer replaced by a pull consumer", "start", cfg.OptStartSeq)
+	// Declared again (after a NATS restart, say) as it now is: its start
+	// cannot be updated.
+	s.cfg = cfg
+	s.log.Info("consumer of an earlier version replaced", "start", cfg.OptStartSeq)
 	return cons, nil
 }
 
@@ -150,7 +165,10 @@ func (s *subscriber) Subscribe(_ context.Context, _ string) (<-chan *message.Mes
 // message the server sends to a request the client has just given up on
 // (lost heartbeats, its own deadline) is redelivered after the ack wait.
 const (
-	fetchBatch     = 64
+	fetchBatch = 64
+	// feedBatch is a feed's: nothing in flight to bound, so only the
+	// round trip between two requests, when the workers wait, to spread.
+	feedBatch      = 512
 	fetchExpiry    = 30 * time.Second
 	fetchHeartbeat = 2 * time.Second
 )
@@ -209,15 +227,22 @@ func (s *subscriber) fetch(cons jetstream.Consumer, at epoch, msgs chan<- pulled
 		s.order.setCancel(cancel)
 		defer s.order.setCancel(nil)
 	}
-	batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(fetchHeartbeat))
+	n := fetchBatch
+	if s.c.atMostOnce {
+		n = feedBatch
+	}
+	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(fetchHeartbeat))
 	if err != nil {
 		return err
 	}
 	for m := range batch.Messages() {
+		if s.onPull != nil {
+			s.onPull(m)
+		}
 		select {
 		case msgs <- pulled{Msg: m, epoch: at}:
 		case <-ctx.Done():
-			if !s.c.InOrder {
+			if !s.c.InOrder && !s.c.atMostOnce {
 				_ = m.Nak()
 			} // an in-order consumer rewinds past it, or starts from it next time
 		}
@@ -411,19 +436,14 @@ type deliveryKey struct{}
 // the context ctx is derived from. The event id becomes the message id;
 // the headers are also its metadata, where the trace propagator reads them.
 func toMessage(ctx context.Context, m jetstream.Msg, consumer string) (*message.Message, error) {
-	meta, err := m.Metadata()
+	d, err := deliveryFrom(m, consumer)
 	if err != nil {
 		return nil, err
 	}
-	h := m.Headers()
-	d := &delivery{
-		stream: meta.Stream, consumer: consumer, subject: m.Subject(),
-		sequence: meta.Sequence.Stream, deliveries: meta.NumDelivered, time: meta.Timestamp,
-		header: h,
-	}
+	h := d.header
 	id := h.Get(eventstore.HeaderMsgID)
 	if id == "" {
-		id = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+		id = d.stream + ":" + strconv.FormatUint(d.sequence, 10)
 	}
 	wm := message.NewMessage(id, m.Data())
 	for k, v := range h {
@@ -433,6 +453,19 @@ func toMessage(ctx context.Context, m jetstream.Msg, consumer string) (*message.
 	}
 	wm.SetContext(context.WithValue(ctx, deliveryKey{}, d))
 	return wm, nil
+}
+
+// deliveryFrom is where m came from, read by consumer.
+func deliveryFrom(m jetstream.Msg, consumer string) (*delivery, error) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	return &delivery{
+		stream: meta.Stream, consumer: consumer, subject: m.Subject(),
+		sequence: meta.Sequence.Stream, deliveries: meta.NumDelivered, time: meta.Timestamp,
+		header: m.Headers(),
+	}, nil
 }
 
 // deliveryOf is the delivery of a message made by toMessage.

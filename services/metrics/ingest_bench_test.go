@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -26,7 +27,6 @@ import (
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/metrics"
 	"ballast.dev/services/metrics/domain"
-	"ballast.dev/services/metrics/ports"
 )
 
 // The fleet of the ingest benchmark.
@@ -46,18 +46,22 @@ const (
 //
 // The reports are published first, as the agent publishes them, into the
 // telemetry stream declared as every process declares it. Then three passes
-// read all of them, each timed from the creation of its consumer to the
-// consumer's ack floor reaching the last report with nothing pending: a raw
-// durable pull consumer that fetches and acks, doing nothing else; the
-// metrics service (metrics.Start: its router and consumer, decoding, the
-// liveness watcher, the windows, the summaries in the load bucket, the
-// hotspot watch); and the raw consumer again. The baseline is the two raw
+// read all of them, each timed from the creation of its consumer until it
+// is through the last report: a raw durable pull consumer that fetches and
+// acks each, doing nothing else (through when the server has every ack);
+// the metrics service (metrics.Start: its feed, decoding, the liveness
+// watcher, the windows, the summaries in the load bucket, the hotspot
+// watch; through when it has handled every report it got, and it must have
+// handled them all); and the raw consumer again. The feed acknowledges
+// nothing (telemetry is read at most once), which the raw consumer does:
+// the baseline does what a plain JetStream consumer does. The baseline is the two raw
 // passes together, so that neither side alone has the colder or the
 // warmer server. ns/op is the service's time per report.
 //
 // The stream keeps 120 reports per node, so b.N is at most 120,000; use
 // -benchtime 100000x. BALLAST_BENCH_SEED fixes the fleet (the seed is
-// logged either way).
+// logged either way); BALLAST_BENCH_CPUPROFILE=FILE writes a CPU profile
+// of the service's pass alone.
 func BenchmarkTelemetryIngest(b *testing.B) {
 	b.StopTimer()
 	rounds := (b.N + ingestNodes - 1) / ingestNodes
@@ -151,6 +155,18 @@ func rawIngest(b *testing.B, js jetstream.JetStream, name string, reports int, l
 // took from its start until its consumer had acked every report.
 func serviceIngest(b *testing.B, conn *natsconn.Conn, last uint64) (*metrics.Service, time.Duration) {
 	b.Helper()
+	if path := os.Getenv("BALLAST_BENCH_CPUPROFILE"); path != "" {
+		// The service's pass alone: -test.cpuprofile would mix in the
+		// publishing and the raw passes.
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	b.StartTimer()
 	began := time.Now()
 	svc, err := metrics.Start(context.Background(), metrics.Config{
@@ -163,12 +179,16 @@ func serviceIngest(b *testing.B, conn *natsconn.Conn, last uint64) (*metrics.Ser
 	if err != nil {
 		b.Fatal(err)
 	}
-	cons, err := conn.JS.Consumer(context.Background(), events.TelemetryStream, ports.TelemetryConsumer.Name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	waitAcked(b, cons, last)
+	// The feed acknowledges nothing: done is when the service has had the
+	// last report and handled every one it had.
+	waitfor.Condition(b, ingestDeadline, "every report handled", func() bool {
+		s := svc.Telemetry()
+		return s.Last >= last && s.InHand == 0
+	})
 	took := time.Since(began)
+	if s := svc.Telemetry(); s.Handled != uint64(b.N) {
+		b.Fatalf("the service handled %d reports of %d (%d dropped, %d dead-lettered)", s.Handled, b.N, s.Dropped, s.DeadLettered)
+	}
 	b.StopTimer()
 	return svc, took
 }

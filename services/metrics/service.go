@@ -15,6 +15,7 @@ import (
 	"ballast.dev/platform/bus"
 	"ballast.dev/platform/events"
 	"ballast.dev/platform/natsconn"
+	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/metrics/adapters"
 	"ballast.dev/services/metrics/app"
 	"ballast.dev/services/metrics/domain"
@@ -36,7 +37,7 @@ type Config struct {
 
 // Service is a running metrics service.
 type Service struct {
-	router   *bus.Router
+	feed     *bus.FeedReader
 	stop     context.CancelFunc
 	flushed  chan struct{}
 	watching sync.WaitGroup
@@ -79,17 +80,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	hotspots := app.NewHotspotWatch(cfg.Hotspots, health, log)
 	summarizer.OnSummary, summarizer.OnOpen = hotspots.Summary, hotspots.Open
 
-	router, err := bus.NewRouter("metrics", c.JS, log)
+	feed, err := bus.ReadFeed(ctx, c.JS, "metrics", ports.TelemetryFeed, log,
+		&pb.NodeTelemetry{}, adapters.DecodeTelemetry, ports.Telemetry(summarizer, watcher, log))
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	s.router = router
-	if err := router.Handle(ctx, ports.TelemetryConsumer, ports.TelemetryEvents(summarizer, watcher, log)); err != nil {
-		return nil, s.fail(err)
-	}
-	if err := router.Start(ctx); err != nil {
-		return nil, s.fail(err)
-	}
+	s.feed = feed
 
 	// Samples close windows as they arrive; the ticker closes the windows
 	// of nodes that went quiet and retries appends that failed. A quarter
@@ -130,18 +126,21 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// Telemetry counts the reports the service read.
+func (s *Service) Telemetry() bus.FeedStats { return s.feed.Stats() }
+
 func (s *Service) fail(err error) error {
 	_ = s.Close()
 	return fmt.Errorf("metrics service: %w", err)
 }
 
 // Close stops consuming, waiting for the samples in flight. Open windows are
-// not summarized: their samples are acknowledged, and a partial window
+// not summarized: their samples were read, and a partial window
 // recorded now would make the rest of it late after a restart.
 func (s *Service) Close() error {
 	var err error
-	if s.router != nil {
-		err = errors.Join(err, s.router.Close())
+	if s.feed != nil {
+		err = errors.Join(err, s.feed.Close())
 	}
 	s.stop()
 	if s.flushed != nil {

@@ -21,7 +21,6 @@ import (
 	"ballast.dev/platform/waitfor"
 	pb "ballast.dev/proto/ballast/v1"
 	"ballast.dev/services/metrics"
-	"ballast.dev/services/metrics/ports"
 )
 
 const interval = 200 * time.Millisecond
@@ -129,12 +128,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func (e *env) waitHandled(seq uint64) {
 	e.t.Helper()
 	waitFor(e.t, "telemetry handled", func() bool {
-		c, err := e.conn.JS.Consumer(context.Background(), events.TelemetryStream, ports.TelemetryConsumer.Name)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.AckFloor.Stream >= seq && info.NumAckPending == 0
+		s := e.svc.Telemetry()
+		return s.Last >= seq && s.InHand == 0
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -23,6 +24,9 @@ var errTruncated = errors.New("cannot parse invalid wire-format data")
 // which the summarizer needs the loads and one id each. Every node reports
 // every interval, so this is the metrics service's hottest path.
 //
+// The sample's replica ids share data's memory: data must not be written
+// while the sample is in use.
+//
 // It accepts and refuses what proto.Unmarshal followed by
 // events.CheckSubject does (fields it does not use are skipped, unknown
 // fields and fields of another wire type too; a string that is not UTF-8 is
@@ -34,17 +38,25 @@ func DecodeTelemetry(subject string, data []byte) (domain.Sample, error) {
 		seconds     int64
 		nanos       int32
 		sawTime     bool
+		numDisks    int
 		numReplicas int
 	)
-	// Count the replicas first, so that their slice is allocated once.
+	// Count the disks and replicas first, so that their slices are
+	// allocated once.
 	if err := fields(data, func(num protowire.Number, typ protowire.Type, _ []byte, _ uint64) error {
-		if num == 4 && typ == protowire.BytesType {
-			numReplicas++
+		if typ == protowire.BytesType {
+			switch num {
+			case 3:
+				numDisks++
+			case 4:
+				numReplicas++
+			}
 		}
 		return nil
 	}); err != nil {
 		return domain.Sample{}, err
 	}
+	s.Disks = make([]domain.DiskSample, 0, numDisks)
 	s.Replicas = make([]domain.ReplicaSample, 0, numReplicas)
 	err := fields(data, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType {
@@ -164,12 +176,15 @@ func decodeReplica(data []byte) (domain.ReplicaSample, error) {
 	return r, err
 }
 
-// id is the string of a replica id.
+// replicaID is the string of a replica id. It shares b's memory rather
+// than copying it (a hundred allocations a report): a report's bytes are
+// its message's own, never written again, and the window copies the ids it
+// keeps (domain.Window.Add).
 func replicaID(b []byte) (string, error) {
 	if !utf8.Valid(b) {
 		return "", errors.New("replica_id is not UTF-8")
 	}
-	return string(b), nil
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
 }
 
 // fields calls fn for each field of the message in data, in order: its
@@ -177,9 +192,24 @@ func replicaID(b []byte) (string, error) {
 // number of a varint or fixed one).
 func fields(data []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 || num > protowire.MaxValidNumber { // ConsumeTag checks only the least
-			return errTruncated
+		var (
+			num protowire.Number
+			typ protowire.Type
+			n   int
+		)
+		if b := data[0]; b < 0x80 {
+			// A one-byte tag (fields 1 to 15, every field of a report):
+			// protowire.ConsumeTag is not inlined, and this is most of a
+			// report's fields.
+			num, typ, n = protowire.Number(b>>3), protowire.Type(b&7), 1
+			if num < protowire.MinValidNumber {
+				return errTruncated
+			}
+		} else {
+			num, typ, n = protowire.ConsumeTag(data)
+			if n < 0 || num > protowire.MaxValidNumber { // ConsumeTag checks only the least
+				return errTruncated
+			}
 		}
 		data = data[n:]
 		var (
@@ -196,7 +226,12 @@ func fields(data []byte, fn func(num protowire.Number, typ protowire.Type, v []b
 			x32, n = protowire.ConsumeFixed32(data)
 			x = uint64(x32)
 		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(data)
+			if len(data) > 0 && data[0] < 0x80 && int(data[0]) < len(data) {
+				n = 1 + int(data[0]) // a length under 128, which fits
+				v = data[1:n:n]
+			} else {
+				v, n = protowire.ConsumeBytes(data)
+			}
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, data)
 		}

@@ -29,6 +29,9 @@ var (
 	// ErrLate: the sample is older than the open window, or falls in a
 	// window already summarized. Late samples are dropped.
 	ErrLate = errors.New("metrics: late sample")
+	// ErrDuplicate: a sample of the same instant was counted already (a
+	// report delivered twice). It is dropped.
+	ErrDuplicate = errors.New("metrics: duplicate sample")
 	// ErrFuture: the sample is stamped more than MaxClockSkew ahead.
 	ErrFuture = errors.New("metrics: sample from the future")
 	// ErrInvalidSample: the sample has no time, or a negative or
@@ -136,7 +139,18 @@ type Window struct {
 	writeBps    float64
 	peakUtil    float64
 	latencies   []time.Duration
-	replicas    map[string]*replicaSum
+	// replicas are the sums of the replicas of the window, and of the
+	// window before (n is 0 for those not seen since): kept across
+	// windows, so that each is made once, not every window.
+	replicas map[string]*replicaSum
+	// order is the replica at each position of the last sample: an agent
+	// lists its replicas in the same order every time, so a replica is
+	// found by comparing its id, not hashing it.
+	order []*replicaSum
+	// counted are the instants of the open window's samples, in Unix
+	// nanoseconds: an agent stamps each report, so a second one of the
+	// same instant is the same report again.
+	counted map[int64]struct{}
 }
 
 type replicaSum struct {
@@ -179,9 +193,17 @@ func (w *Window) Add(s Sample, now time.Time) (Summary, bool, error) {
 			sum, closed = w.close(), true
 		}
 	}
+	at := s.At.UnixNano()
+	if _, dup := w.counted[at]; dup {
+		return Summary{}, false, fmt.Errorf("%w: sample at %v counted already", ErrDuplicate, s.At)
+	}
 	if !w.open {
 		w.open, w.start = true, start
 	}
+	if w.counted == nil {
+		w.counted = map[int64]struct{}{}
+	}
+	w.counted[at] = struct{}{}
 	w.samples++
 	for _, d := range s.Disks {
 		w.readIOPS += d.ReadIOPS
@@ -191,14 +213,25 @@ func (w *Window) Add(s Sample, now time.Time) (Summary, bool, error) {
 		w.peakUtil = max(w.peakUtil, d.Utilization)
 		w.latencies = append(w.latencies, d.Latency)
 	}
-	for _, r := range s.Replicas {
-		if w.replicas == nil {
-			w.replicas = map[string]*replicaSum{}
-		}
-		rs, ok := w.replicas[r.ID]
-		if !ok {
-			rs = &replicaSum{load: ReplicaSample{ID: r.ID}}
-			w.replicas[r.ID] = rs
+	if w.replicas == nil {
+		w.replicas = map[string]*replicaSum{}
+	}
+	for i, r := range s.Replicas {
+		var rs *replicaSum
+		if i < len(w.order) && w.order[i].load.ID == r.ID {
+			rs = w.order[i]
+		} else {
+			rs = w.replicas[r.ID]
+			if rs == nil {
+				// A copy: the sample's ids may share its report's bytes.
+				rs = &replicaSum{load: ReplicaSample{ID: strings.Clone(r.ID)}}
+				w.replicas[rs.load.ID] = rs
+			}
+			if i < len(w.order) {
+				w.order[i] = rs
+			} else {
+				w.order = append(w.order, rs)
+			}
 		}
 		rs.n++
 		rs.load.ReadIOPS += r.ReadIOPS
@@ -245,13 +278,26 @@ func (w *Window) close() Summary {
 		Utilization:         w.peakUtil,
 		Latency:             percentile(w.latencies, latencyPercentile),
 	}
-	for _, rs := range w.replicas {
+	if len(w.replicas) > 0 {
+		s.Replicas = make([]ReplicaLoad, 0, len(w.replicas))
+	}
+	for id, rs := range w.replicas {
+		if rs.n == 0 {
+			// Not seen for a whole window: gone (moved, or deleted).
+			delete(w.replicas, id)
+			w.order = w.order[:0] // it may hold it
+			continue
+		}
 		n := float64(rs.n)
 		s.Replicas = append(s.Replicas, ReplicaLoad{ID: rs.load.ID, ReadIOPS: rs.load.ReadIOPS / n, WriteIOPS: rs.load.WriteIOPS / n,
 			ReadBytesPerSecond: rs.load.ReadBytesPerSecond / n, WriteBytesPerSecond: rs.load.WriteBytesPerSecond / n})
+		*rs = replicaSum{load: ReplicaSample{ID: rs.load.ID}}
+	}
+	if len(s.Replicas) == 0 {
+		s.Replicas = nil
 	}
 	slices.SortFunc(s.Replicas, func(a, b ReplicaLoad) int { return strings.Compare(a.ID, b.ID) })
-	clear(w.replicas)
+	clear(w.counted)
 	w.floor = s.End
 	w.open, w.samples = false, 0
 	w.readIOPS, w.writeIOPS, w.readBps, w.writeBps, w.peakUtil = 0, 0, 0, 0, 0

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // t0 is the start of a window of every interval used here.
@@ -87,6 +88,15 @@ func TestWindow(t *testing.T) {
 				add(20*time.Second, 20*time.Second, disk(10, 0, 0, 0, 0, 0)),
 				add(10*time.Second, 21*time.Second, disk(30, 0, 0, 0, 0, 0)),
 				flush(60 * time.Second).emits(Summary{Node: "n1", Start: t0, End: at(interval), Samples: 2, ReadIOPS: 20}),
+			},
+		},
+		{
+			name: "a report delivered twice counts once",
+			steps: []step{
+				add(10*time.Second, 10*time.Second, disk(10, 0, 0, 0, 0.5, 0)),
+				add(10*time.Second, 11*time.Second, disk(10, 0, 0, 0, 0.5, 0)).fails(ErrDuplicate),
+				add(20*time.Second, 20*time.Second, disk(40, 0, 0, 0, 0.5, 0)),
+				flush(60 * time.Second).emits(Summary{Node: "n1", Start: t0, End: at(interval), Samples: 2, ReadIOPS: 25, Utilization: 0.5}),
 			},
 		},
 		{
@@ -248,5 +258,51 @@ func TestAWindowSummarizesEachReplica(t *testing.T) {
 	}
 	if _, _, err := w.Add(Sample{At: at.Add(time.Hour), Replicas: []ReplicaSample{{ID: "r3", ReadIOPS: math.NaN()}}}, at.Add(time.Hour)); !errors.Is(err, ErrInvalidSample) {
 		t.Fatalf("a NaN replica load: %v", err)
+	}
+}
+
+// A window's replicas are kept from one window to the next and found by
+// their place in the sample: whatever order the samples list them in, and
+// whichever come and go, each window sums exactly the replicas it saw. The
+// ids of a sample may share the bytes of its report, which are then free:
+// the window keeps copies.
+func TestAWindowFollowsReplicasThatComeGoAndChangePlace(t *testing.T) {
+	w, err := NewWindow("n1", 10*time.Second, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	report := []byte("r1r2r3")
+	id := func(i int) string { return unsafe.String(&report[2*(i-1)], 2) }
+	type rep struct {
+		id   int
+		iops float64
+	}
+	windows := [][][]rep{
+		{{{2, 40}, {1, 30}}, {{1, 10}, {2, 20}}},             // swapped
+		{{{1, 50}}, {{3, 80}}},                               // r2 gone (and still in place 2), r3 new
+		{{{3, 100}, {2, 300}}, {{3, 100}, {2, 1}, {1, 200}}}, // r2 back in place 2
+	}
+	want := [][]ReplicaLoad{
+		{{ID: "r1", ReadIOPS: 20}, {ID: "r2", ReadIOPS: 30}},
+		{{ID: "r1", ReadIOPS: 50}, {ID: "r3", ReadIOPS: 80}},
+		{{ID: "r1", ReadIOPS: 200}, {ID: "r2", ReadIOPS: 150.5}, {ID: "r3", ReadIOPS: 100}},
+	}
+	for i, samples := range windows {
+		for j, reps := range samples {
+			s := Sample{At: at.Add(time.Duration(10*i+j) * time.Second)}
+			for _, r := range reps {
+				s.Replicas = append(s.Replicas, ReplicaSample{ID: id(r.id), ReadIOPS: r.iops})
+			}
+			if _, _, err := w.Add(s, s.At); err != nil {
+				t.Fatal(err)
+			}
+		}
+		copy(report, "xxxxxx") // the report's bytes reused
+		sum, ok := w.Flush(at.Add(time.Duration(10*i+25) * time.Second))
+		if !ok || !reflect.DeepEqual(sum.Replicas, want[i]) {
+			t.Fatalf("window %d: replicas %+v, want %+v", i, sum.Replicas, want[i])
+		}
+		copy(report, "r1r2r3")
 	}
 }
