@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ballast.dev/platform/bus"
@@ -149,7 +150,18 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.commands = srv
 	explainer := app.NewExplainer(ctx, adapters.History{Store: c.Store}, adapters.Replayer{Store: c.Store, Log: log})
-	loads, err := adapters.WatchLoads(snapCtx, c.JS)
+	// A hot node's next summary asks for a pass: the loads the pass at
+	// the hotspot planned on may be a window behind it (the hotspot starts
+	// on the open window), and this one shows it.
+	var rebalancing atomic.Pointer[app.Rebalancer] // set below, if there is one
+	loads, err := adapters.WatchLoads(snapCtx, c.JS, func(node string) {
+		if r := rebalancing.Load(); r != nil && isHot(node) && !r.Relieving(node) {
+			select {
+			case hot <- struct{}{}:
+			default:
+			}
+		}
+	})
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -166,6 +178,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			return ids
 		}
 		rebalancer := app.NewRebalancer(app.Rebalancer{MaxInFlight: cfg.MaxMoves, Planner: planner, Mover: mover, Holdings: model, Now: time.Now, Log: log, Hot: hot, Hotspots: hotspots, IsHot: isHot, ReliefBar: reliefBar, UpNodes: upNodes})
+		rebalancing.Store(rebalancer)
 		s.snapshotting.Go(func() { rebalancer.Run(snapCtx, cfg.RebalanceEvery) })
 		planning = rebalancer.Planning
 	}

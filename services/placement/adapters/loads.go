@@ -21,8 +21,9 @@ type Loads struct {
 	byNode   map[string][]string // node → the replicas its last summary named
 }
 
-// WatchLoads follows the load bucket until ctx ends.
-func WatchLoads(ctx context.Context, js jetstream.JetStream) (*Loads, error) {
+// WatchLoads follows the load bucket until ctx ends. updated, if not nil,
+// is told the node of each summary once its loads are in.
+func WatchLoads(ctx context.Context, js jetstream.JetStream, updated func(node string)) (*Loads, error) {
 	l := &Loads{replicas: map[string]balance.Load{}, byNode: map[string][]string{}}
 	kv, err := js.KeyValue(ctx, events.LoadBucket)
 	if err != nil {
@@ -45,17 +46,20 @@ func WatchLoads(ctx context.Context, js jetstream.JetStream) (*Loads, error) {
 				if e == nil {
 					continue // the initial values are in
 				}
-				l.apply(e)
+				if l.apply(e) && updated != nil {
+					updated(e.Key())
+				}
 			}
 		}
 	}()
 	return l, nil
 }
 
-func (l *Loads) apply(e jetstream.KeyValueEntry) {
+// apply takes in a summary; false if e is none.
+func (l *Loads) apply(e jetstream.KeyValueEntry) bool {
 	m := &pb.NodeLoadSummarized{}
 	if e.Operation() != jetstream.KeyValuePut || proto.Unmarshal(e.Value(), m) != nil {
-		return
+		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -69,6 +73,7 @@ func (l *Loads) apply(e jetstream.KeyValueEntry) {
 		ids = append(ids, r.GetReplicaId())
 	}
 	l.byNode[e.Key()] = ids
+	return true
 }
 
 // Of returns a replica's last measured load.

@@ -59,6 +59,27 @@ type Rebalancer struct {
 	JoinWindow time.Duration
 	// joined is when each node joined, as this process saw it.
 	joined *joins
+	// relieved are the hot nodes the last pass found or left with a move
+	// under way off them.
+	relieved *nodeSet
+}
+
+// nodeSet is a set of node ids, safe for concurrent use.
+type nodeSet struct {
+	mu  sync.Mutex
+	ids map[string]int
+}
+
+func (s *nodeSet) set(ids map[string]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids = ids
+}
+
+func (s *nodeSet) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids[id] > 0
 }
 
 // joins remembers which nodes joined while the rebalancer ran.
@@ -117,7 +138,15 @@ func NewRebalancer(r Rebalancer) *Rebalancer {
 	if r.UpNodes != nil {
 		r.joined = &joins{}
 	}
+	r.relieved = &nodeSet{}
 	return &r
+}
+
+// Relieving tells whether the last pass found or left a move under way off
+// node, a hot node: a pass for news of it (a new load summary) can wait for
+// the next tick.
+func (r Rebalancer) Relieving(node string) bool {
+	return r.relieved != nil && r.relieved.has(node)
 }
 
 // Planning is the planner as the next pass runs it: volumes that moved
@@ -163,7 +192,10 @@ func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 	}
 	hot := r.Hotspots != nil && r.Hotspots() > 0 && r.IsHot != nil
 	room := maxInFlight - routineInFlight
-	if room <= 0 && !hot {
+	if room <= 0 && (!hot || r.allRelieving(relieving)) {
+		if r.relieved != nil {
+			r.relieved.set(relieving)
+		}
 		return 0, nil // the moves under way first: the next pass plans on what they left
 	}
 	plan, _, err := r.Planning().Plan(ctx, WhatIf{})
@@ -231,7 +263,22 @@ func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 			admittedRoutine++
 		}
 	}
+	if r.relieved != nil {
+		r.relieved.set(relieving)
+	}
 	return admittedHot + admittedRoutine, nil
+}
+
+// allRelieving tells whether every hot node has HotPerNode moves under way
+// off it, given the moves under way off each node: a pass could admit none.
+func (r Rebalancer) allRelieving(relieving map[string]int) bool {
+	n := 0
+	for node, k := range relieving {
+		if k >= HotPerNode && r.IsHot(node) {
+			n++
+		}
+	}
+	return n >= r.Hotspots()
 }
 
 // HotPerNode bounds the moves under way off one hot node. The loads a pass

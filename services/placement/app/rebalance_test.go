@@ -33,6 +33,35 @@ func TestARebalancePassWaitsForTheMovesInFlight(t *testing.T) {
 	}
 }
 
+// With routine moves at their bound and every hot node relieved as far as
+// it may be, a pass has nothing to admit and does not plan; the nodes it
+// found relieved are told, so that news of them does not ask for another.
+func TestAPassWithEveryHotNodeRelievedDoesNotPlan(t *testing.T) {
+	moving := func(id, from string, kind MoveKind) Held {
+		return Held{VolumeID: id, Replicas: 1, MovingFrom: from, MovingKind: kind,
+			Set: []Replica{{ID: id + "a", Placement: domain.Placement{NodeID: from}}, {ID: id + "b", Placement: domain.Placement{NodeID: "x"}}}}
+	}
+	held := heldList{moving("v1", "n1", MoveBalance), moving("h1", "hot", MoveHotspot), moving("h2", "hot", MoveHotspot)}
+	hot := map[string]bool{"hot": true}
+	// A nil planner: planning would panic.
+	r := NewRebalancer(Rebalancer{Holdings: held, MaxInFlight: 1, IsHot: func(n string) bool { return hot[n] },
+		Hotspots: func() int { return len(hot) }})
+	if n, err := r.Pass(context.Background()); err != nil || n != 0 {
+		t.Fatalf("pass admitted %d (%v)", n, err)
+	}
+	if !r.Relieving("hot") || r.Relieving("n1") || r.Relieving("cold") {
+		t.Fatalf("relieving: hot %v, n1 %v, cold %v; want only hot", r.Relieving("hot"), r.Relieving("n1"), r.Relieving("cold"))
+	}
+	// Another hot node that nothing relieves: the pass plans.
+	hot["other"] = true
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a pass with a hot node nothing relieves did not plan")
+		}
+	}()
+	_, _ = r.Pass(context.Background())
+}
+
 // Nodes up at the first look are the fleet; one that comes up later is
 // joining for the window, and only then.
 func TestJoinsAreNodesThatCameUpLater(t *testing.T) {
