@@ -105,7 +105,9 @@ func ReadFeed[T any](ctx context.Context, js jetstream.JetStream, service string
 			r.stats.last.Store(meta.Sequence.Stream)
 		}
 	}
-	msgs := make(chan pulled)
+	// A buffer: a worker takes the next message without waking the
+	// puller, and the puller goes on without waiting for a worker.
+	msgs := make(chan pulled, feedBatch)
 	r.done.Go(func() {
 		defer close(msgs)
 		sub.pull(msgs)

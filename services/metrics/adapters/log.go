@@ -55,11 +55,11 @@ func (l *Loads) Last(ctx context.Context, node string) (uint64, time.Time, error
 // Append implements app.Log: the summary replaces the node's last if that
 // is still the revision expected.
 func (l *Loads) Append(ctx context.Context, s domain.Summary, expected uint64) (uint64, error) {
-	data, err := proto.Marshal(SummaryToProto(s))
-	if err != nil {
-		return 0, err
-	}
-	var rev uint64
+	data := MarshalSummary(s)
+	var (
+		rev uint64
+		err error
+	)
 	if expected == 0 {
 		rev, err = l.kv.Create(ctx, s.Node, data)
 	} else {

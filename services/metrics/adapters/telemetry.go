@@ -43,7 +43,12 @@ func DecodeTelemetry(subject string, data []byte) (domain.Sample, error) {
 	)
 	// Count the disks and replicas first, so that their slices are
 	// allocated once.
-	if err := fields(data, func(num protowire.Number, typ protowire.Type, _ []byte, _ uint64) error {
+	for rest := data; len(rest) > 0; {
+		num, typ, _, _, n := next(rest)
+		if n < 0 {
+			return domain.Sample{}, errTruncated
+		}
+		rest = rest[n:]
 		if typ == protowire.BytesType {
 			switch num {
 			case 3:
@@ -52,25 +57,24 @@ func DecodeTelemetry(subject string, data []byte) (domain.Sample, error) {
 				numReplicas++
 			}
 		}
-		return nil
-	}); err != nil {
-		return domain.Sample{}, err
 	}
 	s.Disks = make([]domain.DiskSample, 0, numDisks)
 	s.Replicas = make([]domain.ReplicaSample, 0, numReplicas)
-	err := fields(data, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	for rest := data; len(rest) > 0; {
+		num, typ, v, _, n := next(rest) // whole: counted above
+		rest = rest[n:]
 		if typ != protowire.BytesType {
-			return nil // no field of a report is a scalar: another wire type is unknown
+			continue // no field of a report is a scalar: another wire type is unknown
 		}
 		switch num {
 		case 1:
 			if !utf8.Valid(v) {
-				return errors.New("node_id is not UTF-8")
+				return domain.Sample{}, errors.New("node_id is not UTF-8")
 			}
 			node = v
 		case 2:
 			sawTime = true
-			return fields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
+			err := fields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
 				switch {
 				case num == 1 && typ == protowire.VarintType:
 					seconds = int64(x)
@@ -79,23 +83,22 @@ func DecodeTelemetry(subject string, data []byte) (domain.Sample, error) {
 				}
 				return nil
 			})
+			if err != nil {
+				return domain.Sample{}, err
+			}
 		case 3:
 			disk, err := decodeDisk(v)
 			if err != nil {
-				return fmt.Errorf("disks: %w", err)
+				return domain.Sample{}, fmt.Errorf("disks: %w", err)
 			}
 			s.Disks = append(s.Disks, disk)
 		case 4:
 			r, err := decodeReplica(v)
 			if err != nil {
-				return fmt.Errorf("replicas: %w", err)
+				return domain.Sample{}, fmt.Errorf("replicas: %w", err)
 			}
 			s.Replicas = append(s.Replicas, r)
 		}
-		return nil
-	})
-	if err != nil {
-		return domain.Sample{}, err
 	}
 	if want, ok := strings.CutPrefix(subject, events.TelemetrySubject("")); ok && string(node) != want {
 		return domain.Sample{}, fmt.Errorf("%w: ballast.v1.NodeTelemetry on %s has node_id %q", events.ErrSubjectMismatch, subject, node)
@@ -141,18 +144,24 @@ func decodeReplica(data []byte) (domain.ReplicaSample, error) {
 		r   domain.ReplicaSample
 		rid []byte
 	)
-	err := fields(data, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+	// A loop, not fields with a function: a report is mostly replicas.
+	for len(data) > 0 {
+		num, typ, v, x, n := next(data)
+		if n < 0 {
+			return r, errTruncated
+		}
+		data = data[n:]
 		switch {
 		case typ == protowire.BytesType && num <= 3:
 			// replica_id, volume_id, disk_id: strings, so UTF-8; the
 			// last id is checked as it is made a string.
 			if num == 1 {
 				if rid != nil && !utf8.Valid(rid) {
-					return errors.New("replica_id is not UTF-8") // an earlier one, which the last replaces
+					return r, errors.New("replica_id is not UTF-8") // an earlier one, which the last replaces
 				}
 				rid = v
 			} else if !utf8.Valid(v) {
-				return fmt.Errorf("field %d is not UTF-8", num)
+				return r, fmt.Errorf("field %d is not UTF-8", num)
 			}
 		case typ == protowire.Fixed64Type:
 			f := math.Float64frombits(x)
@@ -167,11 +176,8 @@ func decodeReplica(data []byte) (domain.ReplicaSample, error) {
 				r.WriteBytesPerSecond = f
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return r, err
 	}
+	var err error
 	r.ID, err = replicaID(rid)
 	return r, err
 }
@@ -192,49 +198,7 @@ func replicaID(b []byte) (string, error) {
 // number of a varint or fixed one).
 func fields(data []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(data) > 0 {
-		var (
-			num protowire.Number
-			typ protowire.Type
-			n   int
-		)
-		if b := data[0]; b < 0x80 {
-			// A one-byte tag (fields 1 to 15, every field of a report):
-			// protowire.ConsumeTag is not inlined, and this is most of a
-			// report's fields.
-			num, typ, n = protowire.Number(b>>3), protowire.Type(b&7), 1
-			if num < protowire.MinValidNumber {
-				return errTruncated
-			}
-		} else {
-			num, typ, n = protowire.ConsumeTag(data)
-			if n < 0 || num > protowire.MaxValidNumber { // ConsumeTag checks only the least
-				return errTruncated
-			}
-		}
-		data = data[n:]
-		var (
-			v []byte
-			x uint64
-		)
-		switch typ {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(data)
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(data)
-		case protowire.Fixed32Type:
-			var x32 uint32
-			x32, n = protowire.ConsumeFixed32(data)
-			x = uint64(x32)
-		case protowire.BytesType:
-			if len(data) > 0 && data[0] < 0x80 && int(data[0]) < len(data) {
-				n = 1 + int(data[0]) // a length under 128, which fits
-				v = data[1:n:n]
-			} else {
-				v, n = protowire.ConsumeBytes(data)
-			}
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, data)
-		}
+		num, typ, v, x, n := next(data)
 		if n < 0 {
 			return errTruncated
 		}
@@ -244,4 +208,49 @@ func fields(data []byte, fn func(num protowire.Number, typ protowire.Type, v []b
 		}
 	}
 	return nil
+}
+
+// next reads the field data starts with: its number, wire type, value (as
+// fields gives it) and length; n < 0 if data does not start with a whole,
+// valid field.
+func next(data []byte) (num protowire.Number, typ protowire.Type, v []byte, x uint64, n int) {
+	if b := data[0]; b < 0x80 {
+		// A one-byte tag (fields 1 to 15, every field of a report):
+		// protowire.ConsumeTag is not inlined, and this is most of a
+		// report's fields.
+		num, typ, n = protowire.Number(b>>3), protowire.Type(b&7), 1
+		if num < protowire.MinValidNumber {
+			return 0, 0, nil, 0, -1
+		}
+	} else {
+		num, typ, n = protowire.ConsumeTag(data)
+		if n < 0 || num > protowire.MaxValidNumber { // ConsumeTag checks only the least
+			return 0, 0, nil, 0, -1
+		}
+	}
+	rest := data[n:]
+	var m int
+	switch typ {
+	case protowire.VarintType:
+		x, m = protowire.ConsumeVarint(rest)
+	case protowire.Fixed64Type:
+		x, m = protowire.ConsumeFixed64(rest)
+	case protowire.Fixed32Type:
+		var x32 uint32
+		x32, m = protowire.ConsumeFixed32(rest)
+		x = uint64(x32)
+	case protowire.BytesType:
+		if len(rest) > 0 && rest[0] < 0x80 && int(rest[0]) < len(rest) {
+			m = 1 + int(rest[0]) // a length under 128, which fits
+			v = rest[1:m:m]
+		} else {
+			v, m = protowire.ConsumeBytes(rest)
+		}
+	default:
+		m = protowire.ConsumeFieldValue(num, typ, rest)
+	}
+	if m < 0 {
+		return 0, 0, nil, 0, -1
+	}
+	return num, typ, v, x, n + m
 }

@@ -147,6 +147,11 @@ type Window struct {
 	// lists its replicas in the same order every time, so a replica is
 	// found by comparing its id, not hashing it.
 	order []*replicaSum
+	// byID are the replicas' sums by id, sorted when unsorted is false:
+	// a summary lists its replicas in id order, and a node's replicas
+	// change seldom, so they are sorted when they do, not every window.
+	byID     []*replicaSum
+	unsorted bool
 	// counted are the instants of the open window's samples, in Unix
 	// nanoseconds: an agent stamps each report, so a second one of the
 	// same instant is the same report again.
@@ -226,6 +231,7 @@ func (w *Window) Add(s Sample, now time.Time) (Summary, bool, error) {
 				// A copy: the sample's ids may share its report's bytes.
 				rs = &replicaSum{load: ReplicaSample{ID: strings.Clone(r.ID)}}
 				w.replicas[rs.load.ID] = rs
+				w.byID, w.unsorted = append(w.byID, rs), true
 			}
 			if i < len(w.order) {
 				w.order[i] = rs
@@ -278,13 +284,18 @@ func (w *Window) close() Summary {
 		Utilization:         w.peakUtil,
 		Latency:             percentile(w.latencies, latencyPercentile),
 	}
-	if len(w.replicas) > 0 {
-		s.Replicas = make([]ReplicaLoad, 0, len(w.replicas))
+	if w.unsorted {
+		slices.SortFunc(w.byID, func(a, b *replicaSum) int { return strings.Compare(a.load.ID, b.load.ID) })
+		w.unsorted = false
 	}
-	for id, rs := range w.replicas {
+	if len(w.byID) > 0 {
+		s.Replicas = make([]ReplicaLoad, 0, len(w.byID))
+	}
+	kept := w.byID[:0]
+	for _, rs := range w.byID {
 		if rs.n == 0 {
 			// Not seen for a whole window: gone (moved, or deleted).
-			delete(w.replicas, id)
+			delete(w.replicas, rs.load.ID)
 			w.order = w.order[:0] // it may hold it
 			continue
 		}
@@ -292,11 +303,13 @@ func (w *Window) close() Summary {
 		s.Replicas = append(s.Replicas, ReplicaLoad{ID: rs.load.ID, ReadIOPS: rs.load.ReadIOPS / n, WriteIOPS: rs.load.WriteIOPS / n,
 			ReadBytesPerSecond: rs.load.ReadBytesPerSecond / n, WriteBytesPerSecond: rs.load.WriteBytesPerSecond / n})
 		*rs = replicaSum{load: ReplicaSample{ID: rs.load.ID}}
+		kept = append(kept, rs)
 	}
+	clear(w.byID[len(kept):]) // no pointer kept to what is gone
+	w.byID = kept
 	if len(s.Replicas) == 0 {
 		s.Replicas = nil
 	}
-	slices.SortFunc(s.Replicas, func(a, b ReplicaLoad) int { return strings.Compare(a.ID, b.ID) })
 	clear(w.counted)
 	w.floor = s.End
 	w.open, w.samples = false, 0
