@@ -47,8 +47,9 @@ type Rebalancer struct {
 	IsHot func(nodeID string) bool
 	// ReliefBar, when set, is the utilisation a hot node must fall under
 	// to stop being one (default balance.DefaultRelief): the plan relieves it
-	// if it leaves the node's disk under that. Moves off a hot disk that
-	// one replica keeps hot whatever moves are routine balancing.
+	// if it leaves the node's disk under that, or takes PartialRelief of
+	// its utilisation off. Moves off a hot disk that one replica keeps hot
+	// whatever moves, taking little off it, are routine balancing.
 	ReliefBar func(nodeID string) float64
 	// UpNodes, when set, lists the nodes that take replicas. A node up
 	// for the first time since the rebalancer started (it joined, or was
@@ -288,7 +289,7 @@ func (r Rebalancer) allRelieving(relieving map[string]int) bool {
 const HotPerNode = 2
 
 // relieves tells whether mv is a move off a hot node that the plan leaves
-// under the bar to clear.
+// under the bar to clear, or at least PartialRelief less utilised.
 func (r Rebalancer) relieves(mv balance.Move) bool {
 	if r.IsHot == nil || !r.IsHot(mv.From.NodeID) {
 		return false
@@ -300,8 +301,15 @@ func (r Rebalancer) relieves(mv balance.Move) bool {
 	if bar <= 0 {
 		bar = balance.DefaultRelief
 	}
-	return mv.SourceAfter < bar
+	// Or the plan takes a good part of the disk's load off, though not
+	// enough to clear it (a replica made busier than any disk bears): it
+	// sheds what can go, as fast as it can.
+	return mv.SourceAfter < bar || mv.SourceAfter <= (1-PartialRelief)*mv.SourceBefore
 }
+
+// PartialRelief is the share of a hot disk's utilisation a plan must take
+// off it for its moves to count as relief when it cannot clear the disk.
+const PartialRelief = 0.2
 
 // admissible orders a plan's balance and capacity moves for admission: moves
 // that relieve a hot node first, then the rest in the plan's order. Among

@@ -161,21 +161,26 @@ func TestRebalanceMovesAreRecordedByKind(t *testing.T) {
 	r := Rebalancer{IsHot: func(n string) bool { return n == "hot" || n == "stuck" },
 		ReliefBar: func(n string) float64 { return map[string]float64{"stuck": 0.6}[n] }}
 	for _, tc := range []struct {
-		why   balance.Reason
-		node  string
-		after float64
-		want  MoveKind
+		why           balance.Reason
+		node          string
+		before, after float64
+		want          MoveKind
 	}{
-		{balance.ReasonBalance, "cool", 0.3, MoveBalance},
-		{balance.ReasonBalance, "hot", 0.3, MoveHotspot},
-		{balance.ReasonCapacity, "hot", 0.3, MoveCapacity},
+		{balance.ReasonBalance, "cool", 0.35, 0.3, MoveBalance},
+		{balance.ReasonBalance, "hot", 0.9, 0.3, MoveHotspot},
+		{balance.ReasonCapacity, "hot", 0.9, 0.3, MoveCapacity},
 		// A hot node the plan leaves above the bar to clear (the default's
-		// for "hot", its own for "stuck"): the move is routine.
-		{balance.ReasonBalance, "hot", balance.DefaultRelief, MoveBalance},
-		{balance.ReasonBalance, "stuck", 0.65, MoveBalance},
-		{balance.ReasonBalance, "stuck", 0.55, MoveHotspot},
+		// for "hot", its own for "stuck"), little less busy: the move is
+		// routine.
+		{balance.ReasonBalance, "hot", 0.8, balance.DefaultRelief, MoveBalance},
+		{balance.ReasonBalance, "stuck", 0.7, 0.65, MoveBalance},
+		{balance.ReasonBalance, "stuck", 0.7, 0.55, MoveHotspot},
+		// Above the bar, but the plan takes a fifth of its load off: relief
+		// too.
+		{balance.ReasonBalance, "hot", 1.2, 0.95, MoveHotspot},
+		{balance.ReasonBalance, "hot", 1.2, 0.97, MoveBalance},
 	} {
-		mv := balance.Move{Reason: tc.why, From: balance.Location{NodeID: tc.node}, SourceAfter: tc.after}
+		mv := balance.Move{Reason: tc.why, From: balance.Location{NodeID: tc.node}, SourceAfter: tc.after, SourceBefore: tc.before}
 		if got := r.kind(mv); got != tc.want {
 			t.Errorf("%v off %s, at %.2f after the plan: %v, want %v", tc.why, tc.node, tc.after, got, tc.want)
 		}

@@ -211,6 +211,8 @@ type Move struct {
 	// busier I/O resource over what it bears, once the whole plan is
 	// applied: whether the plan relieves a hot disk.
 	SourceAfter float64
+	// SourceBefore is that disk's utilisation before the plan.
+	SourceBefore float64
 }
 
 // Utilisation is the spread of one resource's utilisation over the disks

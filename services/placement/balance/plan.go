@@ -101,13 +101,17 @@ type state struct {
 // without breaking a hard constraint. It does not change m.
 func Propose(m Model, cfg Config) Plan {
 	s := newState(m, cfg.withDefaults())
+	before := make([]float64, len(s.disks))
+	for di := range s.disks {
+		before[di] = s.ioUtilisation(di)
+	}
 	s.plan.Before = s.balance()
 	s.forced()
 	s.rebalance()
 	s.plan.After = s.balance()
 	for i, di := range s.from {
 		if di >= 0 {
-			s.plan.Moves[i].SourceAfter = s.ioUtilisation(di)
+			s.plan.Moves[i].SourceAfter, s.plan.Moves[i].SourceBefore = s.ioUtilisation(di), before[di]
 		}
 	}
 	return s.plan
