@@ -70,9 +70,8 @@ func renderPlan(w io.Writer, f outputFormat, p *ballastv1.PlanRebalanceResponse)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	eta := time.Duration(p.GetEstimatedSeconds() * float64(time.Second)).Round(time.Second)
-	fmt.Fprintf(w, "\n%d moves, %s to copy, about %s under the throttles (planned in %s on the model at sequence %d).\n",
-		p.GetMoveCount(), size(p.GetBytesToCopy()), eta, time.Duration(p.GetPlanSeconds()*float64(time.Second)).Round(time.Millisecond), p.GetModelSequence())
+	fmt.Fprintf(w, "\n%d moves, %s to copy%s (planned in %s on the model at sequence %d).\n",
+		p.GetMoveCount(), size(p.GetBytesToCopy()), copyTime(p), time.Duration(p.GetPlanSeconds()*float64(time.Second)).Round(time.Millisecond), p.GetModelSequence())
 	switch b := p.GetBytesLowerBound(); {
 	case b > 0 && p.GetBytesToCopy() > 0:
 		fmt.Fprintf(w, "No plan copies less than %s (the bytes that must leave disks out of balance or over the ceiling): this one copies %.2fx that.\n",
@@ -109,6 +108,23 @@ func renderPlan(w io.Writer, f outputFormat, p *ballastv1.PlanRebalanceResponse)
 		return tw.Flush()
 	}
 	return nil
+}
+
+// copyTime says how long a plan's copies would take under the throttles,
+// after a comma; nothing when there is nothing to copy.
+func copyTime(p *ballastv1.PlanRebalanceResponse) string {
+	secs := p.GetEstimatedSeconds()
+	switch {
+	case p.GetBytesToCopy() == 0:
+		return ""
+	case secs <= 0:
+		// Placement knows no copy bandwidth: the budget is unlimited, or
+		// was not given to it.
+		return ", time to copy not known (no bandwidth budget)"
+	case secs < 1:
+		return ", under a second under the throttles"
+	}
+	return ", about " + time.Duration(secs*float64(time.Second)).Round(time.Second).String() + " under the throttles"
 }
 
 // volumeLabel names a planned move's volume: by name, or by id for one
