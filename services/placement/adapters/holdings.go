@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	snapshotv1 "ballast.dev/proto/ballast/snapshot/v1"
 	pb "ballast.dev/proto/ballast/v1"
@@ -76,6 +77,10 @@ func (h holdings) toProto(out *snapshotv1.Cluster) {
 			continue
 		}
 		r.VolumeName, r.Tier, r.Spread, r.Replicas = held.Name, int32(held.Tier), int32(held.Spread), uint32(held.Replicas)
+		r.MovingFromNodeId, r.MovingKind = held.MovingFrom, MoveKindToProto(held.MovingKind)
+		if !held.LastMoved.IsZero() {
+			r.LastMovedTime = timestamppb.New(held.LastMoved)
+		}
 		for _, p := range r.Placements {
 			if i := slices.IndexFunc(held.Set, func(x app.Replica) bool { return x.NodeID == p.GetNodeId() && x.DiskID == p.GetDiskId() }); i >= 0 {
 				p.ReplicaId = held.Set[i].ID
@@ -93,7 +98,11 @@ func holdingsFromProto(m *snapshotv1.Cluster) holdings {
 			continue
 		}
 		held := &app.Held{VolumeID: r.GetVolumeId(), Name: r.GetVolumeName(), SizeBytes: r.GetSizeBytes(), Replicas: int(r.GetReplicas()),
-			Tier: domain.Tier(r.GetTier()), Spread: domain.SpreadLevel(r.GetSpread())}
+			Tier: domain.Tier(r.GetTier()), Spread: domain.SpreadLevel(r.GetSpread()),
+			MovingFrom: r.GetMovingFromNodeId(), MovingKind: MoveKindFromProto(r.GetMovingKind())}
+		if t := r.GetLastMovedTime(); t != nil {
+			held.LastMoved = t.AsTime()
+		}
 		for _, p := range r.GetPlacements() {
 			held.Set = append(held.Set, app.Replica{ID: p.GetReplicaId(), Placement: domain.Placement{NodeID: p.GetNodeId(), DiskID: p.GetDiskId(), Zone: p.GetZone()}})
 		}

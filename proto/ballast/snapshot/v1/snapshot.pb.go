@@ -10,6 +10,7 @@ import (
 	v1 "ballast.dev/proto/ballast/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -743,10 +744,15 @@ type ClusterReservation struct {
 	Placements []*ClusterPlacement    `protobuf:"bytes,3,rep,name=placements,proto3" json:"placements,omitempty"`
 	// What the volume asked for, so that placement can move its replicas;
 	// unset in older snapshots.
-	VolumeName    string `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
-	Tier          int32  `protobuf:"varint,5,opt,name=tier,proto3" json:"tier,omitempty"`
-	Spread        int32  `protobuf:"varint,6,opt,name=spread,proto3" json:"spread,omitempty"`
-	Replicas      uint32 `protobuf:"varint,7,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	VolumeName string `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3" json:"volume_name,omitempty"`
+	Tier       int32  `protobuf:"varint,5,opt,name=tier,proto3" json:"tier,omitempty"`
+	Spread     int32  `protobuf:"varint,6,opt,name=spread,proto3" json:"spread,omitempty"`
+	Replicas   uint32 `protobuf:"varint,7,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// The move under way, if any: the node it leaves and why it was made.
+	MovingFromNodeId string        `protobuf:"bytes,8,opt,name=moving_from_node_id,json=movingFromNodeId,proto3" json:"moving_from_node_id,omitempty"`
+	MovingKind       v1.MoveReason `protobuf:"varint,9,opt,name=moving_kind,json=movingKind,proto3,enum=ballast.v1.MoveReason" json:"moving_kind,omitempty"`
+	// When a move of the volume last settled: it cools down from then.
+	LastMovedTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_moved_time,json=lastMovedTime,proto3" json:"last_moved_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +836,27 @@ func (x *ClusterReservation) GetReplicas() uint32 {
 	return 0
 }
 
+func (x *ClusterReservation) GetMovingFromNodeId() string {
+	if x != nil {
+		return x.MovingFromNodeId
+	}
+	return ""
+}
+
+func (x *ClusterReservation) GetMovingKind() v1.MoveReason {
+	if x != nil {
+		return x.MovingKind
+	}
+	return v1.MoveReason(0)
+}
+
+func (x *ClusterReservation) GetLastMovedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastMovedTime
+	}
+	return nil
+}
+
 // ClusterPlacement is one replica's disk.
 type ClusterPlacement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -903,7 +930,7 @@ var File_ballast_snapshot_v1_snapshot_proto protoreflect.FileDescriptor
 
 const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
 	"\n" +
-	"\"ballast/snapshot/v1/snapshot.proto\x12\x13ballast.snapshot.v1\x1a\x15ballast/v1/node.proto\x1a\x1cballast/v1/node_events.proto\x1a\x17ballast/v1/volume.proto\"e\n" +
+	"\"ballast/snapshot/v1/snapshot.proto\x12\x13ballast.snapshot.v1\x1a\x1aballast/v1/migration.proto\x1a\x15ballast/v1/node.proto\x1a\x1cballast/v1/node_events.proto\x1a\x17ballast/v1/volume.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"e\n" +
 	"\aVolumes\x12&\n" +
 	"\x04live\x18\x01 \x03(\v2\x12.ballast.v1.VolumeR\x04live\x122\n" +
 	"\n" +
@@ -977,7 +1004,7 @@ const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
 	"\tread_iops\x18\x04 \x01(\x04R\breadIops\x12\x1d\n" +
 	"\n" +
 	"write_iops\x18\x05 \x01(\x04R\twriteIops\x12=\n" +
-	"\x1bthroughput_bytes_per_second\x18\x06 \x01(\x04R\x18throughputBytesPerSecond\"\x80\x02\n" +
+	"\x1bthroughput_bytes_per_second\x18\x06 \x01(\x04R\x18throughputBytesPerSecond\"\xac\x03\n" +
 	"\x12ClusterReservation\x12\x1b\n" +
 	"\tvolume_id\x18\x01 \x01(\tR\bvolumeId\x12\x1d\n" +
 	"\n" +
@@ -989,7 +1016,12 @@ const file_ballast_snapshot_v1_snapshot_proto_rawDesc = "" +
 	"volumeName\x12\x12\n" +
 	"\x04tier\x18\x05 \x01(\x05R\x04tier\x12\x16\n" +
 	"\x06spread\x18\x06 \x01(\x05R\x06spread\x12\x1a\n" +
-	"\breplicas\x18\a \x01(\rR\breplicas\"w\n" +
+	"\breplicas\x18\a \x01(\rR\breplicas\x12-\n" +
+	"\x13moving_from_node_id\x18\b \x01(\tR\x10movingFromNodeId\x127\n" +
+	"\vmoving_kind\x18\t \x01(\x0e2\x16.ballast.v1.MoveReasonR\n" +
+	"movingKind\x12B\n" +
+	"\x0flast_moved_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\rlastMovedTime\"w\n" +
 	"\x10ClusterPlacement\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
 	"\adisk_id\x18\x02 \x01(\tR\x06diskId\x12\x12\n" +
@@ -1011,25 +1043,27 @@ func file_ballast_snapshot_v1_snapshot_proto_rawDescGZIP() []byte {
 
 var file_ballast_snapshot_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ballast_snapshot_v1_snapshot_proto_goTypes = []any{
-	(*Volumes)(nil),            // 0: ballast.snapshot.v1.Volumes
-	(*Nodes)(nil),              // 1: ballast.snapshot.v1.Nodes
-	(*ReplicaLocation)(nil),    // 2: ballast.snapshot.v1.ReplicaLocation
-	(*Reservation)(nil),        // 3: ballast.snapshot.v1.Reservation
-	(*AgentNodes)(nil),         // 4: ballast.snapshot.v1.AgentNodes
-	(*AgentNode)(nil),          // 5: ballast.snapshot.v1.AgentNode
-	(*AgentReplica)(nil),       // 6: ballast.snapshot.v1.AgentReplica
-	(*Cluster)(nil),            // 7: ballast.snapshot.v1.Cluster
-	(*ClusterNode)(nil),        // 8: ballast.snapshot.v1.ClusterNode
-	(*ClusterDisk)(nil),        // 9: ballast.snapshot.v1.ClusterDisk
-	(*ClusterReservation)(nil), // 10: ballast.snapshot.v1.ClusterReservation
-	(*ClusterPlacement)(nil),   // 11: ballast.snapshot.v1.ClusterPlacement
-	nil,                        // 12: ballast.snapshot.v1.Nodes.StatesEntry
-	nil,                        // 13: ballast.snapshot.v1.Cluster.LastEntry
-	nil,                        // 14: ballast.snapshot.v1.ClusterNode.LabelsEntry
-	(*v1.Volume)(nil),          // 15: ballast.v1.Volume
-	(*v1.Node)(nil),            // 16: ballast.v1.Node
-	(*v1.NodeRegistered)(nil),  // 17: ballast.v1.NodeRegistered
-	(v1.NodeState)(0),          // 18: ballast.v1.NodeState
+	(*Volumes)(nil),               // 0: ballast.snapshot.v1.Volumes
+	(*Nodes)(nil),                 // 1: ballast.snapshot.v1.Nodes
+	(*ReplicaLocation)(nil),       // 2: ballast.snapshot.v1.ReplicaLocation
+	(*Reservation)(nil),           // 3: ballast.snapshot.v1.Reservation
+	(*AgentNodes)(nil),            // 4: ballast.snapshot.v1.AgentNodes
+	(*AgentNode)(nil),             // 5: ballast.snapshot.v1.AgentNode
+	(*AgentReplica)(nil),          // 6: ballast.snapshot.v1.AgentReplica
+	(*Cluster)(nil),               // 7: ballast.snapshot.v1.Cluster
+	(*ClusterNode)(nil),           // 8: ballast.snapshot.v1.ClusterNode
+	(*ClusterDisk)(nil),           // 9: ballast.snapshot.v1.ClusterDisk
+	(*ClusterReservation)(nil),    // 10: ballast.snapshot.v1.ClusterReservation
+	(*ClusterPlacement)(nil),      // 11: ballast.snapshot.v1.ClusterPlacement
+	nil,                           // 12: ballast.snapshot.v1.Nodes.StatesEntry
+	nil,                           // 13: ballast.snapshot.v1.Cluster.LastEntry
+	nil,                           // 14: ballast.snapshot.v1.ClusterNode.LabelsEntry
+	(*v1.Volume)(nil),             // 15: ballast.v1.Volume
+	(*v1.Node)(nil),               // 16: ballast.v1.Node
+	(*v1.NodeRegistered)(nil),     // 17: ballast.v1.NodeRegistered
+	(v1.MoveReason)(0),            // 18: ballast.v1.MoveReason
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(v1.NodeState)(0),             // 20: ballast.v1.NodeState
 }
 var file_ballast_snapshot_v1_snapshot_proto_depIdxs = []int32{
 	15, // 0: ballast.snapshot.v1.Volumes.live:type_name -> ballast.v1.Volume
@@ -1047,12 +1081,14 @@ var file_ballast_snapshot_v1_snapshot_proto_depIdxs = []int32{
 	14, // 12: ballast.snapshot.v1.ClusterNode.labels:type_name -> ballast.snapshot.v1.ClusterNode.LabelsEntry
 	9,  // 13: ballast.snapshot.v1.ClusterNode.disks:type_name -> ballast.snapshot.v1.ClusterDisk
 	11, // 14: ballast.snapshot.v1.ClusterReservation.placements:type_name -> ballast.snapshot.v1.ClusterPlacement
-	18, // 15: ballast.snapshot.v1.Nodes.StatesEntry.value:type_name -> ballast.v1.NodeState
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	18, // 15: ballast.snapshot.v1.ClusterReservation.moving_kind:type_name -> ballast.v1.MoveReason
+	19, // 16: ballast.snapshot.v1.ClusterReservation.last_moved_time:type_name -> google.protobuf.Timestamp
+	20, // 17: ballast.snapshot.v1.Nodes.StatesEntry.value:type_name -> ballast.v1.NodeState
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_ballast_snapshot_v1_snapshot_proto_init() }
