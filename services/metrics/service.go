@@ -78,6 +78,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Hotspots = domain.DefaultHotspotBars
 	}
 	hotspots := app.NewHotspotWatch(cfg.Hotspots, health, log)
+	hotspots.Known(health.Hot())
 	summarizer.OnSummary, summarizer.OnOpen = hotspots.Summary, hotspots.Open
 
 	feed, err := bus.ReadFeed(ctx, c.JS, "metrics", ports.TelemetryFeed, log,

@@ -233,3 +233,46 @@ func TestAtMostOneSummaryPerInterval(t *testing.T) {
 		t.Fatalf("summaries for a node that sent nothing: %v", s)
 	}
 }
+
+// hotspotTypes lists the hotspot events recorded for node, oldest first.
+func (e *env) hotspotTypes(node string) []string {
+	e.t.Helper()
+	recs, _, err := e.conn.Store.Load(context.Background(), events.Metrics.Stream, events.Metrics.Subject(node))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		switch r.Type {
+		case events.TypeOf(&pb.HotspotDetected{}):
+			out = append(out, "detected")
+		case events.TypeOf(&pb.HotspotCleared{}):
+			out = append(out, "cleared")
+		}
+	}
+	return out
+}
+
+// A hotspot found before a restart clears after it: the service goes on
+// from the hotspots its log records, and does not start them again. (It
+// used to forget them, so that a node that cooled while the service was
+// down stayed a hotspot for placement for ever.)
+func TestAHotspotFoundBeforeARestartClearsAfterIt(t *testing.T) {
+	e := start(t)
+	const node = "node-hot"
+	feed := func(util float64, windows int) {
+		t.Helper()
+		var last uint64
+		for end := time.Now().Add(time.Duration(windows) * interval); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			last = e.publish(node, time.Now(), disk(100, 0, 0, 0, util, 100))
+		}
+		e.waitHandled(last)
+	}
+	feed(0.95, 4)
+	waitFor(t, "the hotspot recorded", func() bool { return slices.Equal(e.hotspotTypes(node), []string{"detected"}) })
+
+	e.restart()
+	feed(0.97, 3) // still hot: nothing new
+	feed(0.3, 5)
+	waitFor(t, "the hotspot cleared", func() bool { return slices.Equal(e.hotspotTypes(node), []string{"detected", "cleared"}) })
+}

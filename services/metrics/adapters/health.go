@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,8 @@ type HealthLog struct {
 	store *eventstore.Store
 	mu    sync.Mutex
 	last  map[string]uint64 // node → its subject's last sequence
+	// hot are the nodes the log said were hotspots when it was opened.
+	hot []string
 }
 
 var _ app.HealthLog = (*HealthLog)(nil)
@@ -48,6 +51,7 @@ func OpenHealth(ctx context.Context, store *eventstore.Store, js jetstream.JetSt
 	}
 	done := make(chan struct{})
 	var once sync.Once
+	hot := map[string]bool{}
 	sub, err := store.Subscribe(ctx, events.Metrics.Stream, events.Metrics.Filter(), 0, func(_ context.Context, rec eventstore.Record) error {
 		node := events.Metrics.ID(rec.Subject)
 		h.last[node] = rec.Sequence
@@ -59,6 +63,10 @@ func OpenHealth(ctx context.Context, store *eventstore.Store, js jetstream.JetSt
 				known[node] = domain.Down
 			case *pb.NodeRecovered:
 				known[node] = domain.Alive
+			case *pb.HotspotDetected:
+				hot[node] = true
+			case *pb.HotspotCleared:
+				delete(hot, node)
 			}
 		}
 		if rec.Sequence >= last {
@@ -79,8 +87,17 @@ func OpenHealth(ctx context.Context, store *eventstore.Store, js jetstream.JetSt
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}
+	for node := range hot {
+		h.hot = append(h.hot, node)
+	}
+	slices.Sort(h.hot)
 	return h, known, nil
 }
+
+// Hot lists the nodes the log said were hotspots when it was opened: a
+// service that starts again goes on from there, so that it records when
+// they clear (they may have while it was down).
+func (h *HealthLog) Hot() []string { return h.hot }
 
 // Record implements app.HealthLog. Its id is the change's, so that two
 // instances recording one change store it once.

@@ -95,6 +95,15 @@ func NewHotspotWatch(bars domain.HotspotBars, log HotspotLog, logger *slog.Logge
 	return &HotspotWatch{spots: domain.Hotspots{Bars: bars}, log: log, logger: logger}
 }
 
+// Known marks nodes hotspots already (as the log last said, at a start).
+func (w *HotspotWatch) Known(nodes []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range nodes {
+		w.spots.Known(n)
+	}
+}
+
 // Summary counts one recorded summary.
 func (w *HotspotWatch) Summary(ctx context.Context, s domain.Summary) {
 	w.mu.Lock()

@@ -79,3 +79,10 @@ func (h *Hotspots) Observe(node string, util float64) (HotspotChange, bool) {
 	s.hot, s.streak = !s.hot, 0
 	return HotspotChange{Node: node, Hot: s.hot, Utilization: util, Clear: h.Bars.Clear}, true
 }
+
+// Known marks node a hotspot already, as the log last said: it clears as
+// one that just started would, and does not start again.
+func (h *Hotspots) Known(node string) {
+	s := h.state(node)
+	s.hot, s.streak = true, 0
+}

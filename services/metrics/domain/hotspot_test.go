@@ -68,3 +68,22 @@ func TestAHotspotStartsOnTheOpenWindowThatCompletesItsStreak(t *testing.T) {
 		t.Fatal("two closed windows clearly below did not clear it")
 	}
 }
+
+// A hotspot known from the log (at a start) does not start again, and
+// clears as any other.
+func TestAKnownHotspotClearsAndDoesNotStartAgain(t *testing.T) {
+	h := Hotspots{Bars: HotspotBars{Start: 0.85, Clear: 0.7, Persist: 2}}
+	h.Known("n1")
+	for i, util := range []float64{0.9, 0.95} {
+		if _, ok := h.Observe("n1", util); ok {
+			t.Fatalf("window %d at %.2f: a known hotspot started again", i, util)
+		}
+	}
+	if _, ok := h.Open("n1", 0.99); ok {
+		t.Fatal("a known hotspot started again on an open window")
+	}
+	h.Observe("n1", 0.5)
+	if c, ok := h.Observe("n1", 0.5); !ok || c.Hot {
+		t.Fatalf("two windows clearly below: %+v, %v; want it cleared", c, ok)
+	}
+}
