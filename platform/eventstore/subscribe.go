@@ -219,3 +219,40 @@ func (sub *subscription) cleanup() {
 	defer cancel()
 	_ = sub.s.js.DeleteConsumer(ctx, sub.stream, info.Name)
 }
+
+// Replay calls fn, in order on one goroutine, with every record the stream
+// holds when it is called, and returns when fn has had the last: a start
+// that rebuilds a small state from a whole stream. An error from fn stops
+// it and is returned.
+func (s *Store) Replay(ctx context.Context, stream string, fn func(Record) error) error {
+	last, err := s.LastSequence(ctx, stream)
+	if err != nil || last == 0 {
+		return err
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	sub, err := s.Subscribe(ctx, stream, "", 0, func(_ context.Context, rec Record) error {
+		if err := fn(rec); err != nil {
+			return err
+		}
+		if rec.Sequence >= last {
+			once.Do(func() { close(done) })
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer sub.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-sub.Done():
+		if err := sub.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("replay of %s stopped", stream)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

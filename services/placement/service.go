@@ -103,7 +103,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	nodes := app.NodeStates{Model: model, Log: adapters.NodeStateLog{Store: c.Store, Recorded: model.Recorded}}
 	hot := make(chan struct{}, 1)
 	var hotMu sync.Mutex
-	hotNodes := map[string]float64{} // hot node → the bar it must fall under to clear
+	// hot node → the bar it must fall under to clear: those found before
+	// this start, then as the metrics consumer tells.
+	hotNodes, err := adapters.Hotspots(ctx, c.Store)
+	if err != nil {
+		return nil, s.fail(err)
+	}
 	nudge := func(node string, is bool, clear float64) {
 		hotMu.Lock()
 		if is {

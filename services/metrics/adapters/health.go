@@ -45,14 +45,8 @@ func OpenHealth(ctx context.Context, store *eventstore.Store, js jetstream.JetSt
 			}
 		}
 	}
-	last, err := store.LastSequence(ctx, events.Metrics.Stream)
-	if err != nil || last == 0 {
-		return h, known, err
-	}
-	done := make(chan struct{})
-	var once sync.Once
 	hot := map[string]bool{}
-	sub, err := store.Subscribe(ctx, events.Metrics.Stream, events.Metrics.Filter(), 0, func(_ context.Context, rec eventstore.Record) error {
+	err := store.Replay(ctx, events.Metrics.Stream, func(rec eventstore.Record) error {
 		node := events.Metrics.ID(rec.Subject)
 		h.last[node] = rec.Sequence
 		if m, err := events.Read(rec.Subject, rec.Type, rec.Data); err == nil {
@@ -69,23 +63,10 @@ func OpenHealth(ctx context.Context, store *eventstore.Store, js jetstream.JetSt
 				delete(hot, node)
 			}
 		}
-		if rec.Sequence >= last {
-			once.Do(func() { close(done) })
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
-	}
-	defer sub.Stop()
-	select {
-	case <-done:
-	case <-sub.Done():
-		if err := sub.Err(); err != nil {
-			return nil, nil, err
-		}
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
 	}
 	for node := range hot {
 		h.hot = append(h.hot, node)
