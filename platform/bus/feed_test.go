@@ -243,3 +243,37 @@ func TestAFeedReplacesAnAcknowledgingConsumerWhereItStopped(t *testing.T) {
 		t.Fatalf("%d acknowledged reports handled again, %d later ones handled; want 0 and 2", b, a)
 	}
 }
+
+// What a closing feed had pulled and not handed on is counted dropped, not
+// left in hand: its counts add up.
+func TestAClosedFeedAccountsForEveryMessageItGot(t *testing.T) {
+	f := setup(t)
+	release := make(chan struct{})
+	var handled sync.WaitGroup
+	feed, err := bus.ReadFeed(context.Background(), f.js, "test",
+		bus.Feed{Name: "feed", Stream: events.TelemetryStream, Filter: events.TelemetryFilter, Workers: 2},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), &pb.NodeTelemetry{}, decodeReport,
+		func(ctx context.Context, _ string, _ *pb.NodeTelemetry) error {
+			handled.Add(1)
+			defer handled.Done()
+			<-release // the summaries' store hangs
+			return ctx.Err()
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1500 {
+		f.goodReport(t, "node-"+strconv.Itoa(i%100))
+	}
+	waitFor(t, "the feed's buffer full", func() bool { return feed.Stats().InHand > 500 })
+	closed := make(chan error, 1)
+	go func() { closed <- feed.Close() }()
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	s := feed.Stats()
+	if s.InHand != 0 || s.Handled+s.Dropped+s.DeadLettered == 0 {
+		t.Fatalf("after Close: %+v; want nothing in hand", s)
+	}
+}

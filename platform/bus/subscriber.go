@@ -42,6 +42,10 @@ type subscriber struct {
 	// onPull, if set, is called by the pulling goroutine with each
 	// message, in the order the server sent them, before it is handed on.
 	onPull func(jetstream.Msg)
+	// onDrop, if set, is called with each message pulled and not handed
+	// on: the request ended first (Close, or its expiry while every worker
+	// was busy).
+	onDrop func(jetstream.Msg)
 
 	ctx    context.Context // ends on Close: handlers in flight see it
 	cancel context.CancelFunc
@@ -242,6 +246,9 @@ func (s *subscriber) fetch(cons jetstream.Consumer, at epoch, msgs chan<- pulled
 		select {
 		case msgs <- pulled{Msg: m, epoch: at}:
 		case <-ctx.Done():
+			if s.onDrop != nil {
+				s.onDrop(m)
+			}
 			if !s.c.InOrder && !s.c.atMostOnce {
 				_ = m.Nak()
 			} // an in-order consumer rewinds past it, or starts from it next time
