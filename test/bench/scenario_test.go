@@ -190,8 +190,9 @@ func serve(ctx context.Context, b *testing.B, cfg server.UpConfig) (_ *server.Ru
 	cfg.DataDir, cfg.GRPCAddr, cfg.NATSAddr = b.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Overcommit = max(cfg.Overcommit, 1)
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if path := os.Getenv("BALLAST_BENCH_LOG"); path != "" {
-		// The cluster's log at info, to see why it did what it did.
+	if path := os.Getenv("BALLAST_BENCH_LOG_FILE"); path != "" {
+		// The cluster's log at info, to see why it did what it did (not
+		// BALLAST_BENCH_LOG, which names a level for the restart bench).
 		f, err := os.Create(path)
 		if err != nil {
 			b.Fatal(err)
