@@ -105,13 +105,13 @@ func ReadFeed[T any](ctx context.Context, js jetstream.JetStream, service string
 			r.stats.last.Store(meta.Sequence.Stream)
 		}
 	}
-	// A buffer: a worker takes the next message without waking the
-	// puller, and the puller goes on without waiting for a worker.
 	sub.onDrop = func(jetstream.Msg) {
 		// Lost, as a feed's messages may be: not in hand any more.
 		r.stats.dropped.Add(1)
 		r.stats.inHand.Add(-1)
 	}
+	// A buffer: a worker takes the next message without waking the
+	// puller, and the puller goes on without waiting for a worker.
 	msgs := make(chan pulled, feedBatch)
 	r.done.Go(func() {
 		defer close(msgs)
