@@ -199,7 +199,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 // they run.
 func (a *Agent) startHandlers(ctx, runCtx context.Context) error {
 	name := "agent-" + a.cfg.Name
-	router, err := bus.NewRouter(name, a.js, a.log)
+	router, err := bus.NewRouter(name, a.js, a.log.With("service", name))
 	if err != nil {
 		return err
 	}

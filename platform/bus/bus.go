@@ -191,12 +191,11 @@ type Router struct {
 
 // NewRouter makes the router of a service. js creates the consumers and
 // carries the dead letters; the dead-letter stream is declared with the
-// others (events.EnsureStreams).
+// others (events.EnsureStreams). logger is the service's, which names it.
 func NewRouter(service string, js jetstream.JetStream, logger *slog.Logger, opts ...Option) (*Router, error) {
 	if logger == nil {
-		logger = slog.Default()
+		logger = slog.Default().With("service", service)
 	}
-	logger = logger.With("service", service)
 	wl := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
 	})

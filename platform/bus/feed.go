@@ -81,20 +81,20 @@ const warnEvery = 10 * time.Second
 // refuse what events.Read refuses: see OnDecoded) and handed to handle,
 // with the message's subject and a context that ends on Close. Messages of
 // another type, or none, and those decode refuses are dead-lettered as
-// service's.
+// service's. logger is the service's, which names it.
 func ReadFeed[T any](ctx context.Context, js jetstream.JetStream, service string, f Feed, logger *slog.Logger,
 	typ proto.Message, decode func(subject string, data []byte) (T, error),
 	handle func(ctx context.Context, subject string, v T) error,
 ) (*FeedReader, error) {
 	if logger == nil {
-		logger = slog.Default()
+		logger = slog.Default().With("service", service)
 	}
 	if f.Workers <= 0 {
 		f.Workers = 2 * runtime.GOMAXPROCS(0)
 	}
 	c := Consumer{Name: f.Name, Stream: f.Stream, Filter: f.Filter, Concurrency: f.Workers, atMostOnce: true}
 	r := &FeedReader{service: service, typ: events.TypeOf(typ)}
-	sub, err := newSubscriber(ctx, js, service, c, logger.With("service", service), nil, nil)
+	sub, err := newSubscriber(ctx, js, service, c, logger, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -277,3 +277,43 @@ func TestAClosedFeedAccountsForEveryMessageItGot(t *testing.T) {
 		t.Fatalf("after Close: %+v; want nothing in hand", s)
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe for the handlers' goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// The service's logger names the service; the feed does not name it
+// again (its lines read "service=metrics service=metrics").
+func TestAFeedLogsWithTheServicesLogger(t *testing.T) {
+	f := setup(t)
+	var out syncBuffer
+	logger := slog.New(slog.NewTextHandler(&out, nil)).With("service", "test")
+	var r reports
+	feed, err := bus.ReadFeed(context.Background(), f.js, "test",
+		bus.Feed{Name: "feed", Stream: events.TelemetryStream, Filter: events.TelemetryFilter}, logger,
+		&pb.NodeTelemetry{}, decodeReport, r.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = feed.Close() })
+	through(t, feed, f.report(t, "garbage", telemetryType, []byte{0xff}))
+	line := ""
+	for l := range strings.Lines(out.String()) {
+		if strings.Contains(l, "dead-lettered") {
+			line = l
+		}
+	}
+	if n := strings.Count(line, "service="); line == "" || n != 1 {
+		t.Fatalf("the dead letter's log line names the service %d times: %q", n, line)
+	}
+}
