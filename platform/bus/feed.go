@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +69,6 @@ type FeedReader struct {
 	// nextWarn rate-limits the warnings of dropped messages: a handler
 	// that fails, fails for every node.
 	nextWarn atomic.Int64
-	done     sync.WaitGroup
 }
 
 // warnEvery is the least time between two warnings of a feed's drops.
@@ -113,12 +111,13 @@ func ReadFeed[T any](ctx context.Context, js jetstream.JetStream, service string
 	// A buffer: a worker takes the next message without waking the
 	// puller, and the puller goes on without waiting for a worker.
 	msgs := make(chan pulled, feedBatch)
-	r.done.Go(func() {
+	// In the subscriber's group: its Close stops and waits for them.
+	sub.wg.Go(func() {
 		defer close(msgs)
 		sub.pull(msgs)
 	})
 	for range f.Workers {
-		r.done.Go(func() {
+		sub.wg.Go(func() {
 			for m := range msgs {
 				r.handle(m.Msg, func(subject string, data []byte) error {
 					v, err := decode(subject, data)
@@ -206,14 +205,4 @@ func (r *FeedReader) Stats() FeedStats {
 
 // Close stops reading; the handlers in flight see their context end, and
 // Close waits for them.
-func (r *FeedReader) Close() error {
-	r.sub.once.Do(r.sub.cancel)
-	done := make(chan struct{})
-	go func() { r.done.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(closeTimeout):
-		return fmt.Errorf("bus: feed %s did not stop within %s", r.sub.c.Name, closeTimeout)
-	}
-}
+func (r *FeedReader) Close() error { return r.sub.Close() }
