@@ -312,7 +312,8 @@ func (r Rebalancer) relieves(mv balance.Move) bool {
 const PartialRelief = 0.2
 
 // admissible orders a plan's balance and capacity moves for admission: moves
-// that relieve a hot node first, then the rest in the plan's order. Among
+// that relieve a hot node first, then the rest in the plan's order; of a
+// volume, only its first move in the plan. Among
 // those, a node's k-th move in the plan comes after every node's (k-1)-th,
 // counting the moves under way off it (relieving), so that a new hotspot's
 // first move goes before another move off one being relieved. relieves may
@@ -321,8 +322,16 @@ func admissible(plan []balance.Move, relieves func(balance.Move) bool, relieving
 	var rest []balance.Move
 	var rank []int
 	seen := map[string]int{}
+	planned := map[string]bool{} // volumes with a move earlier in the plan
 	for _, mv := range plan {
+		later := planned[mv.VolumeID]
+		planned[mv.VolumeID] = true
 		switch {
+		case later:
+			// The plan moved another replica of the volume first, and
+			// chose this one's target on what that left (a zone it
+			// emptied): alone it may break the spread. A volume moves
+			// one replica at a time; the next pass plans the rest.
 		case mv.Reason != balance.ReasonBalance && mv.Reason != balance.ReasonCapacity:
 		case relieves != nil && relieves(mv):
 			rank = append(rank, relieving[mv.From.NodeID]+seen[mv.From.NodeID])

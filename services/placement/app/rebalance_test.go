@@ -156,6 +156,28 @@ func TestMovesOffHotspotsJumpTheQueue(t *testing.T) {
 	}
 }
 
+// A plan may move two replicas of a volume, the second onto what the
+// first left (a zone it emptied); admitted alone, the second would break
+// the spread (the admission refused it: "zone already holds a replica").
+// Only a volume's first move in the plan is admissible, even when the
+// second would be relief and the first routine.
+func TestOnlyAVolumesFirstPlannedMoveIsAdmissible(t *testing.T) {
+	plan := []balance.Move{
+		{VolumeID: "v", ReplicaID: "r1", From: balance.Location{NodeID: "b1"}, To: balance.Location{NodeID: "d1"}, Reason: balance.ReasonBalance},
+		{VolumeID: "w", ReplicaID: "w1", From: balance.Location{NodeID: "a1"}, To: balance.Location{NodeID: "c2"}, Reason: balance.ReasonBalance},
+		{VolumeID: "v", ReplicaID: "r2", From: balance.Location{NodeID: "hot"}, To: balance.Location{NodeID: "b2"}, Reason: balance.ReasonBalance},
+	}
+	isHot := func(mv balance.Move) bool { return mv.From.NodeID == "hot" }
+	moves, offHot := admissible(plan, isHot, nil)
+	var got []string
+	for _, m := range moves {
+		got = append(got, m.ReplicaID)
+	}
+	if want := []string{"r1", "w1"}; !slices.Equal(got, want) || offHot != 0 {
+		t.Fatalf("admissible %v (%d off hot nodes), want %v", got, offHot, want)
+	}
+}
+
 // A balance move off a hotspot is recorded as shedding it.
 func TestRebalanceMovesAreRecordedByKind(t *testing.T) {
 	r := Rebalancer{IsHot: func(n string) bool { return n == "hot" || n == "stuck" },
