@@ -65,7 +65,8 @@ type Rebalancer struct {
 	relieved *nodeSet
 }
 
-// nodeSet is a set of node ids, safe for concurrent use.
+// nodeSet is a set of node ids (those counted above 0), safe for
+// concurrent use.
 type nodeSet struct {
 	mu  sync.Mutex
 	ids map[string]int
@@ -193,10 +194,11 @@ func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 	}
 	hot := r.Hotspots != nil && r.Hotspots() > 0 && r.IsHot != nil
 	room := maxInFlight - routineInFlight
+	if r.relieved != nil {
+		// What the pass leaves under way (it adds the moves it admits).
+		defer r.relieved.set(relieving)
+	}
 	if room <= 0 && (!hot || r.allRelieving(relieving)) {
-		if r.relieved != nil {
-			r.relieved.set(relieving)
-		}
 		return 0, nil // the moves under way first: the next pass plans on what they left
 	}
 	plan, _, err := r.Planning().Plan(ctx, WhatIf{})
@@ -263,9 +265,6 @@ func (r Rebalancer) Pass(ctx context.Context) (int, error) {
 		} else {
 			admittedRoutine++
 		}
-	}
-	if r.relieved != nil {
-		r.relieved.set(relieving)
 	}
 	return admittedHot + admittedRoutine, nil
 }
